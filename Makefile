@@ -1,0 +1,61 @@
+# EBRCS. Two commands do everything on a fresh Debian 12 machine:
+#   make run    installs what is missing, builds, starts the server (http://localhost:8080)
+#   make test   installs what is missing, then runs every test
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := build/ebrcs
+PLUGIN_DIR := build/plugin
+# Packages whose concurrency matters run under the race detector; the rest run plainly.
+RACE_PKGS := ./pipelines/... ./elements/... ./web/...
+OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web')
+
+.PHONY: all install models build plugin run test test-race bench docs check-pipelines doctor fmt vet clean
+
+all: build plugin
+
+# Native dependencies (GStreamer, libfaiss_c, ONNX Runtime, Chromium, ...). Idempotent:
+# a second run takes well under a second.
+install:
+	@bash scripts/install-deps.sh
+
+# Default model files under models/ (copied from ../shared/models or downloaded + derived).
+models:
+	@bash scripts/fetch-models.sh
+
+build: install
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ebrcs
+
+# The Go elements as a GStreamer plugin library for gst-launch-1.0:
+#   gst-launch-1.0 --gst-plugin-path=build/plugin videotestsrc num-buffers=30 ! ebrcs_passthrough ! fakesink
+plugin: install
+	@mkdir -p $(PLUGIN_DIR)
+	$(GO) build -buildmode=c-shared -o $(PLUGIN_DIR)/libgstebrcs.so ./cmd/libgstebrcs
+	@rm -f $(PLUGIN_DIR)/libgstebrcs.h
+
+run: build models
+	$(BIN) serve
+
+test: install models
+	$(GO) vet ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 $(OTHER_PKGS)
+
+bench: install models
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./elements/...
+
+docs:
+	$(GO) run ./cmd/ebrcs elements --markdown > docs/elements.md
+
+check-pipelines: build
+	$(BIN) pipelines check configs/pipelines/*.yaml
+
+doctor: build models
+	$(BIN) doctor
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf build

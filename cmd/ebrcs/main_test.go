@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// The shipped pipeline files are valid.
+func TestShippedPipelinesCheckClean(t *testing.T) {
+	files, _ := filepath.Glob("../../configs/pipelines/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no shipped pipeline files")
+	}
+	code, out, errOut := runCLI(t, append([]string{"pipelines", "check"}, files...)...)
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if strings.Count(out, ": ok: pipeline") != len(files) {
+		t.Fatalf("want one summary line per file:\n%s", out)
+	}
+}
+
+// A broken file: exit 1 and file:line:column on stderr.
+func TestPipelinesCheckBrokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broken.yaml")
+	os.WriteFile(path, []byte("source: {type: test}\nelements:\n  - element: videoconvert\n    properties: {dither: sometimes}\nsink: {type: fake}\n"), 0o644)
+	code, out, errOut := runCLI(t, "pipelines", "check", path)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d stdout %q", code, out)
+	}
+	if !strings.HasPrefix(errOut, path+":4:26: property \"dither\" of videoconvert") {
+		t.Fatalf("stderr %q", errOut)
+	}
+	if code, _, _ := runCLI(t, "pipelines", "check", filepath.Join(t.TempDir(), "missing.yaml")); code != 1 {
+		t.Fatalf("missing file: exit %d", code)
+	}
+}
+
+// ebrcs run runs a finite pipeline to its end and reports the frames as JSON, alone on stdout.
+func TestRunJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "short.yaml")
+	os.WriteFile(path, []byte("source: {type: test, num_buffers: 40, live: false, width: 64, height: 48}\nelements: [{element: ebrcs_passthrough}]\nsink: {type: fake}\n"), 0o644)
+	code, out, errOut := runCLI(t, "run", "--pipeline", path, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var sum runSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("stdout is not one JSON object: %q", out)
+	}
+	if sum.Frames != 40 || sum.State != "finished" || sum.Pipeline != "short" {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+// A pipeline that fails at run time: exit 1 with the error.
+func TestRunReportsFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad-input.yaml")
+	os.WriteFile(path, []byte("source: {type: file}\nsink: {type: fake}\n"), 0o644)
+	code, _, errOut := runCLI(t, "run", "--pipeline", path, "--input", "/nonexistent.mp4")
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestConfigLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ebrcs.yaml")
+	os.WriteFile(file, []byte("addr: \":9000\"\npipelines: /srv/p\n"), 0o644)
+	env := map[string]string{"EBRCS_PIPELINES": "/env/p", "EBRCS_LOG_LEVEL": "debug"}
+	cfg, err := loadConfig(file, func(k string) string { return env[k] }, map[string]string{"log_level": "warn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9000" || cfg.Pipelines != "/env/p" || cfg.LogLevel != "warn" {
+		t.Fatalf("config %+v", cfg)
+	}
+	os.WriteFile(file, []byte("adr: \":9000\"\n"), 0o644)
+	if _, err := loadConfig(file, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("misspelt key: %v", err)
+	}
+	if _, err := loadConfig(filepath.Join(dir, "none.yaml"), func(string) string { return "" }, map[string]string{"log_level": "loud"}); err == nil {
+		t.Fatal("bad log level accepted")
+	}
+}
+
+// The real binary: `ebrcs serve` starts the shipped default pipeline, answers /healthz and
+// /readyz, and stops cleanly on SIGTERM.
+func TestServeBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ebrcs")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/pipelines", "--config", "../../configs/ebrcs.yaml")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _ := get("/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready in time; logs:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	code, body := get("/api/pipelines")
+	if code != 200 || !strings.Contains(body, `"name":"default"`) || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("/api/pipelines: %d %s", code, body)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop on SIGINT")
+	}
+}

@@ -1,0 +1,52 @@
+#include "video.h"
+
+EbrcsVideoInfo ebrcs_video_info_from_caps(GstCaps *caps)
+{
+	EbrcsVideoInfo out = { 0 };
+	GstVideoInfo info;
+	if (!gst_video_info_from_caps(&info, caps))
+		return out;
+	out.ok = 1;
+	out.width = GST_VIDEO_INFO_WIDTH(&info);
+	out.height = GST_VIDEO_INFO_HEIGHT(&info);
+	out.fps_n = GST_VIDEO_INFO_FPS_N(&info);
+	out.fps_d = GST_VIDEO_INFO_FPS_D(&info);
+	out.n_planes = GST_VIDEO_INFO_N_PLANES(&info);
+	for (int i = 0; i < out.n_planes && i < 4; i++) {
+		out.stride[i] = GST_VIDEO_INFO_PLANE_STRIDE(&info, i);
+		out.offset[i] = GST_VIDEO_INFO_PLANE_OFFSET(&info, i);
+	}
+	out.size = GST_VIDEO_INFO_SIZE(&info);
+	out.format = gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)); /* static string */
+	return out;
+}
+
+gboolean ebrcs_buffer_map(GstBuffer *buf, EbrcsMapping *m, gboolean write)
+{
+	GstMapFlags flags = write ? (GST_MAP_READ | GST_MAP_WRITE) : GST_MAP_READ;
+	if (!gst_buffer_map(buf, &m->map, flags))
+		return FALSE;
+	m->data = m->map.data;
+	m->size = m->map.size;
+	GstVideoMeta *vm = gst_buffer_get_video_meta(buf);
+	m->has_video_meta = vm != NULL;
+	if (vm != NULL) {
+		for (guint i = 0; i < vm->n_planes && i < 4; i++) {
+			m->stride[i] = vm->stride[i];
+			m->offset[i] = vm->offset[i];
+		}
+	}
+	return TRUE;
+}
+
+void ebrcs_buffer_unmap(GstBuffer *buf, EbrcsMapping *m)
+{
+	gst_buffer_unmap(buf, &m->map);
+}
+
+void ebrcs_element_error(GstElement *element, const char *text)
+{
+	/* gst_element_message_full takes ownership of text and debug. */
+	gst_element_message_full(element, GST_MESSAGE_ERROR, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+		g_strdup(text), NULL, __FILE__, G_STRFUNC, __LINE__);
+}

@@ -1,0 +1,171 @@
+package pipelines
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/ebrcs/ebrcs/pipelines/gstprops"
+)
+
+// BuildContext is what Build needs besides the Spec: run-time bindings a file cannot express.
+type BuildContext struct {
+	Spec *Spec
+	// Input overrides a file source's path (`ebrcs run --input`).
+	Input string
+	// OnFrame, when set, is called on the streaming thread with every buffer that reaches the
+	// sink, after all elements (tests, summaries). It must not keep the buffer.
+	OnFrame func(buf *gst.Buffer)
+}
+
+// Built is a linked GStreamer pipeline made from a Spec, in the NULL state.
+type Built struct {
+	Spec     *Spec
+	Pipeline *gst.Pipeline
+	// chain is source, the elements in file order, sink; steps[i] describes chain[i+1].
+	chain  []*gst.Element
+	frames atomic.Int64
+}
+
+// Frames returns how many frames have reached the sink.
+func (b *Built) Frames() int64 { return b.frames.Load() }
+
+// Element returns the element with the given step name (or "source"/"sink"), nil if none.
+func (b *Built) Element(name string) *gst.Element {
+	for _, el := range b.chain {
+		if el.GetName() == name {
+			return el
+		}
+	}
+	return nil
+}
+
+// Build creates the elements, sets their properties and links them. Nothing starts: the
+// pipeline is returned in the NULL state, so building is also a cheap way to check that a
+// valid file will link (used before a hot swap).
+func Build(ctx *BuildContext) (*Built, error) {
+	spec := ctx.Spec
+	pipeline, err := gst.NewPipeline(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{Spec: spec, Pipeline: pipeline}
+
+	src, err := sourceTypes[spec.Source.Type].Build(ctx, spec.Source.Params)
+	if err != nil {
+		return nil, b.fail(&Error{File: spec.File, Pos: spec.Source.Pos, Msg: fmt.Sprintf("source (%s): %v", spec.Source.Type, err)})
+	}
+	src.SetProperty("name", "source")
+	b.chain = append(b.chain, src)
+
+	for i := range spec.Elements {
+		el, err := buildStep(&spec.Elements[i])
+		if err != nil {
+			return nil, b.fail(&Error{File: spec.File, Pos: spec.Elements[i].Pos, Msg: err.Error()})
+		}
+		b.chain = append(b.chain, el)
+	}
+
+	sink, err := sinkTypes[spec.Sink.Type].Build(ctx, spec.Sink.Params)
+	if err != nil {
+		return nil, b.fail(&Error{File: spec.File, Pos: spec.Sink.Pos, Msg: fmt.Sprintf("sink (%s): %v", spec.Sink.Type, err)})
+	}
+	sink.SetProperty("name", "sink")
+	b.chain = append(b.chain, sink)
+
+	if err := pipeline.AddMany(b.chain...); err != nil {
+		return nil, b.fail(err)
+	}
+	for i := 0; i+1 < len(b.chain); i++ {
+		if err := b.chain[i].Link(b.chain[i+1]); err != nil {
+			return nil, b.fail(b.linkError(i, false))
+		}
+	}
+
+	sinkPad := sink.GetStaticPad("sink")
+	if sinkPad == nil {
+		return nil, b.fail(fmt.Errorf("sink (%s) has no sink pad", spec.Sink.Type))
+	}
+	onFrame := ctx.OnFrame
+	sinkPad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		b.frames.Add(1)
+		if onFrame != nil {
+			onFrame(info.GetBuffer())
+		}
+		return gst.PadProbeOK
+	})
+	return b, nil
+}
+
+func buildStep(st *Step) (*gst.Element, error) {
+	if st.Element == "" {
+		caps := gst.NewCapsFromString(st.Caps)
+		if caps == nil {
+			return nil, fmt.Errorf("caps %q cannot be parsed", st.Caps)
+		}
+		return gst.NewElementWithProperties("capsfilter", map[string]interface{}{"name": st.Name, "caps": caps})
+	}
+	el, err := gst.NewElementWithProperties(st.Element, map[string]interface{}{"name": st.Name})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create element %s: %v", st.Element, err)
+	}
+	for _, p := range st.Properties {
+		if err := gstprops.Set(el, p.Name, p.Value); err != nil {
+			return nil, fmt.Errorf("%s: property %q: %v", st.Element, p.Name, err)
+		}
+	}
+	return el, nil
+}
+
+// fail releases a half-built pipeline.
+func (b *Built) fail(err error) error {
+	b.Pipeline.SetState(gst.StateNull)
+	return err
+}
+
+// linkError describes the link chain[i] → chain[i+1] with what each side can do.
+func (b *Built) linkError(i int, negotiation bool) *LinkError {
+	from, to := b.chain[i], b.chain[i+1]
+	e := &LinkError{From: from.GetName(), To: to.GetName(), File: b.Spec.File, Negotiation: negotiation}
+	if i < len(b.Spec.Elements) { // the second element is a step (not the sink)
+		e.Pos = b.Spec.Elements[i].Pos
+	} else {
+		e.Pos = b.Spec.Sink.Pos
+	}
+	e.FromCaps, e.ToCaps = "nothing", "nothing"
+	if pad := from.GetStaticPad("src"); pad != nil {
+		if caps := pad.GetCurrentCaps(); caps != nil {
+			e.FromCaps = shortCaps(caps.String())
+		} else if caps := pad.QueryCaps(nil); caps != nil {
+			e.FromCaps = shortCaps(caps.String())
+		}
+	}
+	if pad := to.GetStaticPad("sink"); pad != nil {
+		if caps := pad.QueryCaps(nil); caps != nil {
+			e.ToCaps = shortCaps(caps.String())
+		}
+	}
+	return e
+}
+
+// shortCaps keeps caps readable in one error line: converters list a hundred formats.
+func shortCaps(caps string) string {
+	const limit = 300
+	if len(caps) <= limit {
+		return caps
+	}
+	return caps[:limit] + "…"
+}
+
+// diagnoseNegotiation finds where a running pipeline failed to agree on a format: the first
+// link, from the source on, whose upstream side never got caps.
+func (b *Built) diagnoseNegotiation() *LinkError {
+	for i := 0; i+1 < len(b.chain); i++ {
+		pad := b.chain[i].GetStaticPad("src")
+		if pad == nil || pad.GetCurrentCaps() == nil {
+			return b.linkError(i, true)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-gst/go-gst/gst"
+)
+
+// Manager keeps every pipeline file of a directory running, each under its own Supervisor.
+//
+// Sync reconciles the running set with the files: a new valid file starts, a removed one
+// stops, a changed one is validated and test-linked first and then swapped in; a changed file
+// that does not validate is refused (its error, with file:line:column, shows in Status) and the
+// previous version keeps running. A file whose bytes did not change is left alone, so editing
+// one camera's file never disturbs the others. Watch calls Sync whenever the directory changes.
+type Manager struct {
+	dir  string
+	opts SupervisorOptions
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry // by file path
+	closed  bool
+}
+
+type entry struct {
+	file string
+	sup  *Supervisor // nil while the file has never been valid
+	// digest of the bytes last looked at, valid or not: unchanged bytes are not re-validated.
+	seenDigest  string
+	configError string
+}
+
+// NewManager manages the *.yaml files of dir. opts apply to every pipeline (MaxRestarts is
+// normally -1: keep trying forever).
+func NewManager(dir string, opts SupervisorOptions) *Manager {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Manager{dir: dir, opts: opts, log: log, entries: map[string]*entry{}}
+}
+
+// Sync brings the running pipelines in line with the directory's files.
+func (m *Manager) Sync() error {
+	files, err := pipelineFiles(m.dir)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	present := map[string]bool{}
+	for _, f := range files {
+		present[f] = true
+		m.syncFile(f)
+	}
+	for f, e := range m.entries {
+		if !present[f] {
+			if e.sup != nil {
+				m.log.Info("pipeline file removed; stopping", "file", f)
+				e.sup.Stop()
+			}
+			delete(m.entries, f)
+		}
+	}
+	return nil
+}
+
+// syncFile handles one file; m.mu is held.
+func (m *Manager) syncFile(file string) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return // removed or being replaced right now; the next event syncs again
+	}
+	e := m.entries[file]
+	if e == nil {
+		e = &entry{file: file}
+		m.entries[file] = e
+	}
+	digest := (&Spec{Raw: raw}).Digest()
+	if digest == e.seenDigest {
+		return
+	}
+	e.seenDigest = digest
+
+	spec, err := m.prepare(file, raw)
+	if err != nil {
+		e.configError = err.Error()
+		if e.sup != nil {
+			m.log.Error("pipeline file refused; the previous version keeps running", "file", file, "error", err)
+		} else {
+			m.log.Error("pipeline file invalid", "file", file, "error", err)
+		}
+		return
+	}
+	e.configError = ""
+	if e.sup != nil {
+		m.log.Info("pipeline file changed; swapping", "pipeline", spec.Name, "file", file)
+		e.sup.Stop()
+	} else {
+		m.log.Info("starting pipeline", "pipeline", spec.Name, "file", file)
+	}
+	e.sup = NewSupervisor(spec, m.opts)
+	e.sup.Start()
+}
+
+// prepare validates a file and test-links it; m.mu is held.
+func (m *Manager) prepare(file string, raw []byte) (*Spec, error) {
+	spec, err := Load(file, raw)
+	if err != nil {
+		return nil, err
+	}
+	for f, other := range m.entries {
+		if f != file && other.sup != nil && other.sup.Spec().Name == spec.Name {
+			return nil, &Error{File: file, Msg: fmt.Sprintf("pipeline name %q is already used by %s", spec.Name, f)}
+		}
+	}
+	// Linking needs no device, network or file access (all in NULL state), so a file that
+	// validates but cannot link is refused here instead of replacing a working pipeline.
+	trial, err := Build(&BuildContext{Spec: spec, Input: m.opts.Input})
+	if err != nil {
+		if _, isLink := err.(*LinkError); isLink {
+			return nil, err
+		}
+		// Other build errors (a missing input file, an unreachable camera) are run-time
+		// conditions the supervisor retries; they do not make the file invalid.
+		return spec, nil
+	}
+	trial.Pipeline.SetState(gst.StateNull)
+	return spec, nil
+}
+
+// Statuses returns the state of every pipeline file, sorted by name.
+func (m *Manager) Statuses() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Status, 0, len(m.entries))
+	for _, e := range m.entries {
+		var st Status
+		if e.sup != nil {
+			st = e.sup.Status()
+		} else {
+			st = Status{Name: strings.TrimSuffix(filepath.Base(e.file), filepath.Ext(e.file)), File: e.file, State: StateInvalid}
+		}
+		st.ConfigError = e.configError
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Supervisor returns the supervisor of the named pipeline, nil if none runs.
+func (m *Manager) Supervisor(name string) *Supervisor {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.sup != nil && e.sup.Spec().Name == name {
+			return e.sup
+		}
+	}
+	return nil
+}
+
+// Close stops every pipeline. The manager cannot be used afterwards.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	var wg sync.WaitGroup
+	for _, e := range m.entries {
+		if e.sup != nil {
+			wg.Add(1)
+			go func(s *Supervisor) { defer wg.Done(); s.Stop() }(e.sup)
+		}
+	}
+	wg.Wait()
+}
+
+// Watch syncs once, then again after every change in the directory, until ctx ends. Bursts of
+// events (editors write, rename and chmod for one save) are coalesced.
+func (m *Manager) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Add(m.dir); err != nil {
+		return fmt.Errorf("watch %s: %w", m.dir, err)
+	}
+	if err := m.Sync(); err != nil {
+		return err
+	}
+	const settle = 150 * time.Millisecond
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if isPipelineFile(ev.Name) {
+				timer.Reset(settle)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			m.log.Warn("pipeline directory watch", "error", err)
+			timer.Reset(settle) // events may have been lost: re-read everything
+		case <-timer.C:
+			if err := m.Sync(); err != nil {
+				m.log.Error("pipeline directory", "error", err)
+			}
+		}
+	}
+}
+
+func isPipelineFile(name string) bool {
+	base := filepath.Base(name)
+	if strings.HasPrefix(base, ".") {
+		return false // editor swap and backup files
+	}
+	ext := filepath.Ext(base)
+	return ext == ".yaml" || ext == ".yml"
+}
+
+func pipelineFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() && isPipelineFile(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}

@@ -1,0 +1,269 @@
+package pipelines
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+)
+
+// State is where a supervised pipeline is in its life.
+type State string
+
+// Pipeline states.
+const (
+	StateStarting   State = "starting"   // built, going to PLAYING
+	StateRunning    State = "running"    // PLAYING
+	StateRestarting State = "restarting" // failed; waiting for its backoff before rebuilding
+	StateFinished   State = "finished"   // a finite source reached its end
+	StateFailed     State = "failed"     // gave up: MaxRestarts reached
+	StateStopped    State = "stopped"    // stopped on request
+	StateInvalid    State = "invalid"    // its file does not validate; nothing runs
+)
+
+// Status is a snapshot of a supervised pipeline.
+type Status struct {
+	Name        string    `json:"name"`
+	File        string    `json:"file,omitempty"`
+	State       State     `json:"state"`
+	Since       time.Time `json:"since"`
+	Restarts    int       `json:"restarts"`
+	Frames      int64     `json:"frames"` // frames that reached the sink, all runs together
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// NextAttempt is when a restarting pipeline will be rebuilt.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// ConfigError is the latest edit of the file that was refused (with file:line:column);
+	// the pipeline keeps running its previous valid version.
+	ConfigError string `json:"config_error,omitempty"`
+}
+
+// SupervisorOptions tune a Supervisor.
+type SupervisorOptions struct {
+	// Input and OnFrame are passed to every Build.
+	Input   string
+	OnFrame func(buf *gst.Buffer)
+	// MaxRestarts is how many restarts to try before giving up; negative means forever.
+	MaxRestarts int
+	Logger      *slog.Logger
+}
+
+// Supervisor runs one pipeline: it builds it, plays it, watches its bus, and when it fails
+// (an error, or the end of a source that should never end) tears it down and builds it again
+// after an exponential backoff. Failure is a normal state here, visible in Status.
+type Supervisor struct {
+	spec *Spec
+	opts SupervisorOptions
+	log  *slog.Logger
+
+	mu          sync.Mutex
+	status      Status
+	built       *Built
+	framesSoFar int64 // frames of the runs before the current one
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// NewSupervisor prepares a supervisor; Start runs it.
+func NewSupervisor(spec *Spec, opts SupervisorOptions) *Supervisor {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Supervisor{
+		spec: spec, opts: opts,
+		log:    log.With("pipeline", spec.Name),
+		status: Status{Name: spec.Name, File: spec.File, State: StateStarting, Since: time.Now()},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// Spec returns the definition this supervisor runs.
+func (s *Supervisor) Spec() *Spec { return s.spec }
+
+// Start runs the pipeline in the background.
+func (s *Supervisor) Start() { go s.run() }
+
+// Stop stops the pipeline (to the NULL state) and waits until it has.
+func (s *Supervisor) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+// Done is closed when the supervisor has ended: stopped, finished or failed.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
+
+// Status returns a snapshot of the pipeline's state.
+func (s *Supervisor) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Frames = s.framesSoFar
+	if s.built != nil {
+		st.Frames += s.built.Frames()
+	}
+	return st
+}
+
+// Element returns the named element of the running pipeline (nil when not running), for
+// inspection and live property changes.
+func (s *Supervisor) Element(name string) *gst.Element {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built == nil {
+		return nil
+	}
+	return s.built.Element(name)
+}
+
+func (s *Supervisor) setState(state State, mutate func(*Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status.State != state {
+		s.status.State = state
+		s.status.Since = time.Now()
+	}
+	if mutate != nil {
+		mutate(&s.status)
+	}
+}
+
+func (s *Supervisor) run() {
+	defer close(s.done)
+	policy := s.spec.Restart
+	backoff := policy.InitialBackoff
+	for {
+		started := time.Now()
+		outcome, err := s.runOnce()
+		switch outcome {
+		case outcomeStopped:
+			s.setState(StateStopped, nil)
+			return
+		case outcomeFinished:
+			s.setState(StateFinished, nil)
+			s.log.Info("pipeline finished", "frames", s.Status().Frames)
+			return
+		}
+		// A failure. A run that stayed up long enough proves the pipeline healthy again.
+		if time.Since(started) >= policy.StableAfter {
+			backoff = policy.InitialBackoff
+		}
+		st := s.Status()
+		if s.opts.MaxRestarts >= 0 && st.Restarts >= s.opts.MaxRestarts {
+			s.setState(StateFailed, func(st *Status) { st.LastError, st.LastErrorAt = err.Error(), time.Now() })
+			s.log.Error("pipeline failed", "error", err)
+			return
+		}
+		next := time.Now().Add(backoff)
+		s.setState(StateRestarting, func(st *Status) {
+			st.LastError, st.LastErrorAt = err.Error(), time.Now()
+			st.NextAttempt = next
+			st.Restarts++
+		})
+		s.log.Warn("pipeline failed; restarting", "error", err, "in", backoff, "restarts", st.Restarts+1)
+		select {
+		case <-s.stop:
+			s.setState(StateStopped, nil)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, policy.MaxBackoff)
+	}
+}
+
+type outcome int
+
+const (
+	outcomeStopped outcome = iota
+	outcomeFinished
+	outcomeFailed
+)
+
+// runOnce builds and plays the pipeline until it stops, ends or fails.
+func (s *Supervisor) runOnce() (outcome, error) {
+	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame})
+	if err != nil {
+		return outcomeFailed, err
+	}
+	s.mu.Lock()
+	s.built = built
+	s.mu.Unlock()
+	s.setState(StateStarting, func(st *Status) { st.NextAttempt = time.Time{} })
+	defer func() {
+		built.Pipeline.SetState(gst.StateNull)
+		s.mu.Lock()
+		s.framesSoFar += built.Frames()
+		s.built = nil
+		s.mu.Unlock()
+	}()
+
+	bus := built.Pipeline.GetPipelineBus()
+	if err := built.Pipeline.SetState(gst.StatePlaying); err != nil {
+		// The element that refused posted the reason on the bus.
+		if msg := bus.TimedPopFiltered(gst.ClockTime(time.Second), gst.MessageError); msg != nil {
+			return outcomeFailed, s.describeError(built, msg)
+		}
+		return outcomeFailed, fmt.Errorf("cannot start: %v", err)
+	}
+	for {
+		select {
+		case <-s.stop:
+			return outcomeStopped, nil
+		default:
+		}
+		msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond),
+			gst.MessageError|gst.MessageEOS|gst.MessageStateChanged|gst.MessageWarning)
+		if msg == nil {
+			continue
+		}
+		switch msg.Type() {
+		case gst.MessageError:
+			return outcomeFailed, s.describeError(built, msg)
+		case gst.MessageEOS:
+			if s.spec.Endless() {
+				return outcomeFailed, errors.New("unexpected end of stream from a source that should not end")
+			}
+			return outcomeFinished, nil
+		case gst.MessageWarning:
+			w := msg.ParseWarning()
+			s.log.Warn("pipeline warning", "from", msg.Source(), "warning", w.Error())
+		case gst.MessageStateChanged:
+			if msg.Source() == s.spec.Name {
+				if _, newState := msg.ParseStateChanged(); newState == gst.StatePlaying {
+					s.setState(StateRunning, nil)
+				}
+			}
+		}
+	}
+}
+
+// describeError turns a bus error into one line naming the element, and, for a format
+// negotiation failure, the two elements that could not agree.
+func (s *Supervisor) describeError(built *Built, msg *gst.Message) error {
+	gerr := msg.ParseError()
+	if strings.Contains(gerr.DebugString(), "not-negotiated") {
+		if le := built.diagnoseNegotiation(); le != nil {
+			return le
+		}
+	}
+	text := fmt.Sprintf("%s: %s", msg.Source(), gerr.Error())
+	if d := gerr.DebugString(); d != "" {
+		text += " (" + lastLine(d) + ")"
+	}
+	return errors.New(text)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+// Package web is EBRCS's HTTP server: health and readiness probes and the pipeline status
+// API today; the checkout API, signaling and pages join it as they are built.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+// PipelineSet is what the server needs from the pipeline manager.
+type PipelineSet interface {
+	Statuses() []pipelines.Status
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	Pipelines PipelineSet
+	Logger    *slog.Logger
+
+	http *http.Server
+}
+
+// Handler returns the routes, for the server and for tests with httptest.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.GET("/api/pipelines", func(c *gin.Context) { c.JSON(http.StatusOK, s.Pipelines.Statuses()) })
+	return r
+}
+
+// ready says whether every pipeline is up: 200 when all run (or finished), 503 listing the
+// ones that do not.
+func (s *Server) ready(c *gin.Context) {
+	var notReady []pipelines.Status
+	for _, st := range s.Pipelines.Statuses() {
+		if st.State != pipelines.StateRunning && st.State != pipelines.StateFinished {
+			notReady = append(notReady, st)
+		}
+	}
+	if len(notReady) > 0 {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "pipelines": notReady})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// ListenAndServe serves on addr until ctx ends, then shuts down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && e != nil {
+		return e
+	}
+	return err
+}

@@ -1,0 +1,64 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	var body map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	return rec.Code, body
+}
+
+// /readyz follows the real pipelines: 503 while one is not running (here, a file that does
+// not validate), 200 once every pipeline runs.
+func TestHealthAndReadiness(t *testing.T) {
+	testelements.Register(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "good.yaml"), []byte("source: {type: test, width: 32, height: 24}\nsink: {type: fake}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("source: {type: tset}\nsink: {type: fake}\n"), 0o644)
+	m := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	defer m.Close()
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	h := (&Server{Pipelines: m}).Handler()
+
+	if code, body := get(t, h, "/healthz"); code != 200 || body["status"] != "ok" {
+		t.Fatalf("/healthz %d %v", code, body)
+	}
+	code, body := get(t, h, "/readyz")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with an invalid pipeline: %d %v", code, body)
+	}
+	os.Remove(filepath.Join(dir, "bad.yaml"))
+	m.Sync()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if code, _ := get(t, h, "/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never became 200")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/pipelines", nil))
+	var list []pipelines.Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].Name != "good" || list[0].State != pipelines.StateRunning {
+		t.Fatalf("/api/pipelines: %s", rec.Body.String())
+	}
+}
