@@ -17,6 +17,8 @@ import (
 	"github.com/go-gst/go-gst/gst"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ebrcs/ebrcs/elements"
+	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/pipelines/gstprops"
 )
 
@@ -410,7 +412,41 @@ func (l *loader) propertyValue(n *yaml.Node, factory string, spec *gstprops.Spec
 		l.errorf(n, "%s: %s", what, msg)
 		return "", false
 	}
+	if err := checkOurProperty(factory, spec.Name, value); err != nil {
+		l.errorf(n, "%s: %v", what, err)
+		return "", false
+	}
 	return value, true
+}
+
+// checkOurProperty applies the semantic check an EBRCS element declares for a property (the
+// GObject spec only knows "a string"), on the value as the element would receive it.
+func checkOurProperty(factory, prop, value string) error {
+	info := elements.Lookup(factory)
+	if info == nil {
+		return nil
+	}
+	for _, p := range info.Properties {
+		if p.Name != prop || p.Check == nil {
+			continue
+		}
+		var v any = value
+		switch p.Kind {
+		case goelement.Bool:
+			v = value == "true"
+		case goelement.Int:
+			i, _ := strconv.Atoi(value)
+			v = i
+		case goelement.Int64:
+			i, _ := strconv.ParseInt(value, 10, 64)
+			v = i
+		case goelement.Double:
+			f, _ := strconv.ParseFloat(value, 64)
+			v = f
+		}
+		return p.Check(v)
+	}
+	return nil
 }
 
 func describeType(s *gstprops.Spec) string {

@@ -32,6 +32,7 @@ package framemeta
 import "C"
 
 import (
+	"image"
 	"runtime/cgo"
 	"sync/atomic"
 	"unsafe"
@@ -52,12 +53,93 @@ type Frame struct {
 	// Trail lists the labels of the ebrcs_passthrough elements this frame went through, in
 	// order. It exists to prove and debug the carrier: written upstream, read downstream.
 	Trail []string
+
+	// Detected is set by ebrcs_bgsub on every frame it processed; Blobs are the foreground
+	// regions it found there, largest area first (empty: nothing moved).
+	Detected bool
+	Blobs    []Blob
+
+	// Gate is ebrcs_roigate's decision for this frame; nil when no gate ran.
+	Gate *Gate
+
+	// Match is ebrcs_match's result for the crop the gate chose; nil when nothing was
+	// recognised on this frame.
+	Match *Match
+
+	// Cart is the checkout's cart after this frame (ebrcs_counter), for the overlay.
+	Cart []CartLine
+}
+
+// Blob is one foreground region found by background subtraction.
+type Blob struct {
+	Box image.Rectangle // bounding box, in this Frame's pixels
+	// Area of the region's outer contour in this Frame's pixels (OpenCV's contourArea of the
+	// external contour: holes count, the boundary counts half).
+	Area float64
+}
+
+// ROIStatus says where the main object is relative to the region of interest.
+type ROIStatus string
+
+// ROI statuses.
+const (
+	ROIEmpty   ROIStatus = "empty"   // no candidate object this frame
+	ROIOutside ROIStatus = "outside" // the main object is outside the ROI
+	ROIEntered ROIStatus = "entered" // the main object has just entered the ROI (entry event)
+	ROIInside  ROIStatus = "inside"  // the main object is inside the ROI, already occupied
+)
+
+// Point is a point in normalised frame coordinates: (0,0) top left, (1,1) bottom right.
+type Point struct{ X, Y float64 }
+
+// Gate is the ROI gate's view of one frame.
+type Gate struct {
+	// ROI is the polygon in force (normalised); nil when no ROI is set.
+	ROI []Point
+	// Status of the main object relative to the ROI.
+	Status ROIStatus
+	// Occupied: an object entered the ROI and it has not been empty for roi-clear-frames yet.
+	Occupied bool
+	// HasMain says Main is set: the largest blob, padded and big enough to recognise.
+	HasMain bool
+	Main    image.Rectangle
+	// Entry is true on the frame the main object entered the ROI.
+	Entry bool
+	// Recognize asks the recogniser to run on Crop in this frame.
+	Recognize bool
+	Crop      image.Rectangle
+	// FrameNumber counts the frames the gate has seen, from 1.
+	FrameNumber int64
+}
+
+// Match is what the recogniser made of a crop.
+type Match struct {
+	Product string  // best catalog product; "" when the catalog is empty
+	Score   float32 // its cosine similarity
+	Known   bool    // Score reached the threshold: Product is the answer, else "unknown"
+}
+
+// CartLine is one product in a cart.
+type CartLine struct {
+	Product  string
+	Quantity int
 }
 
 // Clone returns a deep copy: a buffer copy must never share mutable state with its original.
 func (f *Frame) Clone() *Frame {
 	c := *f
 	c.Trail = append([]string(nil), f.Trail...)
+	c.Blobs = append([]Blob(nil), f.Blobs...)
+	if f.Gate != nil {
+		g := *f.Gate
+		g.ROI = append([]Point(nil), f.Gate.ROI...)
+		c.Gate = &g
+	}
+	if f.Match != nil {
+		m := *f.Match
+		c.Match = &m
+	}
+	c.Cart = append([]CartLine(nil), f.Cart...)
 	return &c
 }
 

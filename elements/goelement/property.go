@@ -56,6 +56,10 @@ type Property struct {
 	// ReadOnly properties are reported by the element (statistics); the Processor provides
 	// them through PropertyReader.
 	ReadOnly bool
+	// Check validates a value beyond its kind and range (e.g. the syntax of a polygon
+	// string). The YAML validator calls it, and a value it refuses at run time is not
+	// applied: the element posts a warning and keeps the previous value. nil: no check.
+	Check func(v any) error
 }
 
 func (p *Property) check() error {

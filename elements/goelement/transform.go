@@ -45,6 +45,13 @@ type transform[T Processor] struct {
 	element *C.GstElement
 }
 
+// warn posts a warning message from this element (the pipeline goes on).
+func (t *transform[T]) warn(format string, args ...any) {
+	msg := C.CString(t.def.Name + ": " + fmt.Sprintf(format, args...))
+	defer C.free(unsafe.Pointer(msg))
+	C.ebrcs_element_warning(t.element, msg)
+}
+
 // fail posts an error message from this element; the pipeline stops and its supervisor
 // sees it on the bus, with this element as the source.
 func (t *transform[T]) fail(format string, args ...any) {
@@ -85,6 +92,12 @@ func (t *transform[T]) SetProperty(obj *glib.Object, id uint, value *glib.Value)
 	if err == nil {
 		var v any
 		if v, err = fromGValue(decl, raw); err == nil {
+			if decl.Check != nil {
+				if cerr := decl.Check(v); cerr != nil {
+					t.warn("property %q: %v; keeping the previous value", decl.Name, cerr)
+					return
+				}
+			}
 			t.props.set(int(id), v)
 			return
 		}

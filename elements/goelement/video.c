@@ -50,3 +50,9 @@ void ebrcs_element_error(GstElement *element, const char *text)
 	gst_element_message_full(element, GST_MESSAGE_ERROR, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
 		g_strdup(text), NULL, __FILE__, G_STRFUNC, __LINE__);
 }
+
+void ebrcs_element_warning(GstElement *element, const char *text)
+{
+	gst_element_message_full(element, GST_MESSAGE_WARNING, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+		g_strdup(text), NULL, __FILE__, G_STRFUNC, __LINE__);
+}

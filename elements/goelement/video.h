@@ -32,4 +32,5 @@ void ebrcs_buffer_unmap(GstBuffer *buf, EbrcsMapping *m);
 
 /* Posts an error message from element, as GST_ELEMENT_ERROR does in C elements. */
 void ebrcs_element_error(GstElement *element, const char *text);
+void ebrcs_element_warning(GstElement *element, const char *text);
 #endif
