@@ -42,8 +42,12 @@ test: install models
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(GO) test -count=1 $(OTHER_PKGS)
 
+# Benchmarks, each side by side with its reference in the same run (see the issues' notes).
 bench: install models
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./elements/...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./elements/passthrough/ ./elements/overlay/
+	@echo "--- ebrcs_bgsub against OpenCV 4.6 (foreground IoU, then ms per frame)"
+	$(GO) test -count=1 -run TestMatchesOpenCV -v ./elements/bgsub/ | grep -E 'IoU|floor|blobs|ok'
+	$(GO) test -run '^$$' -bench VsOpenCV -benchtime 3x ./elements/bgsub/
 
 docs:
 	$(GO) run ./cmd/ebrcs elements --markdown > docs/elements.md

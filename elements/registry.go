@@ -11,13 +11,19 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/elements/bgsub"
 	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/elements/overlay"
 	"github.com/ebrcs/ebrcs/elements/passthrough"
+	"github.com/ebrcs/ebrcs/elements/roigate"
 )
 
 // All lists every element, in the order the docs show them.
 var All = []goelement.Registrant{
 	passthrough.Element,
+	bgsub.Element,
+	roigate.Element,
+	overlay.Element,
 }
 
 var (

@@ -85,8 +85,8 @@ func (l *loader) load(raw []byte) *Spec {
 		l.errorf(root, "a pipeline file must be a mapping with source, elements and sink")
 		return nil
 	}
-	spec := &Spec{Raw: raw, File: l.file, Restart: DefaultRestartPolicy}
-	fields := l.mapping(root, "pipeline", []string{"name", "description", "source", "elements", "sink", "restart"})
+	spec := &Spec{Raw: raw, File: l.file, Restart: DefaultRestartPolicy, Autostart: true}
+	fields := l.mapping(root, "pipeline", []string{"name", "description", "autostart", "source", "elements", "sink", "restart"})
 	if n := fields["name"]; n != nil {
 		spec.Name = l.scalarString(n, "name")
 		if spec.Name != "" && !namePattern.MatchString(spec.Name) {
@@ -101,6 +101,13 @@ func (l *loader) load(raw []byte) *Spec {
 	}
 	if n := fields["description"]; n != nil {
 		spec.Description = l.scalarString(n, "description")
+	}
+	if n := fields["autostart"]; n != nil {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			l.errorf(n, "autostart must be true or false, not %q", n.Value)
+		} else {
+			spec.Autostart = n.Value == "true"
+		}
 	}
 	if n := fields["source"]; n != nil {
 		spec.Source = l.endpoint(n, "source", sourceTypes)

@@ -135,6 +135,8 @@ func TestLoadErrors(t *testing.T) {
 		{"invalid YAML", "source: {type: test\nsink: {type: fake}\n",
 			[]string{`invalid YAML`}},
 		{"not a mapping", "- a\n- b\n", []string{`1:1: a pipeline file must be a mapping`}},
+		{"autostart not a bool", "autostart: later\nsource: {type: test}\nsink: {type: fake}\n",
+			[]string{`1:12: autostart must be true or false, not "later"`}},
 		{"bad duration", "source: {type: test}\nsink: {type: fake}\nrestart: {initial_backoff: soon}\n",
 			[]string{`3:28: restart.initial_backoff: "soon" is not a duration`}},
 		{"several errors at once", "source: {type: test, height: x}\nelements:\n  - element: nosuch\nsink: {type: fake, sink: 1}\n",

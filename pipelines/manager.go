@@ -34,7 +34,8 @@ type Manager struct {
 
 type entry struct {
 	file string
-	sup  *Supervisor // nil while the file has never been valid
+	spec *Spec       // the valid definition in force; nil while the file has never been valid
+	sup  *Supervisor // nil when not running (invalid, or autostart off)
 	// digest of the bytes last looked at, valid or not: unchanged bytes are not re-validated.
 	seenDigest  string
 	configError string
@@ -109,9 +110,14 @@ func (m *Manager) syncFile(file string) {
 	if e.sup != nil {
 		m.log.Info("pipeline file changed; swapping", "pipeline", spec.Name, "file", file)
 		e.sup.Stop()
-	} else {
-		m.log.Info("starting pipeline", "pipeline", spec.Name, "file", file)
+		e.sup = nil
 	}
+	e.spec = spec
+	if !spec.Autostart {
+		m.log.Info("pipeline loaded; autostart is off", "pipeline", spec.Name, "file", file)
+		return
+	}
+	m.log.Info("starting pipeline", "pipeline", spec.Name, "file", file)
 	e.sup = NewSupervisor(spec, m.opts)
 	e.sup.Start()
 }
@@ -123,7 +129,7 @@ func (m *Manager) prepare(file string, raw []byte) (*Spec, error) {
 		return nil, err
 	}
 	for f, other := range m.entries {
-		if f != file && other.sup != nil && other.sup.Spec().Name == spec.Name {
+		if f != file && other.spec != nil && other.spec.Name == spec.Name {
 			return nil, &Error{File: file, Msg: fmt.Sprintf("pipeline name %q is already used by %s", spec.Name, f)}
 		}
 	}
@@ -149,9 +155,12 @@ func (m *Manager) Statuses() []Status {
 	out := make([]Status, 0, len(m.entries))
 	for _, e := range m.entries {
 		var st Status
-		if e.sup != nil {
+		switch {
+		case e.sup != nil:
 			st = e.sup.Status()
-		} else {
+		case e.spec != nil:
+			st = Status{Name: e.spec.Name, File: e.file, State: StateIdle}
+		default:
 			st = Status{Name: strings.TrimSuffix(filepath.Base(e.file), filepath.Ext(e.file)), File: e.file, State: StateInvalid}
 		}
 		st.ConfigError = e.configError

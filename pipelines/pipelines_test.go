@@ -357,3 +357,21 @@ func TestManagerRefusesDuplicateNames(t *testing.T) {
 		t.Fatalf("statuses %+v: want exactly one refused", m.Statuses())
 	}
 }
+
+// A pipeline with autostart off is validated and listed, idle, and never run by the manager.
+func TestManagerKeepsOnDemandPipelinesIdle(t *testing.T) {
+	testelements.Register(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "upload.yaml"), "autostart: false\nsource: {type: file}\nsink: {type: fake}\n")
+	m := NewManager(dir, SupervisorOptions{MaxRestarts: -1})
+	defer m.Close()
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(m, "upload"); st.State != StateIdle || st.ConfigError != "" {
+		t.Fatalf("status %+v, want idle", st)
+	}
+	if m.Supervisor("upload") != nil {
+		t.Fatal("an autostart: false pipeline was started")
+	}
+}

@@ -33,6 +33,10 @@ type Spec struct {
 	Elements    []Step
 	Sink        Endpoint
 	Restart     RestartPolicy
+	// Autostart: the server runs the pipeline as soon as it loads the file (the default).
+	// Off for pipelines run on demand (`ebrcs run`, uploads): the server validates and lists
+	// them, idle.
+	Autostart bool
 
 	// Raw is the file content, kept to detect changes and to show the definition back.
 	Raw []byte

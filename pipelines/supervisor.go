@@ -23,6 +23,7 @@ const (
 	StateFailed     State = "failed"     // gave up: MaxRestarts reached
 	StateStopped    State = "stopped"    // stopped on request
 	StateInvalid    State = "invalid"    // its file does not validate; nothing runs
+	StateIdle       State = "idle"       // valid, autostart off: run on demand only
 )
 
 // Status is a snapshot of a supervised pipeline.

@@ -39,12 +39,12 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// ready says whether every pipeline is up: 200 when all run (or finished), 503 listing the
-// ones that do not.
+// ready says whether every pipeline is up: 200 when all run (or finished, or wait idle to be
+// run on demand), 503 listing the ones that do not.
 func (s *Server) ready(c *gin.Context) {
 	var notReady []pipelines.Status
 	for _, st := range s.Pipelines.Statuses() {
-		if st.State != pipelines.StateRunning && st.State != pipelines.StateFinished {
+		if st.State != pipelines.StateRunning && st.State != pipelines.StateFinished && st.State != pipelines.StateIdle {
 			notReady = append(notReady, st)
 		}
 	}

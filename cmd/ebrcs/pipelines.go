@@ -80,6 +80,9 @@ type runSummary struct {
 	Frames   int64           `json:"frames"`
 	Seconds  float64         `json:"seconds"`
 	Error    string          `json:"error,omitempty"`
+	// ROI is the gate's activity per second of stream time (pipelines with ebrcs_roigate or
+	// ebrcs_bgsub).
+	ROI []secondReport `json:"roi,omitempty"`
 }
 
 // cmdRun runs one pipeline to its end (or until interrupted) without restarting it.
@@ -112,8 +115,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	report := &roiReporter{}
+	if !*asJSON {
+		report.out = stdout
+	}
 	start := time.Now()
-	sup := pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{Input: *input, MaxRestarts: 0, Logger: quietLogger(stderr)})
+	sup := pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{
+		Input: *input, MaxRestarts: 0, Logger: quietLogger(stderr), OnFrame: report.onFrame,
+	})
 	sup.Start()
 	select {
 	case <-sup.Done():
@@ -121,7 +130,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		sup.Stop()
 	}
 	st := sup.Status()
-	sum := runSummary{Pipeline: spec.Name, State: st.State, Frames: st.Frames, Seconds: time.Since(start).Seconds()}
+	sum := runSummary{Pipeline: spec.Name, State: st.State, Frames: st.Frames, Seconds: time.Since(start).Seconds(), ROI: report.finish()}
 	if st.State == pipelines.StateFailed {
 		sum.Error = st.LastError
 	}

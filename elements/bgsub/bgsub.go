@@ -1,0 +1,189 @@
+// Package bgsub is ebrcs_bgsub: it finds what moves in front of the camera.
+//
+// Each frame is downscaled to process-width (320 px by default: the model costs 84 bytes and a
+// few nanoseconds per pixel, and a product held up to a camera is large), classified by a KNN
+// background model faithful to OpenCV's BackgroundSubtractorKNN (knn.c), cleaned the way the
+// original system did (erode 2, dilate 4, threshold 200) and cut into external regions with
+// their bounding boxes and contour areas (contours.go). Regions larger than min-area (given,
+// as in the original, in pixels of a 960 px wide frame, and scaled to the real frame size so
+// that behaviour does not depend on the camera's resolution) become the frame's Blobs, in
+// full-frame pixels, largest first. The video passes through untouched.
+package bgsub
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/elements/goelement"
+)
+
+// originalWidth is the frame width the original system's pixel constants refer to.
+const originalWidth = 960
+
+// Element is the ebrcs_bgsub definition.
+var Element = &goelement.Definition[*Bgsub]{
+	Info: goelement.Info{
+		Name:           "ebrcs_bgsub",
+		LongName:       "EBRCS background subtraction",
+		Classification: "Filter/Analyzer/Video",
+		Description:    "Finds foreground blobs with a KNN background model (as OpenCV's) and attaches them to each frame",
+		Caps:           "video/x-raw,format={RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR}",
+		Access:         goelement.ReadPixels,
+		Properties: []goelement.Property{
+			{Name: "history", Kind: goelement.Int, Default: 300, Min: 1, Max: 100000, Mutable: true,
+				Doc: "Frames of history: the learning rate is 1/min(2×frames seen, history) (OpenCV history)"},
+			{Name: "dist2-threshold", Kind: goelement.Double, Default: 500.0, Min: 1, Max: 65536, Mutable: true,
+				Doc: "Squared colour distance under which a pixel matches a background sample (OpenCV dist2Threshold)"},
+			{Name: "knn-samples", Kind: goelement.Int, Default: 2, Min: 1, Max: 21, Mutable: true,
+				Doc: "Matching background samples needed to call a pixel background (OpenCV kNNSamples)"},
+			{Name: "detect-shadows", Kind: goelement.Bool, Default: false, Mutable: true,
+				Doc: "Mark shadows (darker versions of the background) and leave them out of the blobs"},
+			{Name: "shadow-threshold", Kind: goelement.Double, Default: 0.5, Min: 0, Max: 1, Mutable: true,
+				Doc: "How much darker than the background a shadow may be (OpenCV shadowThreshold)"},
+			{Name: "erode", Kind: goelement.Int, Default: 2, Min: 0, Max: 20, Mutable: true,
+				Doc: "Erosion iterations (3×3) on the foreground mask, against noise"},
+			{Name: "dilate", Kind: goelement.Int, Default: 4, Min: 0, Max: 20, Mutable: true,
+				Doc: "Dilation iterations (3×3) after erosion, to join the parts of one object"},
+			{Name: "threshold", Kind: goelement.Int, Default: 200, Min: 0, Max: 254, Mutable: true,
+				Doc: "Mask values above this are foreground (drops shadows, 127)"},
+			{Name: "process-width", Kind: goelement.Int, Default: 320, Min: 0, Max: 7680, Mutable: true,
+				Doc: "Width the frames are downscaled to for the model; 0 or more than the frame: full size. A change restarts learning"},
+			{Name: "min-area", Kind: goelement.Double, Default: 2500.0, Min: 0, Max: 1e9, Mutable: true,
+				Doc: "Smallest blob, in pixels of a 960 px wide frame (the original's MIN_AREA), scaled to the frame size"},
+			{Name: "frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Frames processed since the element started"},
+			{Name: "foreground-frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Frames that had at least one blob"},
+		},
+	},
+	New: func(props *goelement.Props) *Bgsub { return &Bgsub{props: props} },
+}
+
+// Bgsub is one ebrcs_bgsub instance: the background model of one stream.
+type Bgsub struct {
+	props *goelement.Props
+
+	sub            *Subtractor
+	pw, ph         int // processing size of sub
+	c0, c1, c2     []byte
+	mask, tmp      []byte
+	finder         RegionFinder
+	frames, fgSeen atomic.Int64
+}
+
+// packedLayouts gives, per GStreamer format, bytes per pixel and the offsets of R, G and B.
+// The model does not care which channel is which (distances are symmetric), only that the
+// order stays fixed.
+var packedLayouts = map[string]Packed{
+	"RGBA": {4, [3]int{0, 1, 2}}, "RGBx": {4, [3]int{0, 1, 2}},
+	"BGRA": {4, [3]int{2, 1, 0}}, "BGRx": {4, [3]int{2, 1, 0}},
+	"ARGB": {4, [3]int{1, 2, 3}}, "xRGB": {4, [3]int{1, 2, 3}},
+	"ABGR": {4, [3]int{3, 2, 1}}, "xBGR": {4, [3]int{3, 2, 1}},
+	"RGB": {3, [3]int{0, 1, 2}}, "BGR": {3, [3]int{2, 1, 0}},
+}
+
+func (g *Bgsub) params() Params {
+	p := DefaultParams
+	p.History = g.props.Int("history")
+	p.Dist2Threshold = g.props.Double("dist2-threshold")
+	p.KNN = g.props.Int("knn-samples")
+	p.DetectShadows = g.props.Bool("detect-shadows")
+	p.ShadowTau = g.props.Double("shadow-threshold")
+	return p
+}
+
+// processSize is the size frames are modelled at.
+func processSize(w, h, processWidth int) (int, int) {
+	if processWidth <= 0 || processWidth >= w {
+		return w, h
+	}
+	ph := int(math.Round(float64(h) * float64(processWidth) / float64(w)))
+	return processWidth, max(ph, 3)
+}
+
+// Process implements goelement.Processor.
+func (g *Bgsub) Process(b *goelement.Buffer) error {
+	info := b.Info
+	layout, ok := packedLayouts[info.Format]
+	if !ok {
+		return fmt.Errorf("unsupported format %q", info.Format)
+	}
+	w, h := info.Width, info.Height
+	pw, ph := processSize(w, h, g.props.Int("process-width"))
+	if g.sub == nil || pw != g.pw || ph != g.ph {
+		if err := g.reset(pw, ph); err != nil {
+			return err
+		}
+	}
+	g.sub.SetParams(g.params())
+
+	Downscale(b.Pixels[info.Offset[0]:], w, h, info.Stride[0], layout, g.c0, g.c1, g.c2, pw, ph)
+	g.sub.Apply(g.c0, g.c1, g.c2, g.mask)
+	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int("erode"), g.props.Int("dilate"), g.props.Int("threshold"))
+	regions := g.finder.Find(g.mask, pw, ph)
+
+	m := b.Meta()
+	// Blobs go in the metadata's pixel space (the frame's own, unless an element upstream
+	// set the metadata up on a frame of another size).
+	sx, sy := float64(m.Width)/float64(pw), float64(m.Height)/float64(ph)
+	scale := float64(m.Width) / originalWidth
+	minArea := g.props.Double("min-area") * scale * scale
+	blobs := m.Blobs[:0]
+	for _, r := range regions {
+		area := r.Area * sx * sy
+		if area <= minArea {
+			break // regions come largest first
+		}
+		box := r.Box
+		box.Min.X, box.Min.Y = int(math.Floor(float64(box.Min.X)*sx)), int(math.Floor(float64(box.Min.Y)*sy))
+		box.Max.X, box.Max.Y = int(math.Ceil(float64(box.Max.X)*sx)), int(math.Ceil(float64(box.Max.Y)*sy))
+		box.Max.X, box.Max.Y = min(box.Max.X, m.Width), min(box.Max.Y, m.Height)
+		blobs = append(blobs, framemeta.Blob{Box: box, Area: area})
+	}
+	m.Detected = true
+	m.Blobs = blobs
+	g.frames.Add(1)
+	if len(blobs) > 0 {
+		g.fgSeen.Add(1)
+	}
+	return nil
+}
+
+func (g *Bgsub) reset(pw, ph int) error {
+	if g.sub != nil {
+		g.sub.Close()
+		g.sub = nil
+	}
+	sub, err := NewSubtractor(pw, ph, g.params())
+	if err != nil {
+		return err
+	}
+	n := pw * ph
+	g.sub, g.pw, g.ph = sub, pw, ph
+	g.c0, g.c1, g.c2 = make([]byte, n), make([]byte, n), make([]byte, n)
+	g.mask, g.tmp = make([]byte, n), make([]byte, n)
+	return nil
+}
+
+// Stop frees the model: a new stream learns its background anew.
+func (g *Bgsub) Stop() {
+	if g.sub != nil {
+		g.sub.Close()
+		g.sub = nil
+	}
+	g.frames.Store(0)
+	g.fgSeen.Store(0)
+}
+
+// ReadProperty implements goelement.PropertyReader.
+func (g *Bgsub) ReadProperty(name string) any {
+	switch name {
+	case "frames":
+		return g.frames.Load()
+	case "foreground-frames":
+		return g.fgSeen.Load()
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+#ifndef EBRCS_KNN_H
+#define EBRCS_KNN_H
+#include <stdint.h>
+#include <stddef.h>
+
+/* The KNN background model of one video stream; see knn.c. */
+typedef struct knn_model knn_model;
+
+typedef struct {
+	int history;           /* frames of history; learning rate 1/min(2*frames, history) */
+	float dist2_threshold; /* squared colour distance under which a sample is "close" */
+	int k;                 /* close background samples needed to call a pixel background */
+	int samples;           /* samples per set (short, mid, long): OpenCV's nN, 7 */
+	int detect_shadows;
+	uint8_t shadow_value;  /* mask value for shadows (127) */
+	float shadow_tau;      /* shadow threshold (0.5) */
+	uint64_t seed;         /* for the random update phases */
+} knn_params;
+
+knn_model *knn_new(int width, int height, const knn_params *p);
+void knn_free(knn_model *m);
+void knn_set_params(knn_model *m, const knn_params *p); /* history/threshold/k/shadows only */
+
+/* Classifies one frame given as three planes of width*height bytes and updates the model.
+ * mask gets 255 (foreground), 0 (background) or shadow_value. */
+void knn_apply(knn_model *m, const uint8_t *c0, const uint8_t *c1, const uint8_t *c2, uint8_t *mask);
+
+/* Mask clean-up as the original system did it with OpenCV: erode with a 3x3 square
+ * `erode` times, dilate `dilate` times, then threshold (> thresh → 255, else 0). Pixels
+ * outside the image never erode or dilate anything (OpenCV's default borders). tmp must hold
+ * width*height bytes. */
+void knn_clean_mask(uint8_t *mask, uint8_t *tmp, int width, int height, int erode, int dilate, int thresh);
+
+/* Converts a packed 3- or 4-byte-per-pixel frame (stride in bytes, channel offsets r g b) to
+ * three planes of dw*dh, averaging each destination pixel's footprint (area resampling). */
+void knn_downscale_packed(const uint8_t *src, int sw, int sh, int stride, int bpp, int off0, int off1, int off2,
+			  uint8_t *c0, uint8_t *c1, uint8_t *c2, int dw, int dh);
+#endif

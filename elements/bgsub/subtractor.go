@@ -1,0 +1,120 @@
+package bgsub
+
+/*
+#cgo CFLAGS: -O3 -std=gnu11
+#cgo LDFLAGS: -lm
+#include <stdlib.h>
+#include "knn.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// Params are the KNN background model's parameters, named as OpenCV names them.
+type Params struct {
+	History        int     // frames of history (OpenCV history)
+	Dist2Threshold float64 // squared colour distance threshold (OpenCV dist2Threshold)
+	KNN            int     // close background samples needed (OpenCV kNNSamples, 2)
+	DetectShadows  bool
+	ShadowValue    uint8   // mask value of shadow pixels (127)
+	ShadowTau      float64 // shadow threshold (0.5)
+	Seed           uint64  // random update phases; 0: a fixed default
+}
+
+// DefaultParams are the original system's settings (history 300, dist2Threshold 500, no
+// shadows) with OpenCV's defaults for the rest.
+var DefaultParams = Params{History: 300, Dist2Threshold: 500, KNN: 2, ShadowValue: 127, ShadowTau: 0.5}
+
+// samplesPerSet is OpenCV's nN: 7 samples in each of the short, mid and long sets.
+const samplesPerSet = 7
+
+// Subtractor is the KNN background model of one stream at one resolution. It is not safe for
+// concurrent use (a stream's frames come one at a time).
+type Subtractor struct {
+	model         *C.knn_model
+	width, height int
+}
+
+func (p Params) c() C.knn_params {
+	var cp C.knn_params
+	cp.history = C.int(p.History)
+	cp.dist2_threshold = C.float(p.Dist2Threshold)
+	cp.k = C.int(p.KNN)
+	cp.samples = samplesPerSet
+	if p.DetectShadows {
+		cp.detect_shadows = 1
+	}
+	cp.shadow_value = C.uint8_t(p.ShadowValue)
+	cp.shadow_tau = C.float(p.ShadowTau)
+	cp.seed = C.uint64_t(p.Seed)
+	return cp
+}
+
+// NewSubtractor allocates a model for width×height frames (84 bytes per pixel).
+func NewSubtractor(width, height int, p Params) (*Subtractor, error) {
+	if width <= 0 || height <= 0 {
+		return nil, errors.New("bgsub: frame size must be positive")
+	}
+	cp := p.c()
+	m := C.knn_new(C.int(width), C.int(height), &cp)
+	if m == nil {
+		return nil, errors.New("bgsub: out of memory for the background model")
+	}
+	return &Subtractor{model: m, width: width, height: height}, nil
+}
+
+// SetParams changes the parameters from the next frame on (the samples are kept).
+func (s *Subtractor) SetParams(p Params) {
+	cp := p.c()
+	C.knn_set_params(s.model, &cp)
+}
+
+// Close frees the model.
+func (s *Subtractor) Close() {
+	if s.model != nil {
+		C.knn_free(s.model)
+		s.model = nil
+	}
+}
+
+// Apply classifies one frame, given as three planes of width*height bytes (any fixed channel
+// order), into mask (255 foreground, 0 background, ShadowValue shadow) and learns from it.
+func (s *Subtractor) Apply(c0, c1, c2, mask []byte) {
+	n := s.width * s.height
+	if len(c0) < n || len(c1) < n || len(c2) < n || len(mask) < n {
+		panic("bgsub: plane or mask smaller than the frame")
+	}
+	C.knn_apply(s.model, (*C.uint8_t)(&c0[0]), (*C.uint8_t)(&c1[0]), (*C.uint8_t)(&c2[0]), (*C.uint8_t)(&mask[0]))
+}
+
+// CleanMask applies the original's clean-up in place: erode (3×3) erode times, dilate (3×3)
+// dilate times, then threshold. tmp needs width*height bytes.
+func CleanMask(mask, tmp []byte, width, height, erode, dilate, threshold int) {
+	n := width * height
+	if len(mask) < n || len(tmp) < n {
+		panic("bgsub: mask smaller than the frame")
+	}
+	C.knn_clean_mask((*C.uint8_t)(&mask[0]), (*C.uint8_t)(&tmp[0]), C.int(width), C.int(height),
+		C.int(erode), C.int(dilate), C.int(threshold))
+}
+
+// Packed describes a packed RGB-family frame: bytes per pixel and the offsets of the three
+// colour channels.
+type Packed struct {
+	BytesPerPixel int
+	Offsets       [3]int
+}
+
+// Downscale converts a packed frame to three planes of dw×dh, averaging each destination
+// pixel's footprint.
+func Downscale(src []byte, sw, sh, stride int, layout Packed, c0, c1, c2 []byte, dw, dh int) {
+	if len(src) < (sh-1)*stride+sw*layout.BytesPerPixel || len(c0) < dw*dh || len(c1) < dw*dh || len(c2) < dw*dh {
+		panic("bgsub: buffer smaller than its frame")
+	}
+	C.knn_downscale_packed((*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(sw), C.int(sh), C.int(stride),
+		C.int(layout.BytesPerPixel), C.int(layout.Offsets[0]), C.int(layout.Offsets[1]), C.int(layout.Offsets[2]),
+		(*C.uint8_t)(&c0[0]), (*C.uint8_t)(&c1[0]), (*C.uint8_t)(&c2[0]), C.int(dw), C.int(dh))
+}

@@ -1,0 +1,162 @@
+package roigate
+
+import (
+	"image"
+	"math"
+	"slices"
+
+	"github.com/ebrcs/ebrcs/elements/framemeta"
+)
+
+// Defaults of the tunables, as in the original system.
+const (
+	// ReferenceWidth is the frame width the original system ran at; Pad and MinSize are
+	// pixels at this width and are scaled to the actual frame.
+	ReferenceWidth = 960
+
+	DefaultPad         = 10
+	DefaultMinSize     = 20
+	DefaultClearFrames = 8
+	DefaultEveryN      = 5
+)
+
+// Machine is the gate's state machine, independent of GStreamer: one Step per frame. The
+// package documentation is its specification.
+//
+// The exported fields are the tunables; they may change between steps and take effect on the
+// next one. The ROI is set with SetROI because changing it also frees the region. A Machine is
+// not safe for concurrent use.
+type Machine struct {
+	Pad         int  // padding around the main box, pixels at ReferenceWidth
+	MinSize     int  // the padded box must be wider and taller than this, pixels at ReferenceWidth
+	ClearFrames int  // empty frames after which an occupied ROI is free again (< 1: 1)
+	EveryN      int  // recognise every N-th frame (< 1: 1)
+	EntryMode   bool // also recognise on the entry frame, whatever its number
+
+	roi         []framemeta.Point
+	occupied    bool
+	emptyFrames int
+	frame       int64
+}
+
+// NewMachine returns a machine with the default tunables and no ROI.
+func NewMachine() *Machine {
+	return &Machine{
+		Pad:         DefaultPad,
+		MinSize:     DefaultMinSize,
+		ClearFrames: DefaultClearFrames,
+		EveryN:      DefaultEveryN,
+		EntryMode:   true,
+	}
+}
+
+// SetROI sets the polygon (normalised; nil or empty: no ROI) used from the next Step. A polygon
+// different from the current one frees the region: occupancy was about the old region, and an
+// object in the new one has not entered it yet. Setting the same polygon again changes nothing.
+func (m *Machine) SetROI(poly []framemeta.Point) {
+	if len(poly) == 0 {
+		poly = nil
+	}
+	if slices.Equal(poly, m.roi) {
+		return
+	}
+	m.roi = slices.Clone(poly)
+	m.occupied, m.emptyFrames = false, 0
+}
+
+// ROI returns the polygon in force (nil: none). The caller must not modify it.
+func (m *Machine) ROI() []framemeta.Point { return m.roi }
+
+// Occupied reports whether an object entered the ROI and it has not been free since.
+func (m *Machine) Occupied() bool { return m.occupied }
+
+// Frames returns how many frames the machine has stepped since it was created or Reset.
+func (m *Machine) Frames() int64 { return m.frame }
+
+// Reset forgets the stream: frame numbering restarts at 1 and the ROI is free. The ROI and the
+// tunables are kept.
+func (m *Machine) Reset() {
+	m.occupied, m.emptyFrames, m.frame = false, 0, 0
+}
+
+// Scale converts a length in pixels at ReferenceWidth to pixels of a frame width wide, rounded
+// to the nearest integer (halves away from zero).
+func Scale(px, width int) int {
+	return int(math.Round(float64(px) * float64(width) / ReferenceWidth))
+}
+
+// MainBox returns the padded box of the main candidate (the first blob: bgsub sorts them
+// largest first) in a width×height frame, and whether it is big enough to count. pad and
+// minSize are already scaled to this frame.
+func MainBox(blobs []framemeta.Blob, width, height, pad, minSize int) (image.Rectangle, bool) {
+	if len(blobs) == 0 {
+		return image.Rectangle{}, false
+	}
+	box := blobs[0].Box
+	// The padding gives the recogniser some context around the object; it cannot reach
+	// outside the frame.
+	padded := image.Rect(box.Min.X-pad, box.Min.Y-pad, box.Max.X+pad, box.Max.Y+pad).
+		Intersect(image.Rect(0, 0, width, height))
+	// Too thin or too short (noise, or an object mostly out of the frame): not worth
+	// recognising, and not an object in the ROI either.
+	if padded.Dx() <= minSize || padded.Dy() <= minSize {
+		return image.Rectangle{}, false
+	}
+	return padded, true
+}
+
+// Step advances the machine by one frame: blobs are that frame's foreground regions (largest
+// first; nil: none) in a width×height frame. It returns the frame's gate.
+func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate {
+	m.frame++
+	everyN := max(m.EveryN, 1)
+	clearAfter := max(m.ClearFrames, 1)
+	nth := m.frame%int64(everyN) == 0
+
+	main, hasMain := MainBox(blobs, width, height, Scale(m.Pad, width), Scale(m.MinSize, width))
+	g := framemeta.Gate{HasMain: hasMain, Main: main, FrameNumber: m.frame, Status: framemeta.ROIEmpty}
+
+	if m.roi == nil {
+		// No region: every big enough object is "inside" and recognised every N-th frame.
+		// There is nothing to enter, so no entry events and never occupied.
+		m.occupied, m.emptyFrames = false, 0
+		if hasMain {
+			g.Status = framemeta.ROIInside
+			g.Recognize = nth
+		}
+	} else {
+		g.ROI = slices.Clone(m.roi) // the Gate travels on the buffer: it must own its polygon
+		inside := false
+		if hasMain {
+			g.Status = framemeta.ROIOutside
+			centre := framemeta.Point{
+				X: float64(main.Min.X+main.Max.X) / 2 / float64(width),
+				Y: float64(main.Min.Y+main.Max.Y) / 2 / float64(height),
+			}
+			inside = Contains(m.roi, centre)
+		}
+		if inside {
+			if !m.occupied {
+				// The first inside frame since the region was free: the entry event, which
+				// is when a product being shown is best recognised (entry mode).
+				g.Entry, g.Status, m.occupied = true, framemeta.ROIEntered, true
+			} else {
+				g.Status = framemeta.ROIInside
+			}
+			m.emptyFrames = 0
+		} else if m.occupied {
+			// Empty or outside. A few such frames (the object flickering out of the mask, or
+			// briefly leaving) must not make its return a new entry, hence the hysteresis.
+			m.emptyFrames++
+			if m.emptyFrames >= clearAfter {
+				m.occupied, m.emptyFrames = false, 0
+			}
+		}
+		g.Recognize = inside && ((m.EntryMode && g.Entry) || nth)
+	}
+	g.Occupied = m.occupied
+	if g.Recognize {
+		g.Crop = main
+	}
+	return g
+}
