@@ -10,7 +10,8 @@
 #   libonnxruntime.so 1.24.1      taken from the npm package onnxruntime-node@1.24.1 (the only
 #                                 registry here that ships the prebuilt library)
 #   chromium + chromium-driver    headless browser tests
-#   python3-onnx, python3-opencv  test-only helpers (tiny ONNX models, the OpenCV yardstick)
+#   python3-onnx, python3-opencv, python3-pil  test-only yardsticks (tiny ONNX models, OpenCV,
+#                                 PIL resampling)
 set -euo pipefail
 
 PREFIX=/usr/local
@@ -36,7 +37,7 @@ APT_PACKAGES=(
 	libgstrtspserver-1.0-dev
 	libfaiss-dev libblas-dev liblapack-dev libopenblas0-pthread libgomp1
 	chromium chromium-driver
-	python3-onnx python3-numpy python3-opencv
+	python3-onnx python3-numpy python3-opencv python3-pil
 	fonts-dejavu-core fonts-noto-cjk
 	nodejs
 )

@@ -62,6 +62,12 @@ type Frame struct {
 	// Gate is ebrcs_roigate's decision for this frame; nil when no gate ran.
 	Gate *Gate
 
+	// Embedding is ebrcs_embed's L2-normalised vector of the gate's crop, on the frames the
+	// gate chose (nil on the others); EmbeddingModel is the embedder's fingerprint, so that
+	// a matcher never compares vectors of different models.
+	Embedding      []float32
+	EmbeddingModel string
+
 	// Match is ebrcs_match's result for the crop the gate chose; nil when nothing was
 	// recognised on this frame.
 	Match *Match
@@ -114,9 +120,19 @@ type Gate struct {
 
 // Match is what the recogniser made of a crop.
 type Match struct {
-	Product string  // best catalog product; "" when the catalog is empty
-	Score   float32 // its cosine similarity
-	Known   bool    // Score reached the threshold: Product is the answer, else "unknown"
+	ProductID int64   // best catalog product; 0 when the catalog is empty
+	Product   string  // its name
+	Score     float32 // its cosine similarity
+	Known     bool    // Score reached the threshold: Product is the answer, else "unknown"
+	// Candidates are the best products, best first (top-k, for display), Product included.
+	Candidates []Candidate
+}
+
+// Candidate is one product a crop resembles.
+type Candidate struct {
+	ProductID int64
+	Product   string
+	Score     float32
 }
 
 // CartLine is one product in a cart.
@@ -135,8 +151,10 @@ func (f *Frame) Clone() *Frame {
 		g.ROI = append([]Point(nil), f.Gate.ROI...)
 		c.Gate = &g
 	}
+	c.Embedding = append([]float32(nil), f.Embedding...)
 	if f.Match != nil {
 		m := *f.Match
+		m.Candidates = append([]Candidate(nil), f.Match.Candidates...)
 		c.Match = &m
 	}
 	c.Cart = append([]CartLine(nil), f.Cart...)
