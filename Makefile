@@ -8,10 +8,10 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := build/ebrcs
 PLUGIN_DIR := build/plugin
 # Packages whose concurrency matters run under the race detector; the rest run plainly.
-RACE_PKGS := ./pipelines/... ./elements/... ./web/...
-OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web')
+RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./internal/recognition/...
+OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' -e '/internal/recognition')
 
-.PHONY: all install models build plugin run test test-race bench docs check-pipelines doctor fmt vet clean
+.PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean
 
 all: build plugin
 
@@ -48,6 +48,15 @@ bench: install models
 	@echo "--- ebrcs_bgsub against OpenCV 4.6 (foreground IoU, then ms per frame)"
 	$(GO) test -count=1 -run TestMatchesOpenCV -v ./elements/bgsub/ | grep -E 'IoU|floor|blobs|ok'
 	$(GO) test -run '^$$' -bench VsOpenCV -benchtime 3x ./elements/bgsub/
+
+# Recognition accuracy on the real GroceryStore photos (../shared/datasets): the catalog is each
+# class's iconic image plus its first 5 train photos, the queries are the val photos.
+EVAL_DIR ?= build/grocery
+eval: build models
+	bash scripts/grocery-layout.sh $(EVAL_DIR)
+	$(BIN) eval --catalog $(EVAL_DIR)/catalog --queries $(EVAL_DIR)/queries --report $(EVAL_DIR)/report
+	@echo "--- false accepts: every 4th query product left out of the catalog"
+	$(BIN) eval --catalog $(EVAL_DIR)/catalog --queries $(EVAL_DIR)/queries --holdout 4 | tail -3
 
 docs:
 	$(GO) run ./cmd/ebrcs elements --markdown > docs/elements.md

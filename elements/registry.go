@@ -12,7 +12,9 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/elements/bgsub"
+	"github.com/ebrcs/ebrcs/elements/embed"
 	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/elements/match"
 	"github.com/ebrcs/ebrcs/elements/overlay"
 	"github.com/ebrcs/ebrcs/elements/passthrough"
 	"github.com/ebrcs/ebrcs/elements/roigate"
@@ -23,6 +25,8 @@ var All = []goelement.Registrant{
 	passthrough.Element,
 	bgsub.Element,
 	roigate.Element,
+	embed.Element,
+	match.Element,
 	overlay.Element,
 }
 

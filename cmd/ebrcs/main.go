@@ -3,6 +3,8 @@
 //	ebrcs serve                      run the server with the configured pipelines
 //	ebrcs run --pipeline FILE        run one pipeline to its end and print a summary
 //	ebrcs pipelines check FILE...    validate pipeline files (exit 1 with file:line:col)
+//	ebrcs catalog import|list|rm     manage the product catalog
+//	ebrcs eval                       measure recognition on labelled photos
 //	ebrcs elements [--markdown]      list the Go elements and their properties
 //	ebrcs doctor                     check the native dependencies
 //	ebrcs version                    print versions
@@ -27,6 +29,8 @@ Usage:
   ebrcs serve [--config FILE] [--addr ADDR] [--pipelines DIR] [--log-level LEVEL]
   ebrcs run --pipeline FILE [--input PATH] [--json]
   ebrcs pipelines check FILE...
+  ebrcs catalog import DIR | list [--json] | rm NAME  [--data DIR] [--embedder FILE]
+  ebrcs eval --catalog DIR --queries DIR [--embedder FILE] [--holdout N] [--json] [--report DIR]
   ebrcs elements [--markdown]
   ebrcs doctor [--models DIR]
   ebrcs version
@@ -58,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPipelinesCheck(rest[1:], stdout, stderr)
 	case "elements":
 		return cmdElements(rest, stdout, stderr)
+	case "catalog":
+		return cmdCatalog(rest, stdout, stderr)
+	case "eval":
+		return cmdEval(rest, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(rest, stdout, stderr)
 	case "version", "--version":

@@ -7,7 +7,8 @@
 // their bounding boxes and contour areas (contours.go). Regions larger than min-area (given,
 // as in the original, in pixels of a 960 px wide frame, and scaled to the real frame size so
 // that behaviour does not depend on the camera's resolution) become the frame's Blobs, in
-// full-frame pixels, largest first. The video passes through untouched.
+// full-frame pixels, largest first. During the first warmup-frames after a (re)start the model
+// is learning and no blobs are reported. The video passes through untouched.
 package bgsub
 
 import (
@@ -52,6 +53,8 @@ var Element = &goelement.Definition[*Bgsub]{
 				Doc: "Width the frames are downscaled to for the model; 0 or more than the frame: full size. A change restarts learning"},
 			{Name: "min-area", Kind: goelement.Double, Default: 2500.0, Min: 0, Max: 1e9, Mutable: true,
 				Doc: "Smallest blob, in pixels of a 960 px wide frame (the original's MIN_AREA), scaled to the frame size"},
+			{Name: "warmup-frames", Kind: goelement.Int, Default: 10, Min: 0, Max: 100000, Mutable: true,
+				Doc: "Frames after a (re)start during which the model learns the background and no blobs are reported (the first frame is all foreground to an empty model)"},
 			{Name: "frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames processed since the element started"},
 			{Name: "foreground-frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
@@ -67,6 +70,7 @@ type Bgsub struct {
 
 	sub            *Subtractor
 	pw, ph         int // processing size of sub
+	sinceReset     int // frames since the model was (re)created
 	c0, c1, c2     []byte
 	mask, tmp      []byte
 	finder         RegionFinder
@@ -144,8 +148,13 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	}
 	m.Detected = true
 	m.Blobs = blobs
+	if g.sinceReset++; g.sinceReset <= g.props.Int("warmup-frames") {
+		// An empty model calls everything foreground: reporting it would make the whole
+		// frame "enter" the ROI at every start. The model learns; nobody is told yet.
+		m.Blobs = m.Blobs[:0]
+	}
 	g.frames.Add(1)
-	if len(blobs) > 0 {
+	if len(m.Blobs) > 0 {
 		g.fgSeen.Add(1)
 	}
 	return nil
@@ -161,7 +170,7 @@ func (g *Bgsub) reset(pw, ph int) error {
 		return err
 	}
 	n := pw * ph
-	g.sub, g.pw, g.ph = sub, pw, ph
+	g.sub, g.pw, g.ph, g.sinceReset = sub, pw, ph, 0
 	g.c0, g.c1, g.c2 = make([]byte, n), make([]byte, n), make([]byte, n)
 	g.mask, g.tmp = make([]byte, n), make([]byte, n)
 	return nil

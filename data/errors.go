@@ -1,0 +1,68 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the catalog. Callers compare with errors.Is: most are returned wrapped,
+// with the detail (which name, how many images, ...) in the message.
+var (
+	// ErrNotFound: no product (or no image at that position) with the given key.
+	ErrNotFound = errors.New("data: not found")
+
+	// ErrDuplicateName: another product already has this name. Names are compared after
+	// trimming, Unicode NFC normalisation and case folding, so "Milk", " milk" and "MILK"
+	// are the same product for a cashier and for the catalog.
+	ErrDuplicateName = errors.New("data: a product with this name already exists")
+
+	// ErrInvalidName: the name is empty after trimming, longer than MaxNameLength characters,
+	// not valid UTF-8, or contains control characters (which would corrupt receipts and logs).
+	ErrInvalidName = errors.New("data: invalid product name")
+
+	// ErrInvalidSKU: the SKU is longer than MaxSKULength characters, not valid UTF-8, or
+	// contains control characters.
+	ErrInvalidSKU = errors.New("data: invalid SKU")
+
+	// ErrInvalidPrice: the price is negative.
+	ErrInvalidPrice = errors.New("data: invalid price")
+
+	// ErrNoImages: a product needs at least one image, or it could never be recognised.
+	ErrNoImages = errors.New("data: a product needs at least one image")
+
+	// ErrTooManyImages: more images than Options.MaxImages.
+	ErrTooManyImages = errors.New("data: too many images")
+
+	// ErrClosed: the catalog was closed.
+	ErrClosed = errors.New("data: catalog is closed")
+
+	// ErrLocked: another Catalog (in this process or another) has the data directory open.
+	// Two writers would each keep their own live index and overwrite each other's index file.
+	ErrLocked = errors.New("data: catalog directory is in use")
+
+	// ErrSchemaTooNew: the database was written by a newer EBRCS (its schema version is above
+	// the newest migration this build knows). Opening it could corrupt data we do not
+	// understand, so we refuse; upgrade the binary instead.
+	ErrSchemaTooNew = errors.New("data: database schema is newer than this program")
+
+	// ErrDimension: a vector does not have the embedder's dimension.
+	ErrDimension = errors.New("data: vector has the wrong dimension")
+)
+
+// ImageError says which of a product's images was refused and why. Index is the 0-based
+// position in NewProduct.Images. Err, when not nil, is the decoder's own error.
+type ImageError struct {
+	Index  int
+	Reason string
+	Err    error
+}
+
+func (e *ImageError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("data: image %d: %s: %v", e.Index, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("data: image %d: %s", e.Index, e.Reason)
+}
+
+// Unwrap returns the decoder's error, if any.
+func (e *ImageError) Unwrap() error { return e.Err }

@@ -1,0 +1,105 @@
+// Package embed is ebrcs_embed: it turns the crop the ROI gate chose into an embedding.
+//
+// On the frames ebrcs_roigate marked (Gate.Recognize), the crop (Gate.Crop) is cut out of the
+// frame and embedded by the shared embedder (package internal/recognition): every encoder of
+// the hybrid, each output L2-normalised, weighted, concatenated and renormalised (the
+// original system's rule). Crops from several pipelines that wait at the same moment are
+// embedded in one ONNX Runtime call by the embedder's batcher. The vector and the embedder's
+// fingerprint go on the frame (Frame.Embedding, Frame.EmbeddingModel) for ebrcs_match.
+// Frames the gate did not mark pass untouched and cost nothing.
+package embed
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/models"
+)
+
+// Element is the ebrcs_embed definition.
+var Element = &goelement.Definition[*Embed]{
+	Info: goelement.Info{
+		Name:           "ebrcs_embed",
+		LongName:       "EBRCS embedding",
+		Classification: "Filter/Analyzer/Video",
+		Description:    "Embeds the ROI gate's crop with the hybrid encoder (ONNX Runtime) and attaches the vector to the frame",
+		Caps:           "video/x-raw,format=" + Formats,
+		Access:         goelement.ReadPixels,
+		Properties: []goelement.Property{
+			{Name: "embedder", Kind: goelement.String, Default: "",
+				Doc: "Embedder configuration file (configs/embedders/*.yaml); empty: the built-in default (MobileNetV2-int8)"},
+			{Name: "model-dir", Kind: goelement.String, Default: "models",
+				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
+			{Name: "embeddings", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Crops embedded since the element started"},
+			{Name: "dropped", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Crops not embedded because the shared embedder's queue was full (the frame goes on without a vector)"},
+		},
+	},
+	New: func(props *goelement.Props) *Embed { return &Embed{props: props} },
+}
+
+// Embed is one ebrcs_embed instance.
+type Embed struct {
+	props      *goelement.Props
+	emb        *recognition.Embedder
+	embeddings atomic.Int64
+	dropped    atomic.Int64
+}
+
+// Start opens (or joins) the shared embedder.
+func (e *Embed) Start() error {
+	emb, err := recognition.OpenEmbedder(e.props.String("embedder"), e.props.String("model-dir"))
+	if err != nil {
+		return err
+	}
+	e.emb = emb
+	return nil
+}
+
+// Stop resets the statistics; the shared embedder stays open for other pipelines.
+func (e *Embed) Stop() {
+	e.embeddings.Store(0)
+	e.dropped.Store(0)
+}
+
+// Process implements goelement.Processor.
+func (e *Embed) Process(b *goelement.Buffer) error {
+	up := b.UpstreamMeta()
+	if up == nil || up.Gate == nil || !up.Gate.Recognize {
+		return nil
+	}
+	m := b.Meta()
+	crop := scaleRect(m.Gate.Crop, m.Width, m.Height, b.Info.Width, b.Info.Height)
+	img, err := cropRGBA(b, crop)
+	if err != nil {
+		return err
+	}
+	vec, err := e.emb.Batcher.Embed(img)
+	if errors.Is(err, models.ErrQueueFull) {
+		// Overloaded: skip this recognition rather than stall the video; the gate asks
+		// again N frames later.
+		e.dropped.Add(1)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.Embedding = vec
+	m.EmbeddingModel = e.emb.Fingerprint()
+	e.embeddings.Add(1)
+	return nil
+}
+
+// ReadProperty implements goelement.PropertyReader.
+func (e *Embed) ReadProperty(name string) any {
+	switch name {
+	case "embeddings":
+		return e.embeddings.Load()
+	case "dropped":
+		return e.dropped.Load()
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Package match is ebrcs_match: it finds which catalog product an embedded crop is.
+//
+// On frames carrying an embedding (from ebrcs_embed), it searches the shared catalog of its
+// data directory (package data: SQLite + FAISS, shared with the admin API, so a product
+// registered a moment ago is found on the very next frame) for the top-k products and writes
+// Frame.Match: the best product, its cosine score, whether the score reaches the threshold
+// (Known; otherwise the object is "unknown") and the candidates for display. The threshold
+// defaults to the one calibrated for the embedder's configuration. A vector from another
+// embedder than the catalog's is an error, never a silent wrong answer.
+package match
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+)
+
+// Element is the ebrcs_match definition.
+var Element = &goelement.Definition[*Match]{
+	Info: goelement.Info{
+		Name:           "ebrcs_match",
+		LongName:       "EBRCS catalog matcher",
+		Classification: "Filter/Analyzer/Video",
+		Description:    "Matches the frame's embedding against the product catalog (FAISS) and attaches the best products",
+		Caps:           "video/x-raw",
+		Access:         goelement.NoPixels,
+		Properties: []goelement.Property{
+			{Name: "catalog", Kind: goelement.String, Default: "var/catalog",
+				Doc: "Data directory of the catalog (catalog.db and its index)"},
+			{Name: "embedder", Kind: goelement.String, Default: "",
+				Doc: "Embedder configuration file, the same as ebrcs_embed's; empty: the built-in default"},
+			{Name: "model-dir", Kind: goelement.String, Default: "models",
+				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
+			{Name: "threshold", Kind: goelement.Double, Default: -1.0, Min: -1, Max: 1, Mutable: true,
+				Doc: "Cosine score from which the best product is accepted; -1: the threshold calibrated for the embedder"},
+			{Name: "top-k", Kind: goelement.Int, Default: 5, Min: 1, Max: 100, Mutable: true,
+				Doc: "Candidate products kept for display"},
+			{Name: "matches", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Embeddings matched since the element started"},
+			{Name: "known", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Matches whose best product reached the threshold"},
+		},
+	},
+	New: func(props *goelement.Props) *Match { return &Match{props: props} },
+}
+
+// Match is one ebrcs_match instance.
+type Match struct {
+	props   *goelement.Props
+	emb     *recognition.Embedder
+	cat     *data.Catalog
+	matches atomic.Int64
+	known   atomic.Int64
+}
+
+// Start opens (or joins) the shared embedder and catalog.
+func (m *Match) Start() error {
+	emb, err := recognition.OpenEmbedder(m.props.String("embedder"), m.props.String("model-dir"))
+	if err != nil {
+		return err
+	}
+	cat, err := recognition.OpenCatalog(m.props.String("catalog"), emb, data.Options{})
+	if err != nil {
+		return err
+	}
+	m.emb, m.cat = emb, cat
+	return nil
+}
+
+// Stop resets the statistics; the shared catalog stays open.
+func (m *Match) Stop() {
+	m.matches.Store(0)
+	m.known.Store(0)
+}
+
+// Process implements goelement.Processor.
+func (m *Match) Process(b *goelement.Buffer) error {
+	up := b.UpstreamMeta()
+	if up == nil || up.Embedding == nil {
+		return nil
+	}
+	if up.EmbeddingModel != m.cat.Fingerprint() {
+		return fmt.Errorf("the embedding comes from model %.12s but catalog %s uses %.12s: give ebrcs_embed and ebrcs_match the same embedder",
+			up.EmbeddingModel, m.props.String("catalog"), m.cat.Fingerprint())
+	}
+	hits, err := m.cat.Search(up.Embedding, m.props.Int("top-k"))
+	if err != nil {
+		return err
+	}
+	threshold := float32(m.props.Double("threshold"))
+	if threshold < 0 {
+		threshold = m.emb.Threshold
+	}
+	res := &framemeta.Match{}
+	for _, h := range hits {
+		res.Candidates = append(res.Candidates, framemeta.Candidate{ProductID: h.ProductID, Product: h.Name, Score: h.Score})
+	}
+	if len(hits) > 0 {
+		res.ProductID, res.Product, res.Score = hits[0].ProductID, hits[0].Name, hits[0].Score
+		res.Known = hits[0].Score >= threshold
+	}
+	b.Meta().Match = res
+	m.matches.Add(1)
+	if res.Known {
+		m.known.Add(1)
+	}
+	return nil
+}
+
+// ReadProperty implements goelement.PropertyReader.
+func (m *Match) ReadProperty(name string) any {
+	switch name {
+	case "matches":
+		return m.matches.Load()
+	case "known":
+		return m.known.Load()
+	}
+	return nil
+}

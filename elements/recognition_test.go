@@ -1,0 +1,164 @@
+package elements_test
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+)
+
+// product draws a synthetic product, size×size: each has its own colours and pattern, so the
+// real encoder can tell them apart as it would real packaging.
+func product(kind, size int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			var c color.RGBA
+			switch kind {
+			case 0: // red and white stripes
+				if (y/12)%2 == 0 {
+					c = color.RGBA{210, 30, 30, 255}
+				} else {
+					c = color.RGBA{245, 245, 245, 255}
+				}
+			case 1: // blue dots on yellow
+				dx, dy := float64(x%24-12), float64(y%24-12)
+				if dx*dx+dy*dy < 50 {
+					c = color.RGBA{20, 40, 200, 255}
+				} else {
+					c = color.RGBA{250, 220, 40, 255}
+				}
+			default: // green and black checks
+				if (x/20+y/20)%2 == 0 {
+					c = color.RGBA{30, 170, 60, 255}
+				} else {
+					c = color.RGBA{20, 20, 20, 255}
+				}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	return img
+}
+
+func pngBytes(t *testing.T, img image.Image) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// The whole recognition chain on a real pipeline with the real encoder and a real catalog:
+// a product slides into the ROI; on the frames the gate picks, ebrcs_embed embeds the crop
+// and ebrcs_match names the product.
+func TestRecognitionChain(t *testing.T) {
+	gsttest.Init(t)
+	defer recognition.CloseAll()
+	names := []string{"Stripes", "Dots", "Checks"}
+	dataDir := t.TempDir()
+	emb, err := recognition.OpenEmbedder("", "../models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := recognition.OpenCatalog(dataDir, emb, data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		if _, err := cat.AddProduct(data.NewProduct{Name: n, Images: [][]byte{pngBytes(t, product(i, 160))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for shown, name := range names {
+		t.Run(name, func(t *testing.T) {
+			const w, h, frames = 320, 240, 90
+			clip := filepath.Join(t.TempDir(), "clip.rgb")
+			f, _ := os.Create(clip)
+			obj := product(shown, 100)
+			frame := make([]byte, w*h*3)
+			for i := 0; i < frames; i++ {
+				for p := 0; p < w*h; p++ {
+					x, y := p%w, p/w
+					v := byte(150 + 30*math.Sin(float64(x)/11) + 20*math.Cos(float64(y)/9))
+					frame[p*3], frame[p*3+1], frame[p*3+2] = v, v, v-20
+				}
+				if i >= 40 { // slides in from the left and stops in the middle
+					left := min(-100+8*(i-40), 110)
+					for y := 70; y < 170; y++ {
+						for x := max(left, 0); x < min(left+100, w); x++ {
+							c := obj.RGBAAt(x-left, y-70)
+							p := (y*w + x) * 3
+							frame[p], frame[p+1], frame[p+2] = c.R, c.G, c.B
+						}
+					}
+				}
+				f.Write(frame)
+			}
+			f.Close()
+			out := gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! rawvideoparse width=%d height=%d format=rgb framerate=30/1 ! "+
+				"videoconvert ! video/x-raw,format=RGBA ! ebrcs_bgsub process-width=0 ! "+
+				`ebrcs_roigate roi="0.3,0.1;0.9,0.1;0.9,0.9;0.3,0.9" ! ebrcs_embed model-dir=../models ! `+
+				"ebrcs_match catalog=%s model-dir=../models ! appsink name=out sync=false", clip, w, h, dataDir), 60*time.Second)
+			var recognised, right int
+			for i, fr := range out {
+				m := fr.Meta
+				if m == nil || m.Gate == nil {
+					t.Fatalf("frame %d: no gate", i)
+				}
+				if !m.Gate.Recognize {
+					if m.Embedding != nil || m.Match != nil {
+						t.Fatalf("frame %d: embedded without the gate asking", i)
+					}
+					continue
+				}
+				if len(m.Embedding) != emb.Dim() || m.EmbeddingModel != emb.Fingerprint() || m.Match == nil {
+					t.Fatalf("frame %d: embedding %d-d model %q match %+v", i, len(m.Embedding), m.EmbeddingModel, m.Match)
+				}
+				// Judge the frames where the whole product is in the crop (it slides in, and
+				// once it stops the background model slowly absorbs it).
+				if m.Gate.Main.Dx() >= 100 && m.Gate.Main.Min.X >= 0 {
+					recognised++
+					if m.Match.Product == name && m.Match.Known {
+						right++
+					} else {
+						t.Errorf("frame %d: %s recognised as %s (%.3f, known %v)", i, name, m.Match.Product, m.Match.Score, m.Match.Known)
+					}
+				}
+				if len(m.Match.Candidates) != len(names) {
+					t.Fatalf("frame %d: %d candidates, want every product", i, len(m.Match.Candidates))
+				}
+			}
+			if recognised < 3 || right != recognised {
+				t.Fatalf("%s recognised right %d of %d times", name, right, recognised)
+			}
+		})
+	}
+}
+
+// A matcher whose catalog uses another embedder than the one that embedded the crop stops the
+// pipeline with a message saying so, instead of comparing incomparable vectors.
+func TestMatchRefusesForeignEmbeddings(t *testing.T) {
+	gsttest.Init(t)
+	defer recognition.CloseAll()
+	colour := filepath.Join(t.TempDir(), "colour.yaml")
+	os.WriteFile(colour, []byte("threshold: 0.5\nencoders: [{kind: color}]\n"), 0o644)
+	_, err := gsttest.Run(fmt.Sprintf("videotestsrc num-buffers=40 pattern=ball ! video/x-raw,width=320,height=240,format=RGBA ! "+
+		"ebrcs_bgsub process-width=0 warmup-frames=2 ! ebrcs_roigate detect-every-n-frames=1 ! ebrcs_embed model-dir=../models ! "+
+		"ebrcs_match catalog=%s embedder=%s ! appsink name=out sync=false", t.TempDir(), colour), 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "give ebrcs_embed and ebrcs_match the same embedder") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,157 @@
+// Package recognition wires the embedding models (package models) and the catalog (package
+// data) into the shared services the pipeline elements and the server use.
+//
+// The encoders and catalogs are expensive (an ONNX Runtime session, an index in memory) and
+// must be shared: one session per encoder for every pipeline, and one catalog per data
+// directory, so that a product registered through the admin API is recognisable at once by
+// every running pipeline. The registry here hands out those process-wide instances, keyed by
+// what identifies them; they live until CloseAll (at shutdown).
+package recognition
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/models"
+)
+
+// EmbedderConfig is an embedder configuration file (configs/embedders/*.yaml): the hybrid's
+// recipe plus the match threshold calibrated for it.
+type EmbedderConfig struct {
+	models.HybridConfig `yaml:",inline"`
+	// Threshold is the cosine similarity from which a crop is taken to be its best product,
+	// calibrated for this embedding (vectors of different models are not comparable, nor are
+	// their scores).
+	Threshold float64 `yaml:"threshold"`
+}
+
+// Embedder is a shared embedder: the hybrid model, its calibrated threshold and a batcher
+// that coalesces crops arriving at the same moment from several pipelines.
+type Embedder struct {
+	*models.Hybrid
+	Threshold float32
+	Batcher   *models.Batcher
+	Source    string // the file it came from, or "default"
+}
+
+var (
+	mu        sync.Mutex
+	embedders = map[string]*Embedder{}
+	catalogs  = map[string]*sharedCatalog{}
+)
+
+type sharedCatalog struct {
+	cat         *data.Catalog
+	fingerprint string
+}
+
+// LoadEmbedderConfig reads an embedder configuration file; "" is the built-in default.
+func LoadEmbedderConfig(path, modelDir string) (EmbedderConfig, error) {
+	if path == "" {
+		return DefaultEmbedderConfig(modelDir), nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return EmbedderConfig{}, err
+	}
+	var cfg EmbedderConfig
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return EmbedderConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(cfg.Encoders) == 0 {
+		return EmbedderConfig{}, fmt.Errorf("%s: no encoders", path)
+	}
+	if cfg.Threshold <= 0 || cfg.Threshold > 1 {
+		return EmbedderConfig{}, fmt.Errorf("%s: threshold must be in (0, 1], got %v", path, cfg.Threshold)
+	}
+	return cfg, nil
+}
+
+// OpenEmbedder returns the shared embedder of a configuration file ("" = default) whose
+// relative model paths are resolved in modelDir.
+func OpenEmbedder(path, modelDir string) (*Embedder, error) {
+	cfg, err := LoadEmbedderConfig(path, modelDir)
+	if err != nil {
+		return nil, err
+	}
+	absDir, _ := filepath.Abs(modelDir)
+	key := fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprintf("%s\x00%#v", absDir, cfg))))
+	mu.Lock()
+	defer mu.Unlock()
+	if e := embedders[key]; e != nil {
+		return e, nil
+	}
+	h, err := models.NewHybrid(cfg.HybridConfig, modelDir)
+	if err != nil {
+		return nil, err
+	}
+	source := path
+	if source == "" {
+		source = "default"
+	}
+	e := &Embedder{
+		Hybrid:    h,
+		Threshold: float32(cfg.Threshold),
+		// Two workers: on this 2-core class of machine a single-threaded session costs the
+		// same per crop at any batch size, so two crops at once go faster on two cores
+		// than one batch of two (models.BenchmarkConcurrentCrops).
+		Batcher: models.NewBatcher(h.EmbedQueries, models.BatcherConfig{Workers: 2}),
+		Source:  source,
+	}
+	embedders[key] = e
+	return e, nil
+}
+
+// OpenCatalog returns the shared catalog of a data directory, opened with emb. A directory
+// already open with a different embedder is an error: its vectors would not be comparable.
+func OpenCatalog(dir string, emb *Embedder, opts data.Options) (*data.Catalog, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sc := catalogs[abs]; sc != nil {
+		if sc.fingerprint != emb.Fingerprint() {
+			return nil, fmt.Errorf("catalog %s is open with embedder %s, not %s", dir, short(sc.fingerprint), short(emb.Fingerprint()))
+		}
+		return sc.cat, nil
+	}
+	cat, err := data.Open(abs, emb.Hybrid, opts)
+	if err != nil {
+		return nil, err
+	}
+	catalogs[abs] = &sharedCatalog{cat: cat, fingerprint: emb.Fingerprint()}
+	return cat, nil
+}
+
+// CloseAll closes every shared catalog and embedder (at shutdown, and between tests).
+func CloseAll() {
+	mu.Lock()
+	defer mu.Unlock()
+	for k, sc := range catalogs {
+		sc.cat.Close()
+		delete(catalogs, k)
+	}
+	for k, e := range embedders {
+		e.Batcher.Close()
+		e.Hybrid.Close()
+		delete(embedders, k)
+	}
+}
+
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}
