@@ -48,6 +48,14 @@ bench: install models
 	@echo "--- ebrcs_bgsub against OpenCV 4.6 (foreground IoU, then ms per frame)"
 	$(GO) test -count=1 -run TestMatchesOpenCV -v ./elements/bgsub/ | grep -E 'IoU|floor|blobs|ok'
 	$(GO) test -run '^$$' -bench VsOpenCV -benchtime 3x ./elements/bgsub/
+	@echo "--- recognition: encoder vs bare ONNX Runtime, batching, product registration, search"
+	$(GO) test -run '^$$' -bench 'DefaultEncoder|BatchSize' -benchtime 50x ./models/
+	$(GO) test -run '^$$' -bench RegisterProduct -benchtime 10x ./internal/recognition/
+	$(GO) test -run '^$$' -bench 'CatalogSearch' -benchtime 2000x ./data/
+	@echo "--- FAISS search at 10k and 100k vectors (flat and HNSW; HNSW builds take minutes, cached in build/benchcache;"
+	@echo "    EBRCS_BENCH_1M=flat adds 1M vectors)"
+	mkdir -p build/benchcache
+	EBRCS_BENCH_CACHE=$(CURDIR)/build/benchcache $(GO) test -run '^$$' -bench 'IndexSearch/n=(10k|100k|1M)' -benchtime 300x -timeout 3h ./data/
 
 # Recognition accuracy on the real GroceryStore photos (../shared/datasets): the catalog is each
 # class's iconic image plus its first 5 train photos, the queries are the val photos.
