@@ -30,7 +30,7 @@ var Element = &goelement.Definition[*Bgsub]{
 		LongName:       "EBRCS background subtraction",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Finds foreground blobs with a KNN background model (as OpenCV's) and attaches them to each frame",
-		Caps:           "video/x-raw,format={RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR}",
+		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
 			{Name: "history", Kind: goelement.Int, Default: 300, Min: 1, Max: 100000, Mutable: true,
@@ -77,17 +77,6 @@ type Bgsub struct {
 	frames, fgSeen atomic.Int64
 }
 
-// packedLayouts gives, per GStreamer format, bytes per pixel and the offsets of R, G and B.
-// The model does not care which channel is which (distances are symmetric), only that the
-// order stays fixed.
-var packedLayouts = map[string]Packed{
-	"RGBA": {4, [3]int{0, 1, 2}}, "RGBx": {4, [3]int{0, 1, 2}},
-	"BGRA": {4, [3]int{2, 1, 0}}, "BGRx": {4, [3]int{2, 1, 0}},
-	"ARGB": {4, [3]int{1, 2, 3}}, "xRGB": {4, [3]int{1, 2, 3}},
-	"ABGR": {4, [3]int{3, 2, 1}}, "xBGR": {4, [3]int{3, 2, 1}},
-	"RGB": {3, [3]int{0, 1, 2}}, "BGR": {3, [3]int{2, 1, 0}},
-}
-
 func (g *Bgsub) params() Params {
 	p := DefaultParams
 	p.History = g.props.Int("history")
@@ -110,10 +99,13 @@ func processSize(w, h, processWidth int) (int, int) {
 // Process implements goelement.Processor.
 func (g *Bgsub) Process(b *goelement.Buffer) error {
 	info := b.Info
-	layout, ok := packedLayouts[info.Format]
+	l, ok := goelement.PackedRGBLayout(info.Format)
 	if !ok {
 		return fmt.Errorf("unsupported format %q", info.Format)
 	}
+	// The model does not care which channel is which (distances are symmetric), only that
+	// the order stays fixed.
+	layout := Packed{BytesPerPixel: l.BytesPerPixel, Offsets: [3]int{l.R, l.G, l.B}}
 	w, h := info.Width, info.Height
 	pw, ph := processSize(w, h, g.props.Int("process-width"))
 	if g.sub == nil || pw != g.pw || ph != g.ph {

@@ -8,21 +8,6 @@ import (
 	"github.com/ebrcs/ebrcs/elements/goelement"
 )
 
-// channels gives, per packed GStreamer format, bytes per pixel and the offsets of R, G and B.
-var channels = map[string]struct {
-	bpp     int
-	r, g, b int
-}{
-	"RGBA": {4, 0, 1, 2}, "RGBx": {4, 0, 1, 2},
-	"BGRA": {4, 2, 1, 0}, "BGRx": {4, 2, 1, 0},
-	"ARGB": {4, 1, 2, 3}, "xRGB": {4, 1, 2, 3},
-	"ABGR": {4, 3, 2, 1}, "xBGR": {4, 3, 2, 1},
-	"RGB": {3, 0, 1, 2}, "BGR": {3, 2, 1, 0},
-}
-
-// Formats is the caps format list this element accepts.
-const Formats = "{RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR}"
-
 // scaleRect maps r from a w1×h1 pixel space to w2×h2, rounding outwards, clamped.
 func scaleRect(r image.Rectangle, w1, h1, w2, h2 int) image.Rectangle {
 	if w1 == w2 && h1 == h2 || w1 == 0 || h1 == 0 {
@@ -38,7 +23,7 @@ func scaleRect(r image.Rectangle, w1, h1, w2, h2 int) image.Rectangle {
 // during Process, and the embedder may run after it returns to the pool).
 func cropRGBA(b *goelement.Buffer, rect image.Rectangle) (*image.RGBA, error) {
 	info := b.Info
-	layout, ok := channels[info.Format]
+	layout, ok := goelement.PackedRGBLayout(info.Format)
 	if !ok {
 		return nil, fmt.Errorf("unsupported format %q", info.Format)
 	}
@@ -47,13 +32,13 @@ func cropRGBA(b *goelement.Buffer, rect image.Rectangle) (*image.RGBA, error) {
 		return nil, fmt.Errorf("empty crop")
 	}
 	img := image.NewRGBA(image.Rect(0, 0, rect.Dx(), rect.Dy()))
-	stride, base := info.Stride[0], info.Offset[0]
+	stride, base, bpp := info.Stride[0], info.Offset[0], layout.BytesPerPixel
 	for y := 0; y < rect.Dy(); y++ {
-		src := b.Pixels[base+(rect.Min.Y+y)*stride+rect.Min.X*layout.bpp:]
+		src := b.Pixels[base+(rect.Min.Y+y)*stride+rect.Min.X*bpp:]
 		dst := img.Pix[y*img.Stride : y*img.Stride+rect.Dx()*4]
 		for x := 0; x < rect.Dx(); x++ {
-			p := src[x*layout.bpp:]
-			dst[x*4], dst[x*4+1], dst[x*4+2], dst[x*4+3] = p[layout.r], p[layout.g], p[layout.b], 255
+			p := src[x*bpp:]
+			dst[x*4], dst[x*4+1], dst[x*4+2], dst[x*4+3] = p[layout.R], p[layout.G], p[layout.B], 255
 		}
 	}
 	return img, nil

@@ -25,7 +25,7 @@ var Element = &goelement.Definition[*Embed]{
 		LongName:       "EBRCS embedding",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Embeds the ROI gate's crop with the hybrid encoder (ONNX Runtime) and attaches the vector to the frame",
-		Caps:           "video/x-raw,format=" + Formats,
+		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
 			{Name: "embedder", Kind: goelement.String, Default: "",

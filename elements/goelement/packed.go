@@ -1,0 +1,26 @@
+package goelement
+
+// PackedRGB is the layout of a packed RGB-family video format: bytes per pixel and the byte
+// offsets of red, green and blue within a pixel.
+type PackedRGB struct {
+	BytesPerPixel int
+	R, G, B       int
+}
+
+// PackedRGBFormats is the caps format list of the formats PackedRGBLayout knows.
+const PackedRGBFormats = "{RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR}"
+
+var packedRGB = map[string]PackedRGB{
+	"RGBA": {4, 0, 1, 2}, "RGBx": {4, 0, 1, 2},
+	"BGRA": {4, 2, 1, 0}, "BGRx": {4, 2, 1, 0},
+	"ARGB": {4, 1, 2, 3}, "xRGB": {4, 1, 2, 3},
+	"ABGR": {4, 3, 2, 1}, "xBGR": {4, 3, 2, 1},
+	"RGB": {3, 0, 1, 2}, "BGR": {3, 2, 1, 0},
+}
+
+// PackedRGBLayout returns the layout of a GStreamer format name, false for formats that are
+// not packed RGB (planar YUV, grey, ...).
+func PackedRGBLayout(format string) (PackedRGB, bool) {
+	l, ok := packedRGB[format]
+	return l, ok
+}
