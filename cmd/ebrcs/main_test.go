@@ -160,3 +160,25 @@ func TestServeBinary(t *testing.T) {
 		t.Fatal("did not stop on SIGINT")
 	}
 }
+
+// The per-second report of `ebrcs run` on a real pipeline: the gate's statuses and counts.
+func TestRunReportsROIPerSecond(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gate.yaml")
+	os.WriteFile(path, []byte("source: {type: test, pattern: ball, num_buffers: 60, live: false, width: 320, height: 240, framerate: 30, format: RGBA}\n"+
+		"elements:\n  - element: ebrcs_bgsub\n    properties: {process-width: 0}\n  - element: ebrcs_roigate\nsink: {type: fake}\n"), 0o644)
+	code, out, errOut := runCLI(t, "run", "--pipeline", path, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var sum runSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.ROI) != 2 || sum.ROI[0].Frames != 30 || sum.ROI[1].Frames != 30 || sum.ROI[1].Recognitions == 0 {
+		t.Fatalf("per-second report %+v", sum.ROI)
+	}
+	code, out, _ = runCLI(t, "run", "--pipeline", path)
+	if code != 0 || !strings.Contains(out, "00:01  frames  30") || !strings.Contains(out, "recognitions") {
+		t.Fatalf("text report:\n%s", out)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -114,6 +115,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer recognition.CloseAll() // after the pipeline: it may hold a shared catalog
 
 	report := &roiReporter{}
 	if !*asJSON {

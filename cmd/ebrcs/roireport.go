@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,9 @@ type secondReport struct {
 	Statuses     []framemeta.ROIStatus `json:"statuses"` // in order, repeats collapsed
 	Entries      int                   `json:"entries"`
 	Recognitions int                   `json:"recognitions"`
+	// Matches counts the recognitions per best product ("unknown" below the threshold),
+	// for pipelines with ebrcs_match.
+	Matches map[string]int `json:"matches,omitempty"`
 }
 
 // roiReporter collects the gate's decisions second by second from the frames reaching the
@@ -61,6 +65,16 @@ func (r *roiReporter) onFrame(buf *gst.Buffer) {
 			c.Recognitions++
 		}
 	}
+	if m := f.Match; m != nil {
+		name := m.Product
+		if !m.Known {
+			name = "unknown"
+		}
+		if c.Matches == nil {
+			c.Matches = map[string]int{}
+		}
+		c.Matches[name]++
+	}
 }
 
 // flush closes the current second; r.mu is held.
@@ -92,6 +106,18 @@ func (s *secondReport) line() string {
 	if status == "" {
 		status = "-"
 	}
-	return fmt.Sprintf("%02d:%02d  frames %3d  blobs ≤%d  roi %-30s entries %d  recognitions %d",
+	line := fmt.Sprintf("%02d:%02d  frames %3d  blobs ≤%d  roi %-30s entries %d  recognitions %d",
 		s.Second/60, s.Second%60, s.Frames, s.MaxBlobs, status, s.Entries, s.Recognitions)
+	names := make([]string, 0, len(s.Matches))
+	for n := range s.Matches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		if i == 0 {
+			line += "  matched"
+		}
+		line += fmt.Sprintf(" %s×%d", n, s.Matches[n])
+	}
+	return line
 }
