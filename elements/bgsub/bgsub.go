@@ -115,7 +115,12 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	}
 	g.sub.SetParams(g.params())
 
-	Downscale(b.Pixels[info.Offset[0]:], w, h, info.Stride[0], layout, g.c0, g.c1, g.c2, pw, ph)
+	if info.Offset[0] > len(b.Pixels) {
+		return fmt.Errorf("frame buffer of %d bytes, plane offset %d", len(b.Pixels), info.Offset[0])
+	}
+	if err := Downscale(b.Pixels[info.Offset[0]:], w, h, info.Stride[0], layout, g.c0, g.c1, g.c2, pw, ph); err != nil {
+		return err
+	}
 	g.sub.Apply(g.c0, g.c1, g.c2, g.mask)
 	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int("erode"), g.props.Int("dilate"), g.props.Int("threshold"))
 	regions := g.finder.Find(g.mask, pw, ph)

@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -109,12 +110,18 @@ type Packed struct {
 }
 
 // Downscale converts a packed frame to three planes of dw×dh, averaging each destination
-// pixel's footprint.
-func Downscale(src []byte, sw, sh, stride int, layout Packed, c0, c1, c2 []byte, dw, dh int) {
-	if len(src) < (sh-1)*stride+sw*layout.BytesPerPixel || len(c0) < dw*dh || len(c1) < dw*dh || len(c2) < dw*dh {
-		panic("bgsub: buffer smaller than its frame")
+// pixel's footprint. A buffer too small for the frame it claims to be is an error (a
+// malformed buffer must fail the pipeline, not crash the process).
+func Downscale(src []byte, sw, sh, stride int, layout Packed, c0, c1, c2 []byte, dw, dh int) error {
+	if sw <= 0 || sh <= 0 || stride < sw*layout.BytesPerPixel || len(src) < (sh-1)*stride+sw*layout.BytesPerPixel {
+		return fmt.Errorf("bgsub: a %d×%d frame with stride %d needs %d bytes, the buffer has %d",
+			sw, sh, stride, (sh-1)*stride+sw*layout.BytesPerPixel, len(src))
+	}
+	if len(c0) < dw*dh || len(c1) < dw*dh || len(c2) < dw*dh {
+		panic("bgsub: planes smaller than the processing size")
 	}
 	C.knn_downscale_packed((*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(sw), C.int(sh), C.int(stride),
 		C.int(layout.BytesPerPixel), C.int(layout.Offsets[0]), C.int(layout.Offsets[1]), C.int(layout.Offsets[2]),
 		(*C.uint8_t)(&c0[0]), (*C.uint8_t)(&c1[0]), (*C.uint8_t)(&c2[0]), C.int(dw), C.int(dh))
+	return nil
 }

@@ -101,3 +101,13 @@ func TestDefinitionChecksDefaults(t *testing.T) {
 type noop struct{}
 
 func (noop) Process(*goelement.Buffer) error { return nil }
+
+// A panic in an element's code fails its pipeline with the panic and its stack, instead of
+// taking the whole process (and every other pipeline) down.
+func TestPanicBecomesPipelineError(t *testing.T) {
+	testelements.Register(t)
+	_, err := gsttest.Run("videotestsrc num-buffers=10 ! ebrcs_test_failing name=buggy at=2 panic=true ! appsink name=out sync=false", 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "nil map") {
+		t.Fatalf("got %v", err)
+	}
+}

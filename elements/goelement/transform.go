@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime/debug"
 	"unsafe"
 
 	"github.com/go-gst/go-glib/glib"
@@ -163,7 +164,15 @@ func (t *transform[T]) SetCaps(self *base.GstBaseTransform, incaps, outcaps *gst
 	return true
 }
 
-func (t *transform[T]) TransformIP(self *base.GstBaseTransform, buf *gst.Buffer) gst.FlowReturn {
+func (t *transform[T]) TransformIP(self *base.GstBaseTransform, buf *gst.Buffer) (ret gst.FlowReturn) {
+	// A bug in one element must fail its pipeline (the supervisor restarts it), not crash
+	// the process with every other pipeline in it.
+	defer func() {
+		if r := recover(); r != nil {
+			t.fail("internal error: %v\n%s", r, debug.Stack())
+			ret = gst.FlowError
+		}
+	}()
 	b := Buffer{
 		Info:     t.info,
 		PTS:      clockToDuration(buf.PresentationTimestamp()),

@@ -43,6 +43,7 @@ var Failing = &goelement.Definition[*failing]{
 		Description: "fails on a chosen frame", Caps: "video/x-raw",
 		Properties: []goelement.Property{
 			{Name: "at", Kind: goelement.Int, Default: 3, Min: 1, Max: 1 << 30, Doc: "frame number that fails"},
+			{Name: "panic", Kind: goelement.Bool, Default: false, Doc: "panic instead of returning an error"},
 		},
 	},
 	New: func(props *goelement.Props) *failing { return &failing{props: props} },
@@ -56,6 +57,10 @@ type failing struct {
 func (f *failing) Process(b *goelement.Buffer) error {
 	f.n++
 	if f.n == f.props.Int("at") {
+		if f.props.Bool("panic") {
+			var m map[string]int
+			m["boom"]++ // a real bug: a write to a nil map
+		}
 		return errors.New("injected failure")
 	}
 	return nil
