@@ -22,10 +22,16 @@ type Region struct {
 // external and is dropped; the area is the shoelace area of the polygon through the centres
 // of the outer boundary pixels (a single pixel has area 0, a w×h rectangle (w-1)×(h-1)).
 type RegionFinder struct {
-	w, h    int
-	label   []int32 // component of each pixel, 0 = none yet
-	stack   []int32
+	runs    []run   // foreground runs of the current mask, in raster order
+	rowEnd  []int32 // rowEnd[y] = index after the last run of row y
 	regions []traced
+}
+
+// run is a horizontal stretch of foreground pixels [x0, x1) on row y, with its union-find
+// parent (runs of one 8-connected region end up with the same root).
+type run struct {
+	y, x0, x1 int32
+	parent    int32
 }
 
 type traced struct {
@@ -35,38 +41,66 @@ type traced struct {
 }
 
 // Find returns the external regions of mask (w×h), largest area first.
+//
+// Regions are found from runs, not pixels: each row's foreground stretches are joined to the
+// previous row's that touch them (8-connectivity), so the work grows with the number of runs
+// and the length of the borders, not with the area of the objects.
 func (f *RegionFinder) Find(mask []byte, w, h int) []Region {
 	if w < 3 || h < 3 {
 		return nil
 	}
-	if f.w != w || f.h != h {
-		f.w, f.h = w, h
-		f.label = make([]int32, w*h)
-	} else {
-		clear(f.label)
-	}
-	f.regions = f.regions[:0]
+	f.runs, f.rowEnd, f.regions = f.runs[:0], f.rowEnd[:0], f.regions[:0]
 	fg := func(x, y int) bool { // the image border counts as background
 		return x > 0 && y > 0 && x < w-1 && y < h-1 && mask[y*w+x] != 0
 	}
+	f.rowEnd = append(f.rowEnd, 0) // row 0 (border): no runs
+	prevStart, prevEnd := int32(0), int32(0)
 	for y := 1; y < h-1; y++ {
 		row := mask[y*w : y*w+w]
-		for x := 1; x < w-1; x++ {
+		rowStart := int32(len(f.runs))
+		for x := 1; x < w-1; {
 			// Skip background 8 bytes at a time: masks are mostly empty.
 			if x+8 <= w-1 && binary.LittleEndian.Uint64(row[x:]) == 0 {
-				x += 7
+				x += 8
 				continue
 			}
-			i := y*w + x
-			if row[x] == 0 || f.label[i] != 0 {
+			if row[x] == 0 {
+				x++
 				continue
 			}
-			id := int32(len(f.regions) + 1)
-			f.fill(mask, x, y, id)
-			r := traceOuter(fg, x, y)
-			r.start = image.Pt(x, y)
-			f.regions = append(f.regions, r)
+			x0 := x
+			for x < w-1 && row[x] != 0 {
+				x++
+			}
+			f.runs = append(f.runs, run{y: int32(y), x0: int32(x0), x1: int32(x), parent: int32(len(f.runs))})
 		}
+		// Join this row's runs with the previous row's runs they touch, diagonals included:
+		// [x0, x1) and [p.x0, p.x1) touch when p.x0 <= x1 and p.x1 >= x0.
+		p := prevStart
+		for i := rowStart; i < int32(len(f.runs)); i++ {
+			r := f.runs[i]
+			for p < prevEnd && f.runs[p].x1 < r.x0 {
+				p++
+			}
+			for q := p; q < prevEnd && f.runs[q].x0 <= r.x1; q++ {
+				f.union(i, q)
+			}
+		}
+		prevStart, prevEnd = rowStart, int32(len(f.runs))
+		f.rowEnd = append(f.rowEnd, prevEnd)
+	}
+	// Each region's first run (raster order) starts at its first pixel: trace from there.
+	started := map[int32]bool{}
+	for i := range f.runs {
+		root := f.find(int32(i))
+		if started[root] {
+			continue
+		}
+		started[root] = true
+		r := f.runs[i]
+		t := traceOuter(fg, int(r.x0), int(r.y))
+		t.start = image.Pt(int(r.x0), int(r.y))
+		f.regions = append(f.regions, t)
 	}
 	// A region whose first pixel lies inside another region's outer contour sits in a hole
 	// of it. (No pixel of one region can lie on another's contour, which only joins that
@@ -89,32 +123,25 @@ func (f *RegionFinder) Find(mask []byte, w, h int) []Region {
 	return out
 }
 
-// fill labels the 8-connected component containing (x, y).
-func (f *RegionFinder) fill(mask []byte, x, y int, id int32) {
-	w, h := f.w, f.h
-	f.stack = append(f.stack[:0], int32(y*w+x))
-	f.label[y*w+x] = id
-	for len(f.stack) > 0 {
-		j := int(f.stack[len(f.stack)-1])
-		f.stack = f.stack[:len(f.stack)-1]
-		cx, cy := j%w, j/w
-		for dy := -1; dy <= 1; dy++ {
-			ny := cy + dy
-			if ny < 1 || ny >= h-1 {
-				continue
-			}
-			for dx := -1; dx <= 1; dx++ {
-				nx := cx + dx
-				if nx < 1 || nx >= w-1 {
-					continue
-				}
-				k := ny*w + nx
-				if mask[k] != 0 && f.label[k] == 0 {
-					f.label[k] = id
-					f.stack = append(f.stack, int32(k))
-				}
-			}
-		}
+func (f *RegionFinder) find(i int32) int32 {
+	for f.runs[i].parent != i {
+		f.runs[i].parent = f.runs[f.runs[i].parent].parent // path halving
+		i = f.runs[i].parent
+	}
+	return i
+}
+
+func (f *RegionFinder) union(a, b int32) {
+	ra, rb := f.find(a), f.find(b)
+	if ra == rb {
+		return
+	}
+	// The earlier run (raster order) stays the root; not needed for correctness, but it
+	// keeps trees shallow for the row-by-row joins.
+	if ra < rb {
+		f.runs[rb].parent = ra
+	} else {
+		f.runs[ra].parent = rb
 	}
 }
 
