@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,36 @@ func TestEval(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "eval", "--catalog", catDir); code != 2 {
 		t.Fatal("eval without --queries is a usage error")
+	}
+}
+
+// The accuracy claim, guarded: with the default embedder, the GroceryStore protocol (iconic +
+// 5 train photos per product as the catalog, the val photos as queries) reaches at least 60%
+// top-1. Skipped where ../shared/datasets is absent.
+func TestGroceryStoreAccuracy(t *testing.T) {
+	if _, err := os.Stat("../../../shared/datasets/grocery-store/dataset/val.txt"); err != nil {
+		t.Skip("needs ../shared/datasets (GroceryStore)")
+	}
+	dir := t.TempDir()
+	layout := exec.Command("bash", "../../scripts/grocery-layout.sh", dir)
+	if out, err := layout.CombinedOutput(); err != nil {
+		t.Fatalf("grocery-layout.sh: %v\n%s", err, out)
+	}
+	code, out, errOut := runCLI(t, "eval", "--catalog", filepath.Join(dir, "catalog"), "--queries", filepath.Join(dir, "queries"),
+		"--models", "../../models", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		N    int     `json:"n"`
+		Top1 float64 `json:"top1"`
+		Top5 float64 `json:"top5"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("GroceryStore val: top-1 %.1f%%, top-5 %.1f%% over %d queries", 100*res.Top1, 100*res.Top5, res.N)
+	if res.N != 296 || res.Top1 < 0.60 {
+		t.Fatalf("top-1 %.3f over %d queries, want >= 0.60 over 296", res.Top1, res.N)
 	}
 }
