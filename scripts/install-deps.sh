@@ -102,7 +102,11 @@ install_onnxruntime() {
 		log "libonnxruntime $ORT_VERSION: present"; return
 	fi
 	log "libonnxruntime $ORT_VERSION: from npm onnxruntime-node@$ORT_VERSION"
-	command -v npm >/dev/null || { log "npm missing (nodejs package)"; exit 1; }
+	if ! command -v npm >/dev/null; then
+		# Debian packages npm apart from nodejs (NodeSource's nodejs includes it).
+		log "npm: installing"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+	fi
 	local work; work=$(mktemp -d)
 	trap 'rm -rf "$work"' RETURN
 	(cd "$work" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
