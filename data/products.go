@@ -459,9 +459,10 @@ func (c *Catalog) checkOpen() error {
 	return nil
 }
 
-// Search returns the products whose vectors are most similar to vec (an embedding of a crop,
-// from the same embedder), best first: at most k distinct products, each once with its best
-// score. An empty catalog returns no hits and no error.
+// Search returns the products most similar to vec (an embedding of a crop, from the same
+// embedder), best first: at most k distinct products. In MatchPrototype mode (the default) a
+// product's score is the cosine with its prototype, searched in the prototype index; in
+// MatchNearest mode it is its best vector's score. An empty catalog returns no hits and no error.
 //
 // It runs under the read lock, concurrently with other searches, and sees every product
 // either with all its vectors or not at all.
