@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/DataIntelligenceCrew/go-faiss v0.2.0
+	github.com/coder/websocket v1.8.14
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-gst/go-glib v1.4.0

@@ -47,6 +47,13 @@ var (
 
 	// ErrDimension: a vector does not have the embedder's dimension.
 	ErrDimension = errors.New("data: vector has the wrong dimension")
+
+	// ErrAlreadyConfirmed: the session already has a purchase; a cart is confirmed once.
+	ErrAlreadyConfirmed = errors.New("data: this session's cart is already confirmed")
+
+	// ErrInvalidPurchase: a purchase without items, or an item without a product name or
+	// with a quantity below 1.
+	ErrInvalidPurchase = errors.New("data: invalid purchase")
 )
 
 // ImageError says which of a product's images was refused and why. Index is the 0-based

@@ -11,7 +11,7 @@ import (
 // database at the previous version and the step runs again in full at the next Open.
 //
 // Never edit a released step: databases in the field already ran it. Append a new one
-// (sessions, carts and purchases will be the next).
+// one.
 type migration struct {
 	name string
 	sql  string
@@ -74,6 +74,30 @@ CREATE TABLE embeddings (
 	UNIQUE (image_id, model, view)
 );
 CREATE INDEX embeddings_model ON embeddings (model);
+`,
+	},
+	{
+		name: "checkout: purchases",
+		sql: `
+-- A purchase is a confirmed checkout cart. session_id is UNIQUE: a session is confirmed at
+-- most once, even if two confirms race or the client retries after a lost response.
+CREATE TABLE purchases (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	session_id TEXT    NOT NULL UNIQUE CHECK (length(session_id) > 0),
+	created_at TEXT    NOT NULL
+);
+
+-- product_name is copied, and product_id is cleared rather than cascading, so a receipt
+-- stays readable after the product leaves the catalog.
+CREATE TABLE purchase_items (
+	purchase_id  INTEGER NOT NULL REFERENCES purchases (id) ON DELETE CASCADE,
+	position     INTEGER NOT NULL CHECK (position >= 1),
+	product_id   INTEGER REFERENCES products (id) ON DELETE SET NULL,
+	product_name TEXT    NOT NULL,
+	quantity     INTEGER NOT NULL CHECK (quantity >= 1),
+	score        REAL,
+	PRIMARY KEY (purchase_id, position)
+);
 `,
 	},
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/elements/bgsub"
+	"github.com/ebrcs/ebrcs/elements/counter"
 	"github.com/ebrcs/ebrcs/elements/embed"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/elements/match"
@@ -27,6 +28,7 @@ var All = []goelement.Registrant{
 	roigate.Element,
 	embed.Element,
 	match.Element,
+	counter.Element,
 	overlay.Element,
 }
 

@@ -17,6 +17,9 @@ type BuildContext struct {
 	// OnFrame, when set, is called on the streaming thread with every buffer that reaches the
 	// sink, after all elements (tests, summaries). It must not keep the buffer.
 	OnFrame func(buf *gst.Buffer)
+	// Configure, when set, is called with every element step after its properties from the
+	// file are set: the place for per-run bindings such as a checkout session's ROI and cart.
+	Configure func(step *Step, el *gst.Element) error
 }
 
 // Built is a linked GStreamer pipeline made from a Spec, in the NULL state.
@@ -61,6 +64,9 @@ func Build(ctx *BuildContext) (*Built, error) {
 
 	for i := range spec.Elements {
 		el, err := buildStep(&spec.Elements[i])
+		if err == nil && ctx.Configure != nil && spec.Elements[i].Element != "" {
+			err = ctx.Configure(&spec.Elements[i], el)
+		}
 		if err != nil {
 			return nil, b.fail(&Error{File: spec.File, Pos: spec.Elements[i].Pos, Msg: err.Error()})
 		}

@@ -46,8 +46,9 @@ type Status struct {
 // SupervisorOptions tune a Supervisor.
 type SupervisorOptions struct {
 	// Input and OnFrame are passed to every Build.
-	Input   string
-	OnFrame func(buf *gst.Buffer)
+	Input     string
+	OnFrame   func(buf *gst.Buffer)
+	Configure func(step *Step, el *gst.Element) error
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger
@@ -124,6 +125,42 @@ func (s *Supervisor) Element(name string) *gst.Element {
 	return s.built.Element(name)
 }
 
+// ElementsOf returns the running pipeline's elements made by the given factory, in chain
+// order (none when not running).
+func (s *Supervisor) ElementsOf(factory string) []*gst.Element {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built == nil {
+		return nil
+	}
+	var out []*gst.Element
+	for _, st := range s.spec.Elements {
+		if st.Element == factory {
+			if el := s.built.Element(st.Name); el != nil {
+				out = append(out, el)
+			}
+		}
+	}
+	return out
+}
+
+// Position returns how far the running pipeline is into its stream and the stream's length,
+// when known (files); ok is false when not running or unknown.
+func (s *Supervisor) Position() (pos, length time.Duration, ok bool) {
+	s.mu.Lock()
+	built := s.built
+	s.mu.Unlock()
+	if built == nil {
+		return 0, 0, false
+	}
+	okPos, p := built.Pipeline.QueryPosition(gst.FormatTime)
+	okLen, l := built.Pipeline.QueryDuration(gst.FormatTime)
+	if !okPos || !okLen || p < 0 || l <= 0 {
+		return 0, 0, false
+	}
+	return time.Duration(p), time.Duration(l), true
+}
+
 func (s *Supervisor) setState(state State, mutate func(*Status)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,7 +226,7 @@ const (
 
 // runOnce builds and plays the pipeline until it stops, ends or fails.
 func (s *Supervisor) runOnce() (outcome, error) {
-	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame})
+	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame, Configure: s.opts.Configure})
 	if err != nil {
 		return outcomeFailed, err
 	}

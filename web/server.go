@@ -1,5 +1,6 @@
 // Package web is EBRCS's HTTP server: health and readiness probes and the pipeline status
-// API today; the checkout API, signaling and pages join it as they are built.
+// API, and the checkout API (sessions, carts, event streams, video uploads); signaling and
+// pages join it as they are built.
 package web
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -23,7 +25,13 @@ type PipelineSet interface {
 // Server serves the HTTP API.
 type Server struct {
 	Pipelines PipelineSet
-	Logger    *slog.Logger
+	// Checkout, when set, serves the checkout API (sessions, carts, events, uploads).
+	Checkout *checkout.Manager
+	// UploadLimit is the largest video upload in bytes (0: DefaultUploadLimit); UploadDir is
+	// where uploads are spooled while processed (empty: the system's temporary directory).
+	UploadLimit int64
+	UploadDir   string
+	Logger      *slog.Logger
 
 	http *http.Server
 }
@@ -36,6 +44,9 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
 	r.GET("/api/pipelines", func(c *gin.Context) { c.JSON(http.StatusOK, s.Pipelines.Statuses()) })
+	if s.Checkout != nil {
+		s.checkoutRoutes(r)
+	}
 	return r
 }
 

@@ -205,3 +205,38 @@ func fromGValue(decl *Property, v any) (any, error) {
 	}
 	return nil, fmt.Errorf("property %q: got %T, want %s", decl.Name, v, decl.Kind)
 }
+
+// NewProcessor creates a processor outside GStreamer, with its properties at their defaults
+// except those in values (Go values of the properties' kinds). It serves unit tests of an
+// element's logic; pipelines create processors through the registered element.
+func (d *Definition[T]) NewProcessor(values map[string]any) (T, error) {
+	props := newProps(d.Properties)
+	for name, v := range values {
+		i, ok := props.index[name]
+		if !ok {
+			var zero T
+			return zero, fmt.Errorf("%s: no property %q", d.Name, name)
+		}
+		cv, err := fromGValue(&props.decls[i], v)
+		if err != nil {
+			var zero T
+			return zero, fmt.Errorf("%s: property %q: %w", d.Name, name, err)
+		}
+		props.set(i, cv)
+	}
+	return d.New(props), nil
+}
+
+// Set changes a property value, as a GObject set would (for tests of mutable properties).
+func (p *Props) Set(name string, v any) error {
+	i, ok := p.index[name]
+	if !ok {
+		return fmt.Errorf("no property %q", name)
+	}
+	cv, err := fromGValue(&p.decls[i], v)
+	if err != nil {
+		return err
+	}
+	p.set(i, cv)
+	return nil
+}

@@ -154,3 +154,48 @@ func collinear(pts []framemeta.Point) bool {
 	}
 	return true
 }
+
+// PointsError says which point of a polygon given as numbers is wrong (Index, 0-based; -1
+// for the polygon as a whole) and why. It wraps ErrInvalidPolygon.
+type PointsError struct {
+	Index  int
+	Reason string
+}
+
+func (e *PointsError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("%v: %s", ErrInvalidPolygon, e.Reason)
+	}
+	return fmt.Sprintf("%v: point %d: %s", ErrInvalidPolygon, e.Index, e.Reason)
+}
+
+// Unwrap lets errors.Is find ErrInvalidPolygon.
+func (e *PointsError) Unwrap() error { return ErrInvalidPolygon }
+
+// PolygonFromPoints checks a polygon given as [x, y] pairs (the HTTP API's form) with the
+// same rules as ParsePolygon: finite coordinates in [0, 1], at least 3 points, some area.
+func PolygonFromPoints(pts [][]float64) ([]framemeta.Point, error) {
+	out := make([]framemeta.Point, 0, len(pts))
+	for i, p := range pts {
+		if len(p) != 2 {
+			return nil, &PointsError{Index: i, Reason: fmt.Sprintf("want two coordinates [x, y], got %d", len(p))}
+		}
+		for j, name := range []string{"x", "y"} {
+			v := p[j]
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, &PointsError{Index: i, Reason: fmt.Sprintf("%s %v is not a finite number", name, v)}
+			}
+			if v < 0 || v > 1 {
+				return nil, &PointsError{Index: i, Reason: fmt.Sprintf("%s %v is outside [0, 1]", name, v)}
+			}
+		}
+		out = append(out, framemeta.Point{X: p[0], Y: p[1]})
+	}
+	if len(out) < 3 {
+		return nil, &PointsError{Index: -1, Reason: fmt.Sprintf("a polygon needs at least 3 points, got %d", len(out))}
+	}
+	if collinear(out) {
+		return nil, &PointsError{Index: -1, Reason: "the polygon encloses no area: all its points are on one line"}
+	}
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package cart
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ebrcs/ebrcs/data"
+)
+
+// Line is one product in a cart.
+type Line struct {
+	ProductID int64   `json:"product_id,omitempty"`
+	Product   string  `json:"product"`
+	Quantity  int     `json:"quantity"`
+	Score     float32 `json:"score,omitempty"` // the last recognition score; 0 when added by hand
+}
+
+// CartView is a consistent snapshot of a cart.
+type CartView struct {
+	Items []Line `json:"items"`
+	// Version increases with every change; a client editing the cart sends the version it
+	// saw, so that it never overwrites a count it has not seen.
+	Version   int64 `json:"version"`
+	Confirmed bool  `json:"confirmed"`
+	// Purchase is the stored purchase once confirmed.
+	Purchase *data.Purchase `json:"purchase,omitempty"`
+}
+
+// Totals maps each product to its quantity: the `ebrcs run --json` form.
+func (v CartView) Totals() map[string]int {
+	out := map[string]int{}
+	for _, l := range v.Items {
+		out[l.Product] += l.Quantity
+	}
+	return out
+}
+
+// PurchaseStore is where confirmed carts go (the catalog's SQLite database).
+type PurchaseStore interface {
+	RecordPurchase(sessionID string, items []data.PurchaseItem) (*data.Purchase, error)
+}
+
+// Cart is a checkout's cart: counted into by ebrcs_counter on the streaming thread, read and
+// edited through the API, confirmed once. Every change is published on its event bus.
+type Cart struct {
+	events *Bus
+
+	mu       sync.Mutex
+	lines    []Line // in the order products were first added
+	version  int64
+	purchase *data.Purchase
+}
+
+// NewCart returns an empty cart publishing on events (nil: no events).
+func NewCart(events *Bus) *Cart { return &Cart{events: events} }
+
+// Events returns the bus the cart publishes on (nil when it has none).
+func (c *Cart) Events() *Bus { return c.events }
+
+// Count adds one of a recognised product and returns its new quantity. A confirmed cart is
+// immutable: Count returns ErrConfirmed and changes nothing.
+func (c *Cart) Count(productID int64, product string, score float32) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.purchase != nil {
+		return 0, ErrConfirmed
+	}
+	c.version++
+	for i := range c.lines {
+		if sameProduct(c.lines[i], productID, product) {
+			c.lines[i].Quantity++
+			c.lines[i].Score = score
+			return c.lines[i].Quantity, nil
+		}
+	}
+	c.lines = append(c.lines, Line{ProductID: productID, Product: product, Quantity: 1, Score: score})
+	return 1, nil
+}
+
+func sameProduct(l Line, id int64, name string) bool {
+	if id != 0 && l.ProductID != 0 {
+		return id == l.ProductID
+	}
+	return strings.EqualFold(l.Product, name)
+}
+
+// View returns a snapshot.
+func (c *Cart) View() CartView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viewLocked()
+}
+
+func (c *Cart) viewLocked() CartView {
+	return CartView{
+		Items:     append([]Line{}, c.lines...),
+		Version:   c.version,
+		Confirmed: c.purchase != nil,
+		Purchase:  c.purchase,
+	}
+}
+
+// Lines returns the cart's lines (a copy), for the overlay.
+func (c *Cart) Lines() []Line {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Line(nil), c.lines...)
+}
+
+// Replace sets the cart's content to lines (the cashier's corrections: quantities changed,
+// a missed product added, a wrong one removed). Lines with quantity 0 are dropped; a
+// negative quantity is the caller's to refuse. version, when > 0, must be the cart's current
+// version (ErrStale otherwise). The last score of a product already in the cart is kept.
+func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.purchase != nil {
+		return CartView{}, ErrConfirmed
+	}
+	if version > 0 && version != c.version {
+		return CartView{}, fmt.Errorf("%w: the cart is at version %d, the edit was made on version %d", ErrStale, c.version, version)
+	}
+	var next []Line
+	for _, l := range lines {
+		if l.Quantity <= 0 {
+			continue
+		}
+		for _, old := range c.lines {
+			if sameProduct(old, l.ProductID, l.Product) && l.Score == 0 {
+				l.Score = old.Score
+			}
+		}
+		merged := false
+		for i := range next {
+			if sameProduct(next[i], l.ProductID, l.Product) {
+				next[i].Quantity += l.Quantity
+				merged = true
+			}
+		}
+		if !merged {
+			next = append(next, l)
+		}
+	}
+	c.lines = next
+	c.version++
+	v := c.viewLocked()
+	c.events.Publish(Event{Type: EventCart, Cart: &v})
+	return v, nil
+}
+
+// Confirm stores the cart as the session's purchase. The cart lock is held while the
+// purchase is written, so no count can slip in between what is stored and what is shown.
+func (c *Cart) Confirm(store PurchaseStore, sessionID string) (CartView, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.purchase != nil {
+		return CartView{}, ErrConfirmed
+	}
+	if len(c.lines) == 0 {
+		return CartView{}, ErrEmptyCart
+	}
+	items := make([]data.PurchaseItem, len(c.lines))
+	for i, l := range c.lines {
+		items[i] = data.PurchaseItem{ProductID: l.ProductID, Product: l.Product, Quantity: l.Quantity, Score: l.Score}
+	}
+	p, err := store.RecordPurchase(sessionID, items)
+	if err != nil {
+		return CartView{}, err
+	}
+	c.purchase = p
+	c.version++
+	v := c.viewLocked()
+	c.events.Publish(Event{Type: EventConfirmed, Cart: &v})
+	return v, nil
+}

@@ -1,0 +1,18 @@
+package cart
+
+import "errors"
+
+// Errors of carts.
+var (
+	// ErrConfirmed: the cart was confirmed and can no longer change.
+	ErrConfirmed = errors.New("the cart is confirmed and can no longer change")
+
+	// ErrEmptyCart: an empty cart cannot be confirmed.
+	ErrEmptyCart = errors.New("the cart is empty")
+
+	// ErrStale: the cart changed since the version the edit was based on.
+	ErrStale = errors.New("the cart changed since it was read")
+
+	// ErrNoBinding: ebrcs_counter names a cart that is not registered.
+	ErrNoBinding = errors.New("no checkout cart with this key")
+)

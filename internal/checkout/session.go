@@ -1,0 +1,376 @@
+package checkout
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"github.com/ebrcs/ebrcs/internal/cart"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+// Store is what the checkout needs from the catalog: products to resolve cart edits, and
+// somewhere to keep purchases.
+type Store interface {
+	cart.PurchaseStore
+	ProductByName(name string) (*data.Product, error)
+}
+
+// Config configures a Manager. Zero values take the defaults in parentheses.
+type Config struct {
+	// Pipeline processes uploaded videos (a file source; it should contain ebrcs_counter,
+	// whose cart is the session's, and ebrcs_roigate, whose ROI is the session's).
+	Pipeline *pipelines.Spec
+	Store    Store
+
+	MaxSessions int           // concurrent sessions (64)
+	IdleTTL     time.Duration // a session nobody used for this long is closed (30m)
+
+	MaxRunningTasks int           // uploads processed at once (1: each uses every core)
+	MaxQueuedTasks  int           // uploads waiting beyond those (4); more is ErrBusy
+	KeepTasks       time.Duration // finished tasks stay visible for this long (15m)
+	ProbeTimeout    time.Duration // time allowed to inspect an upload (10s)
+
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 64
+	}
+	if c.IdleTTL <= 0 {
+		c.IdleTTL = 30 * time.Minute
+	}
+	if c.MaxRunningTasks <= 0 {
+		c.MaxRunningTasks = 1
+	}
+	if c.MaxQueuedTasks < 0 {
+		c.MaxQueuedTasks = 0
+	} else if c.MaxQueuedTasks == 0 {
+		c.MaxQueuedTasks = 4
+	}
+	if c.KeepTasks <= 0 {
+		c.KeepTasks = 15 * time.Minute
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Session is one checkout: its ROI, its cart and its event stream.
+type Session struct {
+	ID      string
+	Created time.Time
+	Cart    *cart.Cart
+	Events  *cart.Bus
+
+	mu         sync.Mutex
+	roi        []framemeta.Point
+	lastActive time.Time
+	tasks      map[string]*Task // unfinished tasks
+}
+
+// SessionView is a session as the API shows it.
+type SessionView struct {
+	ID         string        `json:"id"`
+	Created    time.Time     `json:"created_at"`
+	LastActive time.Time     `json:"last_active"`
+	ExpiresAt  time.Time     `json:"expires_at"`
+	ROI        [][2]float64  `json:"roi"` // null: no ROI, the whole frame
+	Cart       cart.CartView `json:"cart"`
+	Tasks      []string      `json:"tasks"` // unfinished upload tasks
+}
+
+// ROI returns the session's polygon (nil: the whole frame).
+func (s *Session) ROI() []framemeta.Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.roi
+}
+
+func (s *Session) touch(now time.Time) {
+	s.mu.Lock()
+	s.lastActive = now
+	s.mu.Unlock()
+}
+
+// busy reports whether the session has work in progress (it does not expire then).
+func (s *Session) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tasks) > 0
+}
+
+func (s *Session) runningTasks() []*Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Task, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Manager owns the checkout sessions and their upload tasks.
+type Manager struct {
+	cfg        Config
+	log        *slog.Logger
+	defaultROI []framemeta.Point
+	slots      chan struct{} // one token per running task
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	tasks    map[string]*Task
+	pending  int // tasks queued or running
+	closed   bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewManager starts a manager (and its janitor, which closes idle sessions).
+func NewManager(cfg Config) (*Manager, error) {
+	cfg = cfg.withDefaults()
+	m := &Manager{
+		cfg: cfg, log: cfg.Logger.With("component", "checkout"),
+		slots:    make(chan struct{}, cfg.MaxRunningTasks),
+		sessions: map[string]*Session{},
+		tasks:    map[string]*Task{},
+		stop:     make(chan struct{}),
+	}
+	if cfg.Pipeline != nil {
+		for _, st := range cfg.Pipeline.Elements {
+			if st.Element != "ebrcs_roigate" {
+				continue
+			}
+			for _, p := range st.Properties {
+				if p.Name == "roi" {
+					roi, err := roigate.ParsePolygon(p.Value)
+					if err != nil {
+						return nil, fmt.Errorf("checkout: pipeline %s: %w", cfg.Pipeline.Name, err)
+					}
+					m.defaultROI = roi
+				}
+			}
+		}
+	}
+	m.wg.Add(1)
+	go m.janitor()
+	return m, nil
+}
+
+// Config returns the manager's configuration, defaults applied.
+func (m *Manager) Config() Config { return m.cfg }
+
+// DefaultROI is the ROI a new session starts with (the upload pipeline's).
+func (m *Manager) DefaultROI() []framemeta.Point { return m.defaultROI }
+
+// Create opens a session with the given ROI (nil: the pipeline's default).
+func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
+	if roi == nil {
+		roi = m.defaultROI
+	}
+	now := time.Now().UTC()
+	events := cart.NewBus(0)
+	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events,
+		roi: roi, lastActive: now, tasks: map[string]*Task{}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("checkout: the server is shutting down")
+	}
+	if len(m.sessions) >= m.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: %d open, the limit is %d", ErrTooManySessions, len(m.sessions), m.cfg.MaxSessions)
+	}
+	if err := cart.Register(s.ID, s.Cart); err != nil {
+		return nil, err
+	}
+	m.sessions[s.ID] = s
+	m.log.Info("session created", "session", s.ID)
+	return s, nil
+}
+
+// Get returns a session and marks it active.
+func (m *Manager) Get(id string) (*Session, error) {
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoSession, id)
+	}
+	s.touch(time.Now().UTC())
+	return s, nil
+}
+
+// Sessions returns how many sessions are open.
+func (m *Manager) Sessions() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// View describes a session.
+func (m *Manager) View(s *Session) SessionView {
+	s.mu.Lock()
+	v := SessionView{ID: s.ID, Created: s.Created, LastActive: s.lastActive,
+		ExpiresAt: s.lastActive.Add(m.cfg.IdleTTL), ROI: pointPairs(s.roi), Tasks: []string{}}
+	for id := range s.tasks {
+		v.Tasks = append(v.Tasks, id)
+	}
+	s.mu.Unlock()
+	v.Cart = s.Cart.View()
+	return v
+}
+
+func pointPairs(pts []framemeta.Point) [][2]float64 {
+	if pts == nil {
+		return nil
+	}
+	out := make([][2]float64, len(pts))
+	for i, p := range pts {
+		out[i] = [2]float64{p.X, p.Y}
+	}
+	return out
+}
+
+// Delete closes a session: its running uploads are stopped, its event stream ends.
+func (m *Manager) Delete(id string) error {
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	delete(m.sessions, id)
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoSession, id)
+	}
+	m.closeSession(s, "deleted")
+	return nil
+}
+
+func (m *Manager) closeSession(s *Session, reason string) {
+	for _, t := range s.runningTasks() {
+		t.cancel()
+	}
+	cart.Unregister(s.ID)
+	s.Events.Publish(cart.Event{Type: cart.EventClosed, Error: reason})
+	s.Events.Close()
+	m.log.Info("session closed", "session", s.ID, "reason", reason)
+}
+
+// SetROI sets (nil: clears) a session's ROI; running pipelines of the session take it from
+// their next frame.
+func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
+	s, err := m.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.roi = roi
+	tasks := make([]*Task, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		tasks = append(tasks, t)
+	}
+	s.mu.Unlock()
+	text := roigate.FormatPolygon(roi)
+	for _, t := range tasks {
+		t.setROI(text)
+	}
+	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: pointPairs(roi)})
+	return s, nil
+}
+
+// bind is the pipelines.BuildContext.Configure hook that ties a session's pipeline to it.
+func (s *Session) bind(step *pipelines.Step, el *gst.Element) error {
+	switch step.Element {
+	case "ebrcs_counter":
+		return el.SetProperty("session", s.ID)
+	case "ebrcs_roigate":
+		return el.SetProperty("roi", roigate.FormatPolygon(s.ROI()))
+	}
+	return nil
+}
+
+// Close ends every session and task and stops the janitor.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	sessions := m.sessions
+	m.sessions = map[string]*Session{}
+	m.mu.Unlock()
+	close(m.stop)
+	for _, s := range sessions {
+		m.closeSession(s, "server shutdown")
+	}
+	m.wg.Wait()
+}
+
+// janitor closes sessions idle for longer than the TTL and forgets old finished tasks.
+func (m *Manager) janitor() {
+	defer m.wg.Done()
+	every := min(max(m.cfg.IdleTTL/10, 100*time.Millisecond), time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+		}
+		m.expire(time.Now().UTC())
+	}
+}
+
+func (m *Manager) expire(now time.Time) {
+	var idle []*Session
+	m.mu.Lock()
+	for id, s := range m.sessions {
+		s.mu.Lock()
+		last := s.lastActive
+		s.mu.Unlock()
+		if now.Sub(last) > m.cfg.IdleTTL && !s.busy() {
+			idle = append(idle, s)
+			delete(m.sessions, id)
+		}
+	}
+	for id, t := range m.tasks {
+		if fin := t.finishedAt(); !fin.IsZero() && now.Sub(fin) > m.cfg.KeepTasks {
+			delete(m.tasks, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range idle {
+		m.closeSession(s, "expired")
+	}
+}
+
+// newID returns a random identifier with a readable prefix.
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+// removeQuietly deletes a temporary file, logging only real failures.
+func removeQuietly(log *slog.Logger, path string) {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		log.Warn("cannot remove temporary file", "path", path, "error", err)
+	}
+}

@@ -1,0 +1,468 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/cart"
+	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+type noPipelines struct{}
+
+func (noPipelines) Statuses() []pipelines.Status { return nil }
+
+// checkoutEnv is a server with a real catalog (default embedder, SQLite, FAISS) and a real
+// upload pipeline.
+type checkoutEnv struct {
+	t       *testing.T
+	h       http.Handler
+	mgr     *checkout.Manager
+	catalog *data.Catalog
+	dir     string
+}
+
+func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64) *checkoutEnv {
+	t.Helper()
+	gsttest.Init(t)
+	dir := t.TempDir()
+	catDir := filepath.Join(dir, "catalog")
+	emb, err := recognition.OpenEmbedder("", "../models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := recognition.OpenCatalog(catDir, emb, data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(recognition.CloseAll)
+	for i, name := range []string{"Milk", "Bread"} {
+		if _, err := cat.AddProduct(data.NewProduct{Name: name, Images: [][]byte{pngOf(t, i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := fmt.Sprintf(`name: upload
+source: {type: file}
+elements:
+  - element: videoconvert
+  - caps: video/x-raw,format=RGBA
+  - element: ebrcs_bgsub
+  - element: ebrcs_roigate
+    properties: {roi: "0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95"}
+  - element: ebrcs_embed
+    properties: {model-dir: ../models}
+  - element: ebrcs_match
+    properties: {catalog: %s, model-dir: ../models}
+  - element: ebrcs_counter
+sink: {type: fake}
+`, catDir)
+	spec, err := pipelines.Load("upload.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Pipeline, cfg.Store = spec, cat
+	mgr, err := checkout.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mgr.Close)
+	srv := &Server{Pipelines: noPipelines{}, Checkout: mgr, UploadLimit: uploadLimit, UploadDir: filepath.Join(dir, "uploads")}
+	return &checkoutEnv{t: t, h: srv.Handler(), mgr: mgr, catalog: cat, dir: dir}
+}
+
+func pngOf(t *testing.T, seed int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
+	for y := 0; y < 96; y++ {
+		for x := 0; x < 96; x++ {
+			img.Set(x, y, color.RGBA{uint8(x*3 + seed*120), uint8(y * 2), uint8((x ^ y) * (seed + 1)), 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// do sends a request with a JSON body (string) and decodes the JSON answer.
+func (e *checkoutEnv) do(method, path, body string) (int, map[string]any) {
+	e.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, httptest.NewRequest(method, path, r))
+	var out map[string]any
+	if rec.Body.Len() > 0 {
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			e.t.Fatalf("%s %s: %d, body is not JSON: %q", method, path, rec.Code, rec.Body.String())
+		}
+	}
+	return rec.Code, out
+}
+
+func (e *checkoutEnv) create() string {
+	e.t.Helper()
+	code, body := e.do("POST", "/api/sessions", "")
+	if code != http.StatusCreated {
+		e.t.Fatalf("create session: %d %v", code, body)
+	}
+	return body["id"].(string)
+}
+
+func roiOf(body map[string]any) string { b, _ := json.Marshal(body["roi"]); return string(b) }
+
+func TestSessionROIValidation(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{}, 0)
+	id := e.create()
+	_, s := e.do("GET", "/api/sessions/"+id, "")
+	if got := roiOf(s); got != "[[0.2,0.15],[0.8,0.15],[0.8,0.95],[0.2,0.95]]" {
+		t.Fatalf("a new session starts with the pipeline's ROI, got %s", got)
+	}
+	code, s := e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],[0.9,0.1],[0.5,0.9]]}`)
+	if code != 200 || roiOf(s) != "[[0.1,0.1],[0.9,0.1],[0.5,0.9]]" {
+		t.Fatalf("set ROI: %d %v", code, s)
+	}
+	bad := []struct{ body, field string }{
+		{`{"points": [[0.1,0.1],[0.9,0.1]]}`, "points"},
+		{`{"points": [[0.1,0.1],[1.5,0.1],[0.5,0.9]]}`, "points[1]"},
+		{`{"points": [[0.1,0.1],[0.9,-0.1],[0.5,0.9]]}`, "points[1]"},
+		{`{"points": [[0.1,"NaN"],[0.9,0.1],[0.5,0.9]]}`, "points[0][1]"},
+		{`{"points": [[0.1,0.1,0.3],[0.9,0.1],[0.5,0.9]]}`, "points[0]"},
+		{`{"points": [[0.1,0.1],[0.2,0.2],[0.3,0.3]]}`, "points"},
+		{`{"points": "0.1,0.1;0.9,0.1;0.5,0.9"}`, "points"},
+		{`{}`, "points"},
+		{`{"points": [[0.1,0.1],[0.9,0.1],[0.5,0.9]], "shape": 1}`, "shape"},
+	}
+	for _, b := range bad {
+		code, body := e.do("PUT", "/api/sessions/"+id+"/roi", b.body)
+		if code != 400 || body["field"] != b.field || body["error"] == "" {
+			t.Errorf("%s: %d %v, want 400 naming %q", b.body, code, body, b.field)
+		}
+	}
+	if code, body := e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],`); code != 400 || !strings.Contains(body["error"].(string), "JSON") {
+		t.Errorf("truncated JSON: %d %v", code, body)
+	}
+	_, s = e.do("GET", "/api/sessions/"+id, "")
+	if roiOf(s) != "[[0.1,0.1],[0.9,0.1],[0.5,0.9]]" {
+		t.Fatalf("refused ROIs changed the ROI: %s", roiOf(s))
+	}
+	if code, s := e.do("DELETE", "/api/sessions/"+id+"/roi", ""); code != 200 || roiOf(s) != "null" {
+		t.Fatalf("clear ROI: %d %v", code, s)
+	}
+	if code, body := e.do("POST", "/api/sessions", `{"roi": {"points": [[0,0],[1,0]]}}`); code != 400 || body["field"] != "roi.points" {
+		t.Fatalf("create with a bad ROI: %d %v", code, body)
+	}
+	if n := e.mgr.Sessions(); n != 1 {
+		t.Fatalf("%d sessions after a refused create, want 1", n)
+	}
+}
+
+func TestUnknownSessionAndTask(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{}, 0)
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/api/sessions/nope", ""},
+		{"DELETE", "/api/sessions/nope", ""},
+		{"PUT", "/api/sessions/nope/roi", `{"points": [[0,0],[1,0],[1,1]]}`},
+		{"DELETE", "/api/sessions/nope/roi", ""},
+		{"GET", "/api/sessions/nope/cart", ""},
+		{"PUT", "/api/sessions/nope/cart", `{"items": []}`},
+		{"POST", "/api/sessions/nope/cart/confirm", ""},
+		{"GET", "/api/sessions/nope/events", ""},
+		{"POST", "/api/sessions/nope/video", ""},
+		{"GET", "/api/tasks/nope", ""},
+		{"GET", "/api/tasks/nope/events", ""},
+	} {
+		code, body := e.do(r.method, r.path, r.body)
+		if code != 404 || !strings.Contains(fmt.Sprint(body["error"]), "no such") {
+			t.Errorf("%s %s: %d %v, want 404", r.method, r.path, code, body)
+		}
+	}
+}
+
+func TestSessionLimitAndExpiry(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{MaxSessions: 2, IdleTTL: 300 * time.Millisecond}, 0)
+	a := e.create()
+	e.create()
+	if code, body := e.do("POST", "/api/sessions", ""); code != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "limit is 2") {
+		t.Fatalf("third session: %d %v", code, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.mgr.Sessions() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := e.do("GET", "/api/sessions/"+a, ""); code != 404 {
+		t.Fatalf("idle session still there: %d", code)
+	}
+	e.create() // room again
+}
+
+func TestCartEditAndConfirm(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{}, 0)
+	id := e.create()
+	sess, _ := e.mgr.Get(id)
+	milk, _ := e.catalog.ProductByName("Milk")
+	sess.Cart.Count(milk.ID, "Milk", 0.93) // what ebrcs_counter does on a recognition
+	sess.Cart.Count(milk.ID, "Milk", 0.91)
+
+	_, c := e.do("GET", "/api/sessions/"+id+"/cart", "")
+	if items := c["items"].([]any); len(items) != 1 || items[0].(map[string]any)["quantity"].(float64) != 2 {
+		t.Fatalf("cart %v", c)
+	}
+	version := int(c["version"].(float64))
+	bad := []struct {
+		body, field string
+		code        int
+	}{
+		{`{"items": [{"product": "Milk", "quantity": -1}]}`, "items[0].quantity", 400},
+		{`{"items": [{"product": "Milk", "quantity": 1}, {"product": "Caviar", "quantity": 1}]}`, "items[1].product", 422},
+		{`{"items": [{"product": "", "quantity": 1}]}`, "items[0].product", 400},
+		{`{"items": [{"product": "Milk"}]}`, "items[0].quantity", 400},
+		{`{"items": [{"product": "Milk", "quantity": 1.5}]}`, "items.quantity", 400},
+		{`{"items": [{"product": "Milk", "quantity": "2"}]}`, "items.quantity", 400},
+		{`{}`, "items", 400},
+	}
+	for _, b := range bad {
+		code, body := e.do("PUT", "/api/sessions/"+id+"/cart", b.body)
+		if code != b.code || body["field"] != b.field {
+			t.Errorf("%s: %d %v, want %d naming %q", b.body, code, body, b.code, b.field)
+		}
+	}
+	if code, body := e.do("PUT", "/api/sessions/"+id+"/cart", `{"items": [], "version": 999}`); code != 409 {
+		t.Errorf("stale version: %d %v", code, body)
+	}
+	_, c = e.do("GET", "/api/sessions/"+id+"/cart", "")
+	if int(c["version"].(float64)) != version || len(c["items"].([]any)) != 1 {
+		t.Fatalf("refused edits changed the cart: %v", c)
+	}
+	// The cashier corrects: one milk, and a bread the camera missed.
+	code, c := e.do("PUT", "/api/sessions/"+id+"/cart",
+		fmt.Sprintf(`{"items": [{"product": "milk", "quantity": 1}, {"product": "Bread", "quantity": 2}], "version": %d}`, version))
+	if code != 200 || fmt.Sprint(cart.CartView{}.Totals()) == "" {
+		t.Fatalf("edit: %d %v", code, c)
+	}
+	if code, _ := e.do("POST", "/api/sessions/"+id+"/cart/confirm", ""); code != 200 {
+		t.Fatalf("confirm: %d", code)
+	}
+	if code, body := e.do("POST", "/api/sessions/"+id+"/cart/confirm", ""); code != 409 {
+		t.Fatalf("confirm twice: %d %v", code, body)
+	}
+	if code, _ := e.do("PUT", "/api/sessions/"+id+"/cart", `{"items": []}`); code != 409 {
+		t.Fatalf("edit after confirm: %d", code)
+	}
+	if _, err := sess.Cart.Count(milk.ID, "Milk", 0.9); err == nil {
+		t.Fatal("a confirmed cart accepted a count")
+	}
+	p, err := e.catalog.PurchaseBySession(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 2 || p.Items[0].Product != "Milk" || p.Items[0].Quantity != 1 || p.Items[0].Score < 0.9 ||
+		p.Items[1].Product != "Bread" || p.Items[1].Quantity != 2 || p.Items[1].ProductID == 0 {
+		t.Fatalf("stored purchase %+v", p.Items)
+	}
+	// An empty cart cannot be confirmed.
+	other := e.create()
+	if code, _ := e.do("POST", "/api/sessions/"+other+"/cart/confirm", ""); code != 409 {
+		t.Fatalf("confirm empty: %d", code)
+	}
+}
+
+// Both event transports carry the same events, in order, and end when the session does.
+func TestEventsOverSSEAndWebSocket(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{}, 0)
+	ts := httptest.NewServer(e.h)
+	defer ts.Close()
+	id := e.create()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/sessions/"+id+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	ws, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1)+"/api/sessions/"+id+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	sse := bufio.NewReader(resp.Body)
+	readSSE := func() cart.Event {
+		var ev cart.Event
+		for {
+			line, err := sse.ReadString('\n')
+			if err != nil {
+				t.Fatalf("SSE: %v", err)
+			}
+			if strings.HasPrefix(line, "data: ") {
+				json.Unmarshal([]byte(line[6:]), &ev)
+				return ev
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // both subscribed
+	sess, _ := e.mgr.Get(id)
+	sess.Events.Publish(cart.Event{Type: cart.EventCount, Product: "Milk", Quantity: 1})
+	e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0,0],[1,0],[1,1]]}`)
+	e.do("PUT", "/api/sessions/"+id+"/cart", `{"items": [{"product": "Bread", "quantity": 1}]}`)
+	want := []cart.EventType{cart.EventCount, cart.EventROISet, cart.EventCart}
+	for i, typ := range want {
+		ev := readSSE()
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wev cart.Event
+		json.Unmarshal(msg, &wev)
+		if ev.Type != typ || wev.Type != typ || ev.Seq != int64(i+1) || wev.Seq != ev.Seq {
+			t.Fatalf("event %d: SSE %+v, WebSocket %+v, want %s", i, ev, wev, typ)
+		}
+	}
+	e.do("DELETE", "/api/sessions/"+id, "")
+	if ev := readSSE(); ev.Type != cart.EventClosed {
+		t.Fatalf("last SSE event %+v", ev)
+	}
+	if _, err := sse.ReadString('\n'); err != io.EOF {
+		// the blank line after the event, then EOF
+		if _, err := sse.ReadString('\n'); err != io.EOF {
+			t.Fatalf("SSE stream did not end: %v", err)
+		}
+	}
+	if _, msg, _ := ws.Read(ctx); !strings.Contains(string(msg), `"closed"`) {
+		t.Fatalf("last WebSocket message %s", msg)
+	}
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("WebSocket end: %v", err)
+	}
+	// Resuming with Last-Event-ID replays what was missed.
+	id2 := e.create()
+	s2, _ := e.mgr.Get(id2)
+	for i := 0; i < 3; i++ {
+		s2.Events.Publish(cart.Event{Type: cart.EventUnknown})
+	}
+	req, _ = http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/sessions/"+id2+"/events", nil)
+	req.Header.Set("Last-Event-ID", "1")
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	sse = bufio.NewReader(resp2.Body)
+	if a, b := readSSE(), readSSE(); a.Seq != 2 || b.Seq != 3 {
+		t.Fatalf("resume after 1: %d, %d", a.Seq, b.Seq)
+	}
+}
+
+func multipartBody(t *testing.T, field, name string, content []byte) (*bytes.Buffer, string) {
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	fw, _ := w.CreateFormFile(field, name)
+	fw.Write(content)
+	w.Close()
+	return &b, w.FormDataContentType()
+}
+
+func (e *checkoutEnv) upload(id, field, name string, content []byte) (int, map[string]any) {
+	body, ct := multipartBody(e.t, field, name, content)
+	req := httptest.NewRequest("POST", "/api/sessions/"+id+"/video", body)
+	req.Header.Set("Content-Type", ct)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	var out map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+// testVideo encodes a short H.264 MP4 with GStreamer.
+func testVideo(t *testing.T, frames int) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v.mp4")
+	if err := gsttest.RunToEOS(fmt.Sprintf("videotestsrc num-buffers=%d ! video/x-raw,width=320,height=240,framerate=30/1 ! "+
+		"x264enc speed-preset=ultrafast ! mp4mux ! filesink location=%s", frames, path), 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestUploadRefusesBadFiles(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{}, 1<<20)
+	id := e.create()
+	video := testVideo(t, 30)
+	cases := []struct {
+		name, field, file string
+		content           []byte
+		code              int
+	}{
+		{"not a video", "video", "notes.mp4", []byte(strings.Repeat("this is not a video\n", 100)), 422},
+		{"truncated MP4", "video", "cut.mp4", video[:len(video)/2], 422},
+		{"empty", "video", "empty.mp4", nil, 400},
+		{"wrong field", "file", "v.mp4", video, 400},
+		{"too large", "video", "big.mp4", bytes.Repeat([]byte{0}, 1100<<10), 413},
+	}
+	for _, c := range cases {
+		code, body := e.upload(id, c.field, c.file, c.content)
+		if code != c.code || body["field"] != "video" {
+			t.Errorf("%s: %d %v, want %d naming \"video\"", c.name, code, body, c.code)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.dir, "uploads"))
+	if len(entries) != 0 {
+		t.Errorf("refused uploads left %d files behind", len(entries))
+	}
+	// Not multipart at all.
+	if code, body := e.do("POST", "/api/sessions/"+id+"/video", "raw"); code != 400 || body["field"] != "video" {
+		t.Errorf("not multipart: %d %v", code, body)
+	}
+	// A good upload runs to the end: a task with progress events and the (empty) cart.
+	code, task := e.upload(id, "video", "ok.mp4", video)
+	if code != http.StatusAccepted {
+		t.Fatalf("upload: %d %v", code, task)
+	}
+	ts := httptest.NewServer(e.h)
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/api/tasks/" + task["id"].(string) + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := io.ReadAll(resp.Body) // the stream ends with the task
+	resp.Body.Close()
+	if !strings.Contains(string(all), "event: done") {
+		t.Fatalf("task events:\n%s", all)
+	}
+	_, view := e.do("GET", "/api/tasks/"+task["id"].(string), "")
+	if view["state"] != "done" || view["frames"].(float64) != 30 || view["progress"].(float64) != 1 {
+		t.Fatalf("task %v", view)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "uploads")); len(entries) != 0 {
+		t.Errorf("a finished upload left its file behind")
+	}
+}
