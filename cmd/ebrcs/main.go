@@ -1,7 +1,8 @@
 // Command ebrcs is the EBRCS server and its tools, one binary with subcommands:
 //
 //	ebrcs serve                      run the server with the configured pipelines
-//	ebrcs run --pipeline FILE        run one pipeline to its end and print a summary
+//	ebrcs run --pipeline FILE        run one pipeline to its end and print its cart
+//	ebrcs scenario                   render test videos with a known ground-truth cart
 //	ebrcs pipelines check FILE...    validate pipeline files (exit 1 with file:line:col)
 //	ebrcs catalog import|list|rm     manage the product catalog
 //	ebrcs eval                       measure recognition on labelled photos
@@ -27,7 +28,8 @@ const usage = `ebrcs: Embedding-Based Real-time Checkout System
 
 Usage:
   ebrcs serve [--config FILE] [--addr ADDR] [--pipelines DIR] [--log-level LEVEL]
-  ebrcs run --pipeline FILE [--input PATH] [--json]
+  ebrcs run --pipeline FILE [--input PATH] [--json] [--details FILE]
+  ebrcs scenario [--products DIR | --synthetic N] [--all | --name NAME] --out DIR [--format mp4|y4m]
   ebrcs pipelines check FILE...
   ebrcs catalog import DIR | list [--json] | rm NAME  [--data DIR] [--embedder FILE]
   ebrcs eval --catalog DIR --queries DIR [--embedder FILE] [--holdout N] [--json] [--report DIR]
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return cmdServe(rest, stdout, stderr)
+	case "scenario":
+		return cmdScenario(args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(rest, stdout, stderr)
 	case "pipelines":

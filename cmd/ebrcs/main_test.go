@@ -109,7 +109,8 @@ func TestServeBinary(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/pipelines", "--config", "../../configs/ebrcs.yaml")
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/pipelines", "--config", "../../configs/ebrcs.yaml",
+		"--checkout-pipeline", shippedCheckoutPipeline(t, filepath.Join(t.TempDir(), "catalog")))
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -143,6 +144,23 @@ func TestServeBinary(t *testing.T) {
 	code, body := get("/api/pipelines")
 	if code != 200 || !strings.Contains(body, `"name":"default"`) || !strings.Contains(body, `"state":"running"`) {
 		t.Fatalf("/api/pipelines: %d %s", code, body)
+	}
+	// The checkout API is served, with the shipped pipeline's ROI.
+	resp, err := http.Post("http://"+addr+"/api/sessions", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		ID  string       `json:"id"`
+		ROI [][2]float64 `json:"roi"`
+	}
+	json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || sess.ID == "" || len(sess.ROI) != 4 {
+		t.Fatalf("POST /api/sessions: %d %+v", resp.StatusCode, sess)
+	}
+	if code, body := get("/api/sessions/" + sess.ID + "/cart"); code != 200 || !strings.Contains(body, `"items":[]`) {
+		t.Fatalf("cart: %d %s", code, body)
 	}
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)

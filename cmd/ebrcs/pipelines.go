@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"sort"
@@ -129,8 +130,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	defer recognition.CloseAll() // after the pipeline: it may hold a shared catalog
 
-	// One cart for the run, bound to every counter of the pipeline.
-	counted := cart.NewCart(nil)
+	// One cart for the run, bound to every counter of the pipeline. Without --json its events
+	// are printed as they happen.
+	events := cart.NewBus(0)
+	counted := cart.NewCart(events)
+	printed := make(chan struct{})
+	sub := events.Subscribe(-1, 4096)
+	go func() {
+		defer close(printed)
+		for e := range sub.C {
+			if !*asJSON {
+				printEvent(stdout, e)
+			}
+		}
+	}()
 	key := fmt.Sprintf("run-%d", os.Getpid())
 	if err := cart.Register(key, counted); err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
@@ -175,6 +188,8 @@ wait:
 		}
 	}
 	bar.Finish()
+	events.Close()
+	<-printed
 	st := sup.Status()
 	items := counted.View().Totals()
 	sum := runSummary{Pipeline: spec.Name, State: st.State, Frames: st.Frames, Seconds: time.Since(start).Seconds(),
@@ -213,4 +228,17 @@ wait:
 		return 1
 	}
 	return 0
+}
+
+// printEvent writes one counter event as a line of `ebrcs run`'s text output.
+func printEvent(w io.Writer, e cart.Event) {
+	at := fmt.Sprintf("%02d:%06.3f", int(e.StreamTime)/60, math.Mod(e.StreamTime, 60))
+	switch e.Type {
+	case cart.EventCount:
+		fmt.Fprintf(w, "%s  count     %s (score %.3f), now %d in the cart\n", at, e.Product, e.Score, e.Quantity)
+	case cart.EventCooldown:
+		fmt.Fprintf(w, "%s  cooldown  %s (score %.3f), counted %.1fs ago\n", at, e.Product, e.Score, e.SinceLast)
+	case cart.EventUnknown:
+		fmt.Fprintf(w, "%s  unknown   best %s (score %.3f) is below the threshold\n", at, e.Product, e.Score)
+	}
 }

@@ -43,6 +43,8 @@ var Element = &goelement.Definition[*Bgsub]{
 				Doc: "Mark shadows (darker versions of the background) and leave them out of the blobs"},
 			{Name: "shadow-threshold", Kind: goelement.Double, Default: 0.5, Min: 0, Max: 1, Mutable: true,
 				Doc: "How much darker than the background a shadow may be (OpenCV shadowThreshold)"},
+			{Name: "foreground-slowdown", Kind: goelement.Int, Default: 1, Min: 1, Max: 1000, Mutable: true,
+				Doc: "Foreground pixels learn this many times slower than the background, so that an object held still stays an object (1: as OpenCV, absorbed in about 2 s at history 300; checkout pipelines use 10)"},
 			{Name: "erode", Kind: goelement.Int, Default: 2, Min: 0, Max: 20, Mutable: true,
 				Doc: "Erosion iterations (3×3) on the foreground mask, against noise"},
 			{Name: "dilate", Kind: goelement.Int, Default: 4, Min: 0, Max: 20, Mutable: true,
@@ -84,6 +86,9 @@ func (g *Bgsub) params() Params {
 	p.KNN = g.props.Int("knn-samples")
 	p.DetectShadows = g.props.Bool("detect-shadows")
 	p.ShadowTau = g.props.Double("shadow-threshold")
+	p.ForegroundSlowdown = g.props.Int("foreground-slowdown")
+	// The scene is learnt at full speed first: the warm-up, and at least a second more.
+	p.ForegroundSlowdownAfter = max(3*g.props.Int("warmup-frames"), 30)
 	return p
 }
 

@@ -41,6 +41,7 @@ struct knn_model {
 	uint8_t *next_short, *next_mid, *next_long; /* update phase of each set, per pixel */
 	uint8_t *include;                           /* this frame's include flags */
 	int short_ctr, mid_ctr, long_ctr;
+	unsigned short_rounds; /* completed short-term update periods, for fg_slowdown */
 	long nframes;
 	uint64_t rng;
 };
@@ -333,10 +334,17 @@ static inline void update_pixel(knn_model *m, size_t i, int which, const uint8_t
  * are due in any frame, so they are found 16 at a time and the rest skipped without a branch
  * per pixel. */
 static void update_pass(knn_model *m, const uint8_t *phase, uint8_t ctr, int which, const uint8_t *c0,
-			const uint8_t *c1, const uint8_t *c2)
+			const uint8_t *c1, const uint8_t *c2, const uint8_t *skip)
 {
 	const size_t n = m->n;
 	size_t i = 0;
+	if (skip) {
+		/* Conservative learning: this round, foreground pixels keep their samples. */
+		for (; i < n; i++)
+			if (phase[i] == ctr && !skip[i])
+				update_pixel(m, i, which, c0, c1, c2);
+		return;
+	}
 #if defined(__x86_64__)
 	const __m128i want = _mm_set1_epi8((char)ctr);
 	for (; i + 16 <= n; i += 16) {
@@ -376,13 +384,20 @@ void knn_apply(knn_model *m, const uint8_t *c0, const uint8_t *c1, const uint8_t
 	/* 2. refresh the samples of the pixels whose phase is due, in the order OpenCV uses per
 	 *    pixel: long takes the oldest mid sample, mid the oldest short, short the new value.
 	 *    Three passes keep that order for every pixel. */
-	update_pass(m, m->next_long, (uint8_t)m->long_ctr, UPDATE_LONG, c0, c1, c2);
-	update_pass(m, m->next_mid, (uint8_t)m->mid_ctr, UPDATE_MID, c0, c1, c2);
-	update_pass(m, m->next_short, (uint8_t)m->short_ctr, UPDATE_SHORT, c0, c1, c2);
+	update_pass(m, m->next_long, (uint8_t)m->long_ctr, UPDATE_LONG, c0, c1, c2, NULL);
+	update_pass(m, m->next_mid, (uint8_t)m->mid_ctr, UPDATE_MID, c0, c1, c2, NULL);
+	/* An object held still becomes background once the short-term samples have learnt it
+	 * (about 2 s at history 300). With fg_slowdown F, pixels that are foreground now learn
+	 * only in 1 of F rounds, so a product left in the checkout area stays an object F times
+	 * longer, while the background itself (lighting drift) learns at the normal rate. */
+	int slow = m->p.fg_slowdown > 1 && m->nframes > m->p.fg_slowdown_after &&
+		   (m->short_rounds % (unsigned)m->p.fg_slowdown) != 0;
+	update_pass(m, m->next_short, (uint8_t)m->short_ctr, UPDATE_SHORT, c0, c1, c2, slow ? mask : NULL);
 
 	/* 3. advance the counters; a finished period draws new random phases */
 	if (++m->short_ctr >= short_period) {
 		m->short_ctr = 0;
+		m->short_rounds++;
 		randomize(m, m->next_short, short_period);
 	}
 	if (++m->mid_ctr >= mid_period) {

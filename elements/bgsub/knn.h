@@ -15,11 +15,15 @@ typedef struct {
 	uint8_t shadow_value;  /* mask value for shadows (127) */
 	float shadow_tau;      /* shadow threshold (0.5) */
 	uint64_t seed;         /* for the random update phases */
+	int fg_slowdown;       /* foreground pixels take 1 in fg_slowdown of their short-term
+	                        * updates (<= 1: every one, as OpenCV) */
+	int fg_slowdown_after; /* ... from this many frames on: before, the model is still
+	                        * learning the scene, which is all foreground at first */
 } knn_params;
 
 knn_model *knn_new(int width, int height, const knn_params *p);
 void knn_free(knn_model *m);
-void knn_set_params(knn_model *m, const knn_params *p); /* history/threshold/k/shadows only */
+void knn_set_params(knn_model *m, const knn_params *p); /* history/threshold/k/shadows/slowdown only */
 
 /* Classifies one frame given as three planes of width*height bytes and updates the model.
  * mask gets 255 (foreground), 0 (background) or shadow_value. */

@@ -1,7 +1,7 @@
 package bgsub
 
 /*
-#cgo CFLAGS: -O3 -std=gnu11
+#cgo CFLAGS: -O3 -std=gnu11 -I${SRCDIR}
 #cgo LDFLAGS: -lm
 #include <stdlib.h>
 #include "knn.h"
@@ -23,6 +23,13 @@ type Params struct {
 	ShadowValue    uint8   // mask value of shadow pixels (127)
 	ShadowTau      float64 // shadow threshold (0.5)
 	Seed           uint64  // random update phases; 0: a fixed default
+	// ForegroundSlowdown: pixels that are foreground learn only 1 in this many of their
+	// short-term updates, so an object held still takes that many times longer to become
+	// background. <= 1: as OpenCV (about 2 s at history 300). Not an OpenCV parameter.
+	ForegroundSlowdown int
+	// ForegroundSlowdownAfter is the frame from which the slowdown applies: before, the
+	// model is learning the scene, all foreground to an empty model.
+	ForegroundSlowdownAfter int
 }
 
 // DefaultParams are the original system's settings (history 300, dist2Threshold 500, no
@@ -51,6 +58,8 @@ func (p Params) c() C.knn_params {
 	cp.shadow_value = C.uint8_t(p.ShadowValue)
 	cp.shadow_tau = C.float(p.ShadowTau)
 	cp.seed = C.uint64_t(p.Seed)
+	cp.fg_slowdown = C.int(p.ForegroundSlowdown)
+	cp.fg_slowdown_after = C.int(p.ForegroundSlowdownAfter)
 	return cp
 }
 

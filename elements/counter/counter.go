@@ -5,6 +5,14 @@
 //
 //   - the same product was counted less than `cooldown` seconds ago in this stream (the
 //     original system's rule, per product name), or
+//
+// A recognition below the matcher's threshold still counts when the same product is the best
+// match in `vote-frames` consecutive recognitions of the visit, each scoring at least
+// `vote-score-drop` below the threshold: a product partly hidden by the hand that holds it
+// scores lower, but consistently; clutter and hands are neither consistent nor close.
+//
+// Nothing is counted when:
+//
 //   - the object has already been decided on during this visit: a visit starts when an object
 //     enters the ROI and ends when the ROI has been free for roi-clear-frames (ebrcs_roigate's
 //     occupancy). The gate asks for a recognition every few frames while the object stays, and
@@ -41,6 +49,8 @@ const (
 	PropSuppressed   = "suppressed"
 	PropUnknown      = "unknown"
 	PropRefused      = "refused"
+	PropVoteFrames   = "vote-frames"
+	PropVoteDrop     = "vote-score-drop"
 )
 
 // DefaultCooldown is the original system's COUNT_COOLDOWN.
@@ -62,6 +72,10 @@ var Element = &goelement.Definition[*Counter]{
 				Doc: "Seconds of stream time during which the same product is not counted again"},
 			{Name: PropOncePerVisit, Kind: goelement.Bool, Default: true, Mutable: true,
 				Doc: "Count at most one product per visit of the ROI (from entry until the ROI is free again)"},
+			{Name: PropVoteFrames, Kind: goelement.Int, Default: 3, Min: 0, Max: 1000, Mutable: true,
+				Doc: "Consecutive recognitions of the same product, below the threshold but within vote-score-drop of it, that count it (0: never)"},
+			{Name: PropVoteDrop, Kind: goelement.Double, Default: 0.1, Min: 0, Max: 1, Mutable: true,
+				Doc: "How far below the matcher's threshold a vote may score"},
 			{Name: PropCounted, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Products counted since the element started"},
 			{Name: PropSuppressed, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
@@ -96,6 +110,10 @@ type visit struct {
 	active   bool // an object entered and the ROI has not been free since
 	decided  bool // it was counted, or recognised during the cooldown
 	reported bool // an unknown event was published for it
+	// voteProduct has been the best match, just below the threshold, in votes consecutive
+	// recognitions.
+	voteProduct string
+	votes       int
 }
 
 // Start binds the cart: the session's, or a new one of the element's own.
@@ -176,7 +194,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 		}
 		if g.Entry {
 			c.visit = visit{active: true}
-		} else if !g.Occupied {
+		} else if !g.Occupied && c.visit.active {
 			c.visit = visit{}
 		}
 	}
@@ -188,7 +206,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	if oncePerVisit && c.visit.decided {
 		return
 	}
-	if !m.Known {
+	if !m.Known && !c.vote(m) {
 		if c.visit.active && !c.visit.reported {
 			c.visit.reported = true
 			c.unknown.Add(1)
@@ -216,6 +234,26 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	c.counted.Add(1)
 	events.Publish(cart.Event{Type: cart.EventCount, StreamTime: streamTime,
 		Product: m.Product, ProductID: m.ProductID, Score: m.Score, Quantity: qty})
+}
+
+// vote records a recognition below the threshold and reports whether it completes a vote
+// (c.mu held).
+func (c *Counter) vote(m *framemeta.Match) bool {
+	need := c.props.Int(PropVoteFrames)
+	floor := m.Threshold - float32(c.props.Double(PropVoteDrop))
+	if need <= 0 || m.Product == "" || m.Score < floor {
+		c.visit.voteProduct, c.visit.votes = "", 0
+		return false
+	}
+	if m.Product != c.visit.voteProduct {
+		c.visit.voteProduct, c.visit.votes = m.Product, 0
+	}
+	c.visit.votes++
+	if c.visit.votes < need {
+		return false
+	}
+	c.visit.voteProduct, c.visit.votes = "", 0
+	return true
 }
 
 // ReadProperty implements goelement.PropertyReader.

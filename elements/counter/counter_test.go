@@ -53,6 +53,15 @@ func (s *stream) now() time.Duration { return time.Duration(s.frame) * time.Seco
 // object shows an object in the ROI for frames frames; match returns the recognition on
 // every 5th frame (nil: none).
 func (s *stream) object(frames int, product string, known bool) {
+	score := float32(0.9)
+	if !known {
+		score = 0.5
+	}
+	s.objectScored(frames, product, score)
+}
+
+// objectScored is object with a given score against the threshold 0.8.
+func (s *stream) objectScored(frames int, product string, score float32) {
 	for i := 0; i < frames; i++ {
 		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, ROI: []framemeta.Point{{}, {X: 1}, {Y: 1}}}
 		if !s.inROI {
@@ -61,7 +70,7 @@ func (s *stream) object(frames int, product string, known bool) {
 		s.empty = 0
 		f := &framemeta.Frame{Gate: g}
 		if i%5 == 0 {
-			f.Match = &framemeta.Match{ProductID: 7, Product: product, Score: 0.9, Known: known}
+			f.Match = &framemeta.Match{ProductID: 7, Product: product, Score: score, Known: score >= 0.8, Threshold: 0.8}
 		}
 		s.c.step(f, s.now())
 		s.frame++
@@ -219,5 +228,26 @@ func TestUnboundSessionIsAnError(t *testing.T) {
 	own, _ := Element.NewProcessor(nil)
 	if err := own.Start(); err != nil || own.Cart() == nil {
 		t.Fatalf("own cart: %v", err)
+	}
+}
+
+// A product scoring consistently just below the threshold (held by a hand that hides part of
+// it) is counted after vote-frames recognitions; clutter scoring far below never is.
+func TestConsistentNearMissesVoteAProductIn(t *testing.T) {
+	s := newStream(t, nil)
+	s.objectScored(11, "Tea", 0.75) // recognitions at frames 0, 5, 10: the third completes the vote
+	if q := s.quantity("Tea"); q != 1 {
+		t.Fatalf("after three near misses: %d, want 1", q)
+	}
+	s2 := newStream(t, nil)
+	s2.objectScored(10, "Tea", 0.75) // only two
+	s2.objectScored(60, "Tea", 0.65) // too far below the threshold
+	if q := s2.quantity("Tea"); q != 0 {
+		t.Fatalf("two near misses then clutter: %d, want 0", q)
+	}
+	s3 := newStream(t, map[string]any{PropVoteFrames: 0})
+	s3.objectScored(60, "Tea", 0.75)
+	if q := s3.quantity("Tea"); q != 0 {
+		t.Fatalf("voting off: %d, want 0", q)
 	}
 }

@@ -27,6 +27,7 @@ package framemeta
 
 /*
 #cgo pkg-config: gstreamer-1.0
+#cgo CFLAGS: -I${SRCDIR}
 #include "meta.h"
 */
 import "C"
@@ -124,6 +125,7 @@ type Match struct {
 	Product   string  // its name
 	Score     float32 // its cosine similarity
 	Known     bool    // Score reached the threshold: Product is the answer, else "unknown"
+	Threshold float32 // the threshold Known was decided with
 	// Candidates are the best products, best first (top-k, for display), Product included.
 	Candidates []Candidate
 }

@@ -2,6 +2,7 @@ package goelement
 
 /*
 #cgo pkg-config: gstreamer-1.0 gstreamer-video-1.0
+#cgo CFLAGS: -I${SRCDIR}
 #include <stdlib.h>
 #include "video.h"
 */

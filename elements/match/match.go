@@ -95,7 +95,7 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	if threshold < 0 {
 		threshold = m.emb.Threshold
 	}
-	res := &framemeta.Match{}
+	res := &framemeta.Match{Threshold: threshold}
 	for _, h := range hits {
 		res.Candidates = append(res.Candidates, framemeta.Candidate{ProductID: h.ProductID, Product: h.Name, Score: h.Score})
 	}

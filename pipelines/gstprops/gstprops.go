@@ -8,6 +8,7 @@ package gstprops
 
 /*
 #cgo pkg-config: gstreamer-1.0 gstreamer-video-1.0
+#cgo CFLAGS: -I${SRCDIR}
 #include <stdlib.h>
 #include "gstprops.h"
 */
