@@ -8,8 +8,10 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := build/ebrcs
 PLUGIN_DIR := build/plugin
 # Packages whose concurrency matters run under the race detector; the rest run plainly.
-RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./internal/recognition/...
-OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' -e '/internal/recognition')
+RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./internal/recognition/... \
+	./internal/cart/... ./internal/checkout/...
+OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' \
+	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout')
 
 .PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean
 
@@ -52,6 +54,8 @@ bench: install models
 	$(GO) test -run '^$$' -bench 'DefaultEncoder|BatchSize' -benchtime 50x ./models/
 	$(GO) test -run '^$$' -bench RegisterProduct -benchtime 10x ./internal/recognition/
 	$(GO) test -run '^$$' -bench 'CatalogSearch' -benchtime 2000x ./data/
+	@echo "--- checkout: file processing speed (x-realtime, next to decoding alone) and count latency"
+	$(GO) test -run '^$$' -bench 'CheckoutFile|CountLatency' -benchtime 1x ./internal/checkout/
 	@echo "--- FAISS search at 10k and 100k vectors (flat and HNSW; HNSW builds take minutes, cached in build/benchcache;"
 	@echo "    EBRCS_BENCH_1M=flat adds 1M vectors)"
 	mkdir -p build/benchcache

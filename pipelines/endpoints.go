@@ -128,7 +128,7 @@ var fileSource = &EndpointType{
 		} else if st.IsDir() {
 			return nil, fmt.Errorf("file source: %s is a directory", path)
 		}
-		return decodeBin(path)
+		return decodeBin(path, p.Bool("realtime"))
 	},
 }
 
@@ -186,8 +186,10 @@ func chainBin(name string, elements []*gst.Element) (*gst.Element, error) {
 }
 
 // decodeBin is filesrc ! decodebin, exposing the first raw video stream as "src". Other
-// streams (audio) are decoded into a fakesink so that they never block the demuxer.
-func decodeBin(path string) (*gst.Element, error) {
+// streams (audio) are decoded into a fakesink so that they never block the demuxer. With
+// realtime, frames leave the bin at their timestamps, as from a camera: paced here, at the
+// source, and not at the sink, so that they do not queue up inside the pipeline.
+func decodeBin(path string, realtime bool) (*gst.Element, error) {
 	bin := gst.NewBin("source")
 	src, err := gst.NewElementWithProperties("filesrc", map[string]interface{}{"location": path})
 	if err != nil {
@@ -205,6 +207,14 @@ func decodeBin(path string) (*gst.Element, error) {
 	}
 	ghost := gst.NewGhostPadNoTarget("src", gst.PadDirectionSource)
 	bin.AddPad(ghost.Pad)
+	var pace *gst.Element
+	if realtime {
+		if pace, err = gst.NewElementWithProperties("identity", map[string]interface{}{"sync": true, "silent": true}); err != nil {
+			return nil, err
+		}
+		bin.Add(pace)
+		ghost.SetTarget(pace.GetStaticPad("src"))
+	}
 	var videoLinked bool
 	dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
 		caps := pad.GetCurrentCaps()
@@ -214,7 +224,11 @@ func decodeBin(path string) (*gst.Element, error) {
 		isVideo := caps != nil && caps.GetSize() > 0 && strings.HasPrefix(caps.GetStructureAt(0).Name(), "video/x-raw")
 		if isVideo && !videoLinked {
 			videoLinked = true
-			ghost.SetTarget(pad)
+			if pace != nil {
+				pad.Link(pace.GetStaticPad("sink"))
+			} else {
+				ghost.SetTarget(pad)
+			}
 			return
 		}
 		drain, err := gst.NewElementWithProperties("fakesink", map[string]interface{}{"sync": false, "async": false})

@@ -26,6 +26,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/internal/scenario"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -43,7 +44,7 @@ type checkoutEnv struct {
 	dir     string
 }
 
-func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64) *checkoutEnv {
+func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64, products ...scenario.Product) *checkoutEnv {
 	t.Helper()
 	gsttest.Init(t)
 	dir := t.TempDir()
@@ -62,21 +63,21 @@ func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64) *check
 			t.Fatal(err)
 		}
 	}
-	yaml := fmt.Sprintf(`name: upload
-source: {type: file}
-elements:
-  - element: videoconvert
-  - caps: video/x-raw,format=RGBA
-  - element: ebrcs_bgsub
-  - element: ebrcs_roigate
-    properties: {roi: "0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95"}
-  - element: ebrcs_embed
-    properties: {model-dir: ../models}
-  - element: ebrcs_match
-    properties: {catalog: %s, model-dir: ../models}
-  - element: ebrcs_counter
-sink: {type: fake}
-`, catDir)
+	for _, p := range products {
+		var b bytes.Buffer
+		png.Encode(&b, p.Image)
+		if _, err := cat.AddProduct(data.NewProduct{Name: p.Name, Images: [][]byte{b.Bytes()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The shipped checkout pipeline, with the test's catalog and the repository's models.
+	raw, err := os.ReadFile("../configs/pipelines/checkout.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, _ := filepath.Abs("../models")
+	yaml := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
+	yaml = strings.Replace(yaml, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
 	spec, err := pipelines.Load("upload.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -464,5 +465,110 @@ func TestUploadRefusesBadFiles(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(e.dir, "uploads")); len(entries) != 0 {
 		t.Errorf("a finished upload left its file behind")
+	}
+}
+
+// An uploaded checkout video goes through the session's pipeline: the task reports progress
+// and ends with the session's cart equal to the video's ground truth; the confirmed purchase
+// is in SQLite. A second session whose ROI excludes the products counts nothing.
+func TestUploadCountsTheVideosCart(t *testing.T) {
+	products := scenario.SyntheticProducts(6, 1)
+	suite, err := scenario.Suite(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newCheckoutEnv(t, checkout.Config{MaxRunningTasks: 1}, 0, products...)
+	var sc *scenario.Scenario
+	for _, s := range suite {
+		if s.Name == "two-products" {
+			sc = s
+		}
+	}
+	video, truthPath, err := scenario.Generate(t.TempDir(), sc, products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth scenario.GroundTruth
+	raw, _ := os.ReadFile(truthPath)
+	json.Unmarshal(raw, &truth)
+	content, _ := os.ReadFile(video)
+
+	ts := httptest.NewServer(e.h)
+	defer ts.Close()
+	run := func(id string) (map[string]any, string) {
+		code, task := e.upload(id, "video", "checkout.mp4", content)
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d %v", code, task)
+		}
+		resp, err := http.Get(ts.URL + "/api/tasks/" + task["id"].(string) + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_, view := e.do("GET", "/api/tasks/"+task["id"].(string), "")
+		return view, string(events)
+	}
+
+	id := e.create()
+	view, events := run(id)
+	if view["state"] != "done" || int(view["frames"].(float64)) != truth.Frames {
+		t.Fatalf("task %v", view)
+	}
+	if !strings.Contains(events, "event: progress") || !strings.Contains(events, "event: done") {
+		t.Fatalf("task events:\n%s", events)
+	}
+	sess, _ := e.mgr.Get(id)
+	if got := sess.Cart.View().Totals(); fmt.Sprint(got) != fmt.Sprint(truth.Items) {
+		t.Fatalf("cart %v, ground truth %v", got, truth.Items)
+	}
+	if code, _ := e.do("POST", "/api/sessions/"+id+"/cart/confirm", ""); code != 200 {
+		t.Fatalf("confirm: %d", code)
+	}
+	p, err := e.catalog.PurchaseBySession(id)
+	if err != nil || len(p.Items) != len(truth.Items) {
+		t.Fatalf("purchase %+v %v", p, err)
+	}
+
+	// The session's ROI is the one its pipeline uses: a corner nothing enters counts nothing.
+	other := e.create()
+	if code, body := e.do("PUT", "/api/sessions/"+other+"/roi", `{"points": [[0,0],[0.1,0],[0.1,0.1]]}`); code != 200 {
+		t.Fatalf("roi: %d %v", code, body)
+	}
+	if view, _ := run(other); view["state"] != "done" {
+		t.Fatalf("task %v", view)
+	}
+	s2, _ := e.mgr.Get(other)
+	if got := s2.Cart.View().Items; len(got) != 0 {
+		t.Fatalf("a ROI nothing entered counted %v", got)
+	}
+}
+
+// Uploads beyond the running and queued limits are refused with 503 and Retry-After;
+// deleting the session stops its running upload.
+func TestUploadQueueIsBoundedAndDeleteCancels(t *testing.T) {
+	e := newCheckoutEnv(t, checkout.Config{MaxRunningTasks: 1, MaxQueuedTasks: -1}, 0)
+	id := e.create()
+	video := testVideo(t, 900)
+	code, first := e.upload(id, "video", "long.mp4", video)
+	if code != http.StatusAccepted {
+		t.Fatalf("first upload: %d %v", code, first)
+	}
+	code, body := e.upload(id, "video", "second.mp4", video)
+	if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "limit is 1") {
+		t.Fatalf("second upload: %d %v", code, body)
+	}
+	task, _ := e.mgr.Task(first["id"].(string))
+	if code, _ := e.do("DELETE", "/api/sessions/"+id, ""); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	sub := task.Events.Subscribe(0, 100)
+	for range sub.C { // the task's stream ends when it has stopped
+	}
+	if v := task.View(); v.State != checkout.TaskCancelled && v.State != checkout.TaskDone {
+		t.Fatalf("task after its session was deleted: %+v", v)
+	}
+	if v := task.View(); v.State == checkout.TaskCancelled && v.Frames >= 900 {
+		t.Fatalf("cancelled task processed everything: %+v", v)
 	}
 }
