@@ -20,6 +20,9 @@ type BuildContext struct {
 	// Configure, when set, is called with every element step after its properties from the
 	// file are set: the place for per-run bindings such as a checkout session's ROI and cart.
 	Configure func(step *Step, el *gst.Element) error
+	// Media connects webrtc sources and sinks to their peer (nil: such a pipeline cannot
+	// be built, only validated).
+	Media MediaLink
 }
 
 // Built is a linked GStreamer pipeline made from a Spec, in the NULL state.

@@ -54,11 +54,13 @@ type EndpointType struct {
 // kinds (WebRTC, RTSP) are added here and nowhere else.
 var (
 	sourceTypes = map[string]*EndpointType{
-		testSource.Name: testSource,
-		fileSource.Name: fileSource,
+		testSource.Name:   testSource,
+		fileSource.Name:   fileSource,
+		webrtcSource.Name: webrtcSource,
 	}
 	sinkTypes = map[string]*EndpointType{
-		fakeSink.Name: fakeSink,
+		fakeSink.Name:   fakeSink,
+		webrtcSink.Name: webrtcSink,
 	}
 )
 

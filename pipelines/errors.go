@@ -69,3 +69,6 @@ func (e *LinkError) Error() string {
 	}
 	return msg
 }
+
+// ErrNoPipeline: no pipeline file with this name.
+var ErrNoPipeline = errors.New("no such pipeline")

@@ -125,6 +125,17 @@ func (l *loader) load(raw []byte) *Spec {
 	if n := fields["restart"]; n != nil {
 		l.restart(n, &spec.Restart)
 	}
+	// A WebRTC pipeline is a template: one instance runs per WHIP session. It cannot start
+	// on its own, and its webrtc sink needs a webrtc source (the peer to send the video to).
+	if spec.Source.Type == "webrtc" {
+		if n := fields["autostart"]; n != nil && spec.Autostart {
+			l.errorf(n, "a webrtc pipeline runs once per WebRTC session (POST /whip/%s): set autostart: false", spec.Name)
+		}
+		spec.Autostart = false
+	}
+	if spec.Sink.Type == "webrtc" && spec.Source.Type != "webrtc" && fields["sink"] != nil {
+		l.errorf(fields["sink"], "a webrtc sink sends the video back to a WebRTC peer: it needs a webrtc source")
+	}
 	return spec
 }
 

@@ -263,3 +263,80 @@ func pipelineFiles(dir string) ([]string, error) {
 	sort.Strings(files)
 	return files, nil
 }
+
+// Spec returns the valid definition in force for the named pipeline (running or idle), nil
+// if there is none. Session pipelines (WebRTC) are built from it on demand.
+func (m *Manager) Spec(name string) *Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.spec != nil && e.spec.Name == name {
+			return e.spec
+		}
+	}
+	return nil
+}
+
+// Definition returns the file and current bytes of the named pipeline (valid or not).
+func (m *Manager) Definition(name string) (file string, raw []byte, ok bool) {
+	m.mu.Lock()
+	var candidates []string
+	for f, e := range m.entries {
+		if (e.spec != nil && e.spec.Name == name) || (e.spec == nil && strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)) == name) {
+			candidates = append(candidates, f)
+		}
+	}
+	m.mu.Unlock()
+	if len(candidates) == 0 {
+		return "", nil, false
+	}
+	sort.Strings(candidates)
+	raw, err := os.ReadFile(candidates[0])
+	if err != nil {
+		return "", nil, false
+	}
+	return candidates[0], raw, true
+}
+
+// Replace validates and test-links new content for the named pipeline and, only if it is
+// good, writes it to the pipeline's file (atomically: a temporary file renamed over it) and
+// hot-swaps it. A refused definition returns the error (file:line:column) and changes nothing:
+// the running version keeps running. The new content must keep the pipeline's name.
+func (m *Manager) Replace(name string, raw []byte) error {
+	file, _, ok := m.Definition(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoPipeline, name)
+	}
+	m.mu.Lock()
+	spec, err := m.prepare(file, raw)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if spec.Name != name {
+		return &Error{File: file, Msg: fmt.Sprintf("the pipeline is named %q; a replacement must keep that name, not %q", name, spec.Name)}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".replace-*.tmp")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.syncFile(file)
+	}
+	return nil
+}

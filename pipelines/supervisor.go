@@ -49,6 +49,7 @@ type SupervisorOptions struct {
 	Input     string
 	OnFrame   func(buf *gst.Buffer)
 	Configure func(step *Step, el *gst.Element) error
+	Media     MediaLink
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger
@@ -226,7 +227,7 @@ const (
 
 // runOnce builds and plays the pipeline until it stops, ends or fails.
 func (s *Supervisor) runOnce() (outcome, error) {
-	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame, Configure: s.opts.Configure})
+	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame, Configure: s.opts.Configure, Media: s.opts.Media})
 	if err != nil {
 		return outcomeFailed, err
 	}

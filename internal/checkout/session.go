@@ -80,7 +80,9 @@ type Session struct {
 	mu         sync.Mutex
 	roi        []framemeta.Point
 	lastActive time.Time
-	tasks      map[string]*Task // unfinished tasks
+	tasks      map[string]*Task                   // unfinished tasks
+	live       map[*pipelines.Supervisor]struct{} // running live pipelines (WebRTC)
+	done       chan struct{}                      // closed when the session ends
 }
 
 // SessionView is a session as the API shows it.
@@ -111,8 +113,30 @@ func (s *Session) touch(now time.Time) {
 func (s *Session) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.tasks) > 0
+	return len(s.tasks) > 0 || len(s.live) > 0
 }
+
+// Done is closed when the session ends (deleted, expired, or the server stops): its live
+// connections close with it.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// AttachLive registers a running live pipeline of the session (a WebRTC camera): ROI changes
+// reach it, and the session does not expire while it runs. detach undoes it.
+func (s *Session) AttachLive(sup *pipelines.Supervisor) (detach func()) {
+	s.mu.Lock()
+	s.live[sup] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.live, sup)
+		s.lastActive = time.Now().UTC()
+		s.mu.Unlock()
+	}
+}
+
+// Bind is the BuildContext.Configure hook that ties a pipeline to the session: its
+// ebrcs_counter counts into the session's cart, its ebrcs_roigate uses the session's ROI.
+func (s *Session) Bind(step *pipelines.Step, el *gst.Element) error { return s.bind(step, el) }
 
 func (s *Session) runningTasks() []*Task {
 	s.mu.Lock()
@@ -186,7 +210,8 @@ func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
 	now := time.Now().UTC()
 	events := cart.NewBus(0)
 	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events,
-		roi: roi, lastActive: now, tasks: map[string]*Task{}}
+		roi: roi, lastActive: now, tasks: map[string]*Task{},
+		live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{})}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -266,6 +291,7 @@ func (m *Manager) closeSession(s *Session, reason string) {
 	cart.Unregister(s.ID)
 	s.Events.Publish(cart.Event{Type: cart.EventClosed, Error: reason})
 	s.Events.Close()
+	close(s.done)
 	m.log.Info("session closed", "session", s.ID, "reason", reason)
 }
 
@@ -282,10 +308,19 @@ func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
 	for _, t := range s.tasks {
 		tasks = append(tasks, t)
 	}
+	live := make([]*pipelines.Supervisor, 0, len(s.live))
+	for sup := range s.live {
+		live = append(live, sup)
+	}
 	s.mu.Unlock()
 	text := roigate.FormatPolygon(roi)
 	for _, t := range tasks {
 		t.setROI(text)
+	}
+	for _, sup := range live {
+		for _, el := range sup.ElementsOf("ebrcs_roigate") {
+			el.SetProperty("roi", text)
+		}
 	}
 	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: pointPairs(roi)})
 	return s, nil

@@ -1,0 +1,293 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+// publisher is one WHIP connection: a camera's video in, the annotated video back, and the
+// session pipeline between them.
+type publisher struct {
+	svc     *Service
+	id      string
+	spec    *pipelines.Spec
+	session *checkout.Session
+	owned   bool // the session was created for this publisher and ends with it
+	pc      *webrtc.PeerConnection
+	bridge  *bridge
+	started time.Time
+
+	mu        sync.Mutex
+	sup       *pipelines.Supervisor
+	detach    func()
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess *checkout.Session, owned bool,
+	info offerInfo, offer string) (*publisher, string, error) {
+	pc, err := s.api.NewPeerConnection(s.cfg.rtcConfig())
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := webrtc.NewTrackLocalStaticSample(codecCapability(info.codec), "video", "ebrcs-"+sess.ID)
+	if err != nil {
+		pc.Close()
+		return nil, "", err
+	}
+	p := &publisher{svc: s, id: newResourceID(), spec: spec, session: sess, owned: owned, pc: pc,
+		bridge: newBridge(info.codec, out), started: time.Now().UTC(), done: make(chan struct{})}
+	p.bridge.onSource = p.sendPLI
+
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		pc.Close()
+		return nil, "", refuse(http.StatusBadRequest, "sdp", "the offer was refused: %v", err)
+	}
+	// The annotated video goes back on the offer's own video transceiver (sendrecv), so a
+	// browser needs a single connection; AddTrack reuses the transceiver the offer created.
+	sender, err := pc.AddTrack(out)
+	if err != nil {
+		pc.Close()
+		return nil, "", err
+	}
+	go readRTCP(sender, p.bridge)
+	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if track.Kind() != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		p.startPipeline(track)
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go p.close("connection " + st.String())
+		}
+	})
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	answer, err := s.answer(actx, pc)
+	if err != nil {
+		pc.Close()
+		return nil, "", err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		pc.Close()
+		return nil, "", refuse(http.StatusServiceUnavailable, "", "the server is shutting down")
+	}
+	s.publishers[p.id] = p
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go p.watch()
+	s.log.Info("publisher connected", "resource", p.id, "session", sess.ID, "pipeline", spec.Name, "codec", info.codec)
+	return p, answer, nil
+}
+
+// watch closes the publisher when ICE never connects, or when its session ends.
+func (p *publisher) watch() {
+	defer p.svc.wg.Done()
+	timer := time.NewTimer(p.svc.cfg.ConnectTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.session.Done():
+			p.close("session ended")
+			return
+		case <-timer.C:
+			if p.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+				p.close("ICE did not connect in time")
+			}
+		}
+	}
+}
+
+// startPipeline builds the session's pipeline for the camera's track and pumps its packets.
+func (p *publisher) startPipeline(track *webrtc.TrackRemote) {
+	p.mu.Lock()
+	if p.sup != nil || isClosed(p.done) {
+		p.mu.Unlock()
+		return
+	}
+	sup := pipelines.NewSupervisor(p.spec, pipelines.SupervisorOptions{
+		MaxRestarts: -1, Media: p.bridge, Configure: p.session.Bind,
+		Logger: p.svc.log.With("session", p.session.ID, "resource", p.id),
+	})
+	p.sup = sup
+	p.detach = p.session.AttachLive(sup)
+	p.mu.Unlock()
+	sup.Start()
+	go func() {
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := track.Read(buf)
+			if err != nil {
+				return // the connection closed
+			}
+			pkt := make([]byte, n)
+			copy(pkt, buf[:n])
+			p.bridge.push(pkt)
+		}
+	}()
+	// Ask again for a keyframe until one arrives and frames flow: the first PLI may be lost.
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; i < 10; i++ {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			if p.bridge.stats.FramesOut.Load() > 0 {
+				return
+			}
+			p.sendPLI()
+		}
+	}()
+}
+
+// sendPLI asks the publisher for a keyframe.
+func (p *publisher) sendPLI() {
+	for _, r := range p.pc.GetReceivers() {
+		if t := r.Track(); t != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
+			if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}}); err == nil {
+				p.bridge.stats.PLIsSent.Add(1)
+			}
+		}
+	}
+}
+
+// close ends the publisher: the pipeline stops, the connection closes, its viewers end, and
+// a session created for it is deleted.
+func (p *publisher) close(reason string) {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		p.svc.mu.Lock()
+		delete(p.svc.publishers, p.id)
+		var viewers []*viewer
+		for _, v := range p.svc.viewers {
+			if v.pub == p {
+				viewers = append(viewers, v)
+			}
+		}
+		p.svc.mu.Unlock()
+		for _, v := range viewers {
+			v.close("the camera stopped")
+		}
+		p.mu.Lock()
+		sup, detach := p.sup, p.detach
+		p.mu.Unlock()
+		p.bridge.detach()
+		if sup != nil {
+			sup.Stop()
+			detach()
+		}
+		p.pc.Close()
+		if p.owned {
+			if err := p.svc.checkouts.Delete(p.session.ID); err != nil && !errors.Is(err, checkout.ErrNoSession) {
+				p.svc.log.Warn("closing the publisher's session", "session", p.session.ID, "error", err)
+			}
+		}
+		p.svc.log.Info("publisher closed", "resource", p.id, "session", p.session.ID, "reason", reason,
+			"packets_in", p.bridge.stats.PacketsIn.Load(), "frames_out", p.bridge.stats.FramesOut.Load())
+	})
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// viewer is one WHEP connection watching a publisher's annotated video.
+type viewer struct {
+	svc       *Service
+	id        string
+	pub       *publisher
+	pc        *webrtc.PeerConnection
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (s *Service) startViewer(ctx context.Context, pub *publisher, offer string) (*viewer, string, error) {
+	pc, err := s.api.NewPeerConnection(s.cfg.rtcConfig())
+	if err != nil {
+		return nil, "", err
+	}
+	v := &viewer{svc: s, id: newResourceID(), pub: pub, pc: pc, done: make(chan struct{})}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		pc.Close()
+		return nil, "", refuse(http.StatusBadRequest, "sdp", "the offer was refused: %v", err)
+	}
+	sender, err := pc.AddTrack(pub.bridge.out)
+	if err != nil {
+		pc.Close()
+		return nil, "", err
+	}
+	go readRTCP(sender, pub.bridge)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			pub.bridge.requestKeyframe() // a new viewer can only start decoding at a keyframe
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go v.close("connection " + st.String())
+		}
+	})
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	answer, err := s.answer(actx, pc)
+	if err != nil {
+		pc.Close()
+		return nil, "", fmt.Errorf("%w", err)
+	}
+	s.mu.Lock()
+	if s.closed || isClosed(pub.done) {
+		s.mu.Unlock()
+		pc.Close()
+		return nil, "", refuse(http.StatusConflict, "session", "the session's camera stopped")
+	}
+	s.viewers[v.id] = v
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		timer := time.NewTimer(s.cfg.ConnectTimeout)
+		defer timer.Stop()
+		select {
+		case <-v.done:
+		case <-timer.C:
+			if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+				v.close("ICE did not connect in time")
+			}
+			<-v.done
+		}
+	}()
+	return v, answer, nil
+}
+
+func (v *viewer) close(reason string) {
+	v.closeOnce.Do(func() {
+		close(v.done)
+		v.svc.mu.Lock()
+		delete(v.svc.viewers, v.id)
+		v.svc.mu.Unlock()
+		v.pc.Close()
+		v.svc.log.Info("viewer closed", "resource", v.id, "session", v.pub.session.ID, "reason", reason)
+	})
+}

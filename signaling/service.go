@@ -1,0 +1,346 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+// SpecSource finds pipeline definitions by name (the pipelines.Manager).
+type SpecSource interface {
+	Spec(name string) *pipelines.Spec
+}
+
+// Service serves WHIP and WHEP and owns the live peers.
+type Service struct {
+	cfg       Config
+	api       *webrtc.API
+	specs     SpecSource
+	checkouts *checkout.Manager
+	log       *slog.Logger
+
+	mu         sync.Mutex
+	publishers map[string]*publisher // by resource id
+	viewers    map[string]*viewer
+	closed     bool
+	wg         sync.WaitGroup
+}
+
+// NewService prepares the WebRTC service.
+func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, log *slog.Logger) (*Service, error) {
+	cfg = cfg.withDefaults()
+	api, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, log: log.With("component", "webrtc"),
+		publishers: map[string]*publisher{}, viewers: map[string]*viewer{}}, nil
+}
+
+// Routes adds the WHIP and WHEP endpoints.
+func (s *Service) Routes(r *gin.Engine) {
+	r.POST("/whip/:pipeline", s.handleWHIP)
+	r.DELETE("/whip/:pipeline/:resource", s.handleDeletePublisher)
+	r.PATCH("/whip/:pipeline/:resource", s.handleTrickle)
+	r.POST("/whep/:session", s.handleWHEP)
+	r.DELETE("/whep/:session/:resource", s.handleDeleteViewer)
+	r.PATCH("/whep/:session/:resource", s.handleTrickle)
+	for _, p := range []string{"/whip/:pipeline", "/whep/:session"} {
+		r.OPTIONS(p, func(c *gin.Context) {
+			c.Header("Allow", "OPTIONS, POST")
+			c.Header("Accept-Post", "application/sdp")
+			c.Status(http.StatusNoContent)
+		})
+	}
+}
+
+func fail(c *gin.Context, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Msg: err.Error()}
+	}
+	c.AbortWithStatusJSON(e.Status, gin.H{"error": e.Msg, "field": e.Field})
+}
+
+// readOffer reads an SDP offer body, refusing other content types and oversized bodies.
+func (s *Service) readOffer(c *gin.Context) (string, error) {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.GetHeader("Content-Type"), ";")[0]))
+	if ct != "application/sdp" {
+		return "", refuse(http.StatusUnsupportedMediaType, "content-type", "the offer must be sent as application/sdp, not %q", ct)
+	}
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, s.cfg.MaxSDPBytes+1))
+	if err != nil {
+		return "", refuse(http.StatusBadRequest, "sdp", "reading the offer: %v", err)
+	}
+	if int64(len(raw)) > s.cfg.MaxSDPBytes {
+		return "", refuse(http.StatusRequestEntityTooLarge, "sdp", "the offer is larger than %d bytes", s.cfg.MaxSDPBytes)
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return "", refuse(http.StatusBadRequest, "sdp", "the request has no SDP offer")
+	}
+	return string(raw), nil
+}
+
+func (s *Service) handleTrickle(c *gin.Context) {
+	// Our answers carry every candidate (non-trickle); RFC 9725 lets a server refuse PATCH.
+	c.Header("Allow", "DELETE")
+	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": "trickle ICE is not supported: send an offer with its candidates gathered"})
+}
+
+// answer completes an offer/answer exchange (the remote offer is set) and waits for our
+// candidates: the answer carries them all.
+func (s *Service) answer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", refuse(http.StatusBadRequest, "sdp", "no answer is possible for this offer: %v", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", refuse(http.StatusBadRequest, "sdp", "no answer is possible for this offer: %v", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", refuse(http.StatusServiceUnavailable, "", "gathering ICE candidates timed out")
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+func newResourceID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// handleWHIP: POST /whip/{pipeline} with an SDP offer publishes a camera into a new
+// checkout session (or ?session=ID) running the named pipeline.
+func (s *Service) handleWHIP(c *gin.Context) {
+	offer, err := s.readOffer(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	info, err := inspectOffer(offer, "send")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	name := c.Param("pipeline")
+	spec := s.specs.Spec(name)
+	if spec == nil {
+		fail(c, refuse(http.StatusNotFound, "pipeline", "no pipeline %q (see GET /api/pipelines)", name))
+		return
+	}
+	if spec.Source.Type != "webrtc" {
+		fail(c, refuse(http.StatusConflict, "pipeline", "pipeline %q takes a %s source, not WebRTC", name, spec.Source.Type))
+		return
+	}
+	var sess *checkout.Session
+	owned := false
+	if id := c.Query("session"); id != "" {
+		if sess, err = s.checkouts.Get(id); err != nil {
+			fail(c, refuse(http.StatusNotFound, "session", "%v", err))
+			return
+		}
+	} else {
+		if sess, err = s.checkouts.Create(nil); err != nil {
+			status := http.StatusServiceUnavailable
+			if errors.Is(err, checkout.ErrTooManySessions) {
+				status = http.StatusTooManyRequests
+			}
+			fail(c, refuse(status, "", "%v", err))
+			return
+		}
+		owned = true
+	}
+	p, answer, err := s.startPublisher(c.Request.Context(), spec, sess, owned, info, offer)
+	if err != nil {
+		if owned {
+			s.checkouts.Delete(sess.ID)
+		}
+		fail(c, err)
+		return
+	}
+	location := fmt.Sprintf("/whip/%s/%s", name, p.id)
+	c.Header("Location", location)
+	c.Header("X-Ebrcs-Session", sess.ID)
+	c.Header("Access-Control-Expose-Headers", "Location, X-Ebrcs-Session")
+	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
+}
+
+func (s *Service) handleDeletePublisher(c *gin.Context) {
+	s.mu.Lock()
+	p := s.publishers[c.Param("resource")]
+	s.mu.Unlock()
+	if p == nil || p.spec.Name != c.Param("pipeline") {
+		fail(c, refuse(http.StatusNotFound, "resource", "no such WHIP resource"))
+		return
+	}
+	p.close("deleted by the client")
+	c.Status(http.StatusOK)
+}
+
+func (s *Service) handleWHEP(c *gin.Context) {
+	offer, err := s.readOffer(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if _, err := inspectOffer(offer, "recv"); err != nil {
+		fail(c, err)
+		return
+	}
+	sessionID := c.Param("session")
+	pub := s.publisherOf(sessionID)
+	if pub == nil {
+		if _, err := s.checkouts.Get(sessionID); err != nil {
+			fail(c, refuse(http.StatusNotFound, "session", "%v", err))
+		} else {
+			fail(c, refuse(http.StatusConflict, "session", "session %s has no live camera to watch", sessionID))
+		}
+		return
+	}
+	v, answer, err := s.startViewer(c.Request.Context(), pub, offer)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Location", fmt.Sprintf("/whep/%s/%s", sessionID, v.id))
+	c.Header("Access-Control-Expose-Headers", "Location")
+	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
+}
+
+func (s *Service) handleDeleteViewer(c *gin.Context) {
+	s.mu.Lock()
+	v := s.viewers[c.Param("resource")]
+	s.mu.Unlock()
+	if v == nil || v.pub.session.ID != c.Param("session") {
+		fail(c, refuse(http.StatusNotFound, "resource", "no such WHEP resource"))
+		return
+	}
+	v.close("deleted by the client")
+	c.Status(http.StatusOK)
+}
+
+// publisherOf returns the session's live publisher (the most recent), nil if none.
+func (s *Service) publisherOf(sessionID string) *publisher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best *publisher
+	for _, p := range s.publishers {
+		if p.session.ID == sessionID && (best == nil || p.started.After(best.started)) {
+			best = p
+		}
+	}
+	return best
+}
+
+// PeerStats describes one live publisher, for the API and metrics.
+type PeerStats struct {
+	Resource       string    `json:"resource"`
+	Session        string    `json:"session"`
+	Pipeline       string    `json:"pipeline"`
+	Codec          string    `json:"codec"`
+	State          string    `json:"state"`
+	Started        time.Time `json:"started"`
+	Viewers        int       `json:"viewers"`
+	PacketsIn      int64     `json:"packets_in"`
+	PacketsDropped int64     `json:"packets_dropped"`
+	FramesOut      int64     `json:"frames_out"`
+	FramesDropped  int64     `json:"frames_dropped"`
+	KeyframesAsked int64     `json:"keyframes_asked"`
+	PLIsSent       int64     `json:"plis_sent"`
+	// LatencyP50/P95 are the server-added latencies (RTP in → encoded frame out) of the
+	// last frames, in milliseconds.
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP95 float64 `json:"latency_p95_ms"`
+}
+
+// Peers describes the live publishers.
+func (s *Service) Peers() []PeerStats {
+	s.mu.Lock()
+	pubs := make([]*publisher, 0, len(s.publishers))
+	for _, p := range s.publishers {
+		pubs = append(pubs, p)
+	}
+	viewers := map[*publisher]int{}
+	for _, v := range s.viewers {
+		viewers[v.pub]++
+	}
+	s.mu.Unlock()
+	out := make([]PeerStats, 0, len(pubs))
+	for _, p := range pubs {
+		st := &p.bridge.stats
+		ps := PeerStats{Resource: p.id, Session: p.session.ID, Pipeline: p.spec.Name, Codec: p.bridge.codec,
+			State: p.pc.ConnectionState().String(), Started: p.started, Viewers: viewers[p],
+			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesOut: st.FramesOut.Load(),
+			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load()}
+		lat := p.bridge.latency.snapshot()
+		if len(lat) > 0 {
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			ps.LatencyP50 = float64(lat[len(lat)/2]) / 1e6
+			ps.LatencyP95 = float64(lat[int(0.95*float64(len(lat)-1))]) / 1e6
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// Close ends every peer (server shutdown).
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	pubs := make([]*publisher, 0, len(s.publishers))
+	for _, p := range s.publishers {
+		pubs = append(pubs, p)
+	}
+	viewers := make([]*viewer, 0, len(s.viewers))
+	for _, v := range s.viewers {
+		viewers = append(viewers, v)
+	}
+	s.mu.Unlock()
+	for _, v := range viewers {
+		v.close("server shutdown")
+	}
+	for _, p := range pubs {
+		p.close("server shutdown")
+	}
+	s.wg.Wait()
+}
+
+// readRTCP drains a sender's RTCP (the interceptors need it read) and turns keyframe
+// requests into encoder keyframes.
+func readRTCP(sender *webrtc.RTPSender, b *bridge) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				b.requestKeyframe()
+			}
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"go.uber.org/goleak"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type specMap map[string]*pipelines.Spec
+
+func (m specMap) Spec(name string) *pipelines.Spec { return m[name] }
+
+// env is a WebRTC service on loopback with the shipped live pipeline and a catalog of the
+// scenario products.
+type env struct {
+	t        *testing.T
+	svc      *Service
+	mgr      *checkout.Manager
+	url      string
+	products []scenario.Product
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	gsttest.Init(t)
+	dir := t.TempDir()
+	products := scenario.SyntheticProducts(6, 1)
+	emb, err := recognition.OpenEmbedder("", "../models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	catDir := filepath.Join(dir, "catalog")
+	cat, err := recognition.OpenCatalog(catDir, emb, data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range products {
+		var b bytes.Buffer
+		png.Encode(&b, p.Image)
+		if _, err := cat.AddProduct(data.NewProduct{Name: p.Name, Images: [][]byte{b.Bytes()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile("../configs/pipelines/live.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, _ := filepath.Abs("../models")
+	text := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
+	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	spec, err := pipelines.Load("live.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := checkout.NewManager(checkout.Config{Store: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LoopbackOnly = true
+	svc, err := NewService(cfg, specMap{"live": spec}, mgr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	svc.Routes(r)
+	ts := httptest.NewServer(r)
+	t.Cleanup(func() {
+		ts.Close()
+		svc.Close()
+		mgr.Close()
+		recognition.CloseAll()
+	})
+	return &env{t: t, svc: svc, mgr: mgr, url: ts.URL, products: products}
+}
+
+// clientAPI is a pion API for test clients: loopback only, like the server.
+func clientAPI(t *testing.T) *webrtc.API {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	webrtc.RegisterDefaultInterceptors(m, reg)
+	s := webrtc.SettingEngine{}
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
+}
+
+// whipClient is a Go WHIP publisher: it sends a VP8 track and receives the annotated one.
+type whipClient struct {
+	pc         *webrtc.PeerConnection
+	track      *webrtc.TrackLocalStaticSample
+	location   string
+	session    string
+	returned   atomic.Int64 // RTP packets of the annotated video received
+	returnedKF atomic.Int64 // VP8 keyframes among them
+}
+
+func (e *env) publish(pipeline string) (*whipClient, int, string) {
+	t := e.t
+	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "cam")
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	c := &whipClient{pc: pc, track: track}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			c.returned.Add(1)
+			// VP8 payload descriptor then header: a keyframe has P bit 0 in the first byte
+			// of the VP8 payload header of a partition start.
+			if len(pkt.Payload) > 3 && pkt.Payload[0]&0x10 != 0 {
+				off := 1
+				if pkt.Payload[0]&0x80 != 0 {
+					off = 2
+					x := pkt.Payload[1]
+					if x&0x80 != 0 {
+						off++
+						if len(pkt.Payload) > off && pkt.Payload[off-1]&0x80 != 0 {
+							off++
+						}
+					}
+					if x&0x40 != 0 {
+						off++
+					}
+					if x&0x30 != 0 {
+						off++
+					}
+				}
+				if len(pkt.Payload) > off && pkt.Payload[off]&0x01 == 0 {
+					c.returnedKF.Add(1)
+				}
+			}
+		}
+	})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(offer)
+	<-gathered
+	resp, err := http.Post(e.url+"/whip/"+pipeline, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		pc.Close()
+		return nil, resp.StatusCode, string(body)
+	}
+	c.location, c.session = resp.Header.Get("Location"), resp.Header.Get("X-Ebrcs-Session")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, resp.StatusCode, ""
+}
+
+// sendVideo encodes a video file to VP8 in real time (as a camera would) and sends it.
+func (c *whipClient) sendVideo(t *testing.T, path string) {
+	pipeline, err := gst.NewPipelineFromString(fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! "+
+		"identity sync=true ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=30 target-bitrate=2000000 ! appsink name=out sync=false", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, _ := pipeline.GetElementByName("out")
+	sink := app.SinkFromElement(el)
+	sink.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
+		sample := s.PullSample()
+		if sample == nil {
+			return gst.FlowEOS
+		}
+		c.track.WriteSample(media.Sample{Data: sample.GetBuffer().Bytes(), Duration: time.Second / 30})
+		return gst.FlowOK
+	}})
+	pipeline.SetState(gst.StatePlaying)
+	defer pipeline.SetState(gst.StateNull)
+	bus := pipeline.GetPipelineBus()
+	if msg := bus.TimedPopFiltered(gst.ClockTime(60*time.Second), gst.MessageEOS|gst.MessageError); msg == nil || msg.Type() == gst.MessageError {
+		t.Fatalf("sending the video: %v", msg)
+	}
+}
+
+func (e *env) delete(path string) int {
+	req, _ := http.NewRequest(http.MethodDelete, e.url+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A Go WHIP client publishes a scenario video: the session's cart ends equal to its ground
+// truth, the annotated video comes back on the same connection, and DELETE ends the session.
+func TestWHIPPublisherGetsCountedCartAndAnnotatedVideo(t *testing.T) {
+	e := newEnv(t, Config{})
+	suite, _ := scenario.Suite(e.products)
+	var sc *scenario.Scenario
+	for _, s := range suite {
+		if s.Name == "two-products" {
+			sc = s
+		}
+	}
+	video, truthPath, err := scenario.Generate(t.TempDir(), sc, e.products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth scenario.GroundTruth
+	raw, _ := os.ReadFile(truthPath)
+	json.Unmarshal(raw, &truth)
+
+	c, code, body := e.publish("live")
+	if c == nil {
+		t.Fatalf("WHIP: %d %s", code, body)
+	}
+	defer c.pc.Close()
+	if !strings.HasPrefix(c.location, "/whip/live/") || c.session == "" {
+		t.Fatalf("Location %q, session %q", c.location, c.session)
+	}
+	sess, err := e.mgr.Get(c.session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := sess.Events.Subscribe(-1, 1000)
+	defer sub.Close()
+	// A WHEP viewer (a store monitor) watches the same annotated video.
+	var watched atomic.Int64
+	viewerPC, _ := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	defer viewerPC.Close()
+	viewerPC.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	viewerPC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			watched.Add(1)
+		}
+	})
+	go func() {
+		time.Sleep(2 * time.Second) // join while the camera is live
+		offer, _ := viewerPC.CreateOffer(nil)
+		gathered := webrtc.GatheringCompletePromise(viewerPC)
+		viewerPC.SetLocalDescription(offer)
+		<-gathered
+		code, answer := post(t, e.url+"/whep/"+c.session, "application/sdp", viewerPC.LocalDescription().SDP)
+		if code != http.StatusCreated {
+			t.Errorf("WHEP: %d %s", code, answer)
+			return
+		}
+		viewerPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	}()
+	c.sendVideo(t, video)
+	time.Sleep(1500 * time.Millisecond) // the last frames through the pipeline
+	if got := sess.Cart.View().Totals(); fmt.Sprint(got) != fmt.Sprint(truth.Items) {
+		t.Errorf("cart %v, ground truth %v; peers %+v", got, truth.Items, e.svc.Peers())
+	}
+	peers := e.svc.Peers()
+	if len(peers) != 1 || peers[0].FramesOut < int64(truth.Frames)/2 || c.returned.Load() == 0 || c.returnedKF.Load() == 0 {
+		t.Errorf("annotated video: peers %+v, %d packets back (%d keyframes)", peers, c.returned.Load(), c.returnedKF.Load())
+	}
+	if watched.Load() == 0 || peers[0].Viewers != 1 {
+		t.Errorf("the WHEP viewer received %d packets; peers %+v", watched.Load(), peers)
+	}
+	t.Logf("server-added latency p50 %.1f ms, p95 %.1f ms; %d frames out, %d dropped; %d packets in, %d dropped",
+		peers[0].LatencyP50, peers[0].LatencyP95, peers[0].FramesOut, peers[0].FramesDropped, peers[0].PacketsIn, peers[0].PacketsDropped)
+	if code := e.delete(c.location); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if _, err := e.mgr.Get(c.session); err == nil {
+		t.Fatal("the session outlived its WHIP resource")
+	}
+	if code := e.delete(c.location); code != http.StatusNotFound {
+		t.Fatalf("second DELETE: %d", code)
+	}
+}
+
+func post(t *testing.T, url, ct, body string) (int, string) {
+	resp, err := http.Post(url, ct, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// Bad offers get a 4xx naming the problem, and 100 of them (with connections that never
+// complete ICE) leave no peer, session, pipeline or goroutine behind.
+func TestBadOffersAndAbandonedConnectionsLeaveNothing(t *testing.T) {
+	e := newEnv(t, Config{ConnectTimeout: 300 * time.Millisecond})
+	api := clientAPI(t)
+	offerWith := func(kind string) string {
+		pc, _ := api.NewPeerConnection(webrtc.Configuration{})
+		defer pc.Close()
+		switch kind {
+		case "audio":
+			pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
+		case "data":
+			pc.CreateDataChannel("x", nil)
+		default:
+			pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		}
+		o, _ := pc.CreateOffer(nil)
+		return o.SDP
+	}
+	video := offerWith("video")
+	// An offer with only AV1: replace every video codec line with one the server does not take.
+	var av1 []string
+	for _, l := range strings.Split(video, "\r\n") {
+		if strings.HasPrefix(l, "a=rtpmap:") {
+			pt := strings.Fields(strings.TrimPrefix(l, "a=rtpmap:"))[0]
+			l = "a=rtpmap:" + pt + " AV1/90000"
+		}
+		av1 = append(av1, l)
+	}
+	cases := []struct {
+		name, path, ct, body, want string
+		code                       int
+	}{
+		{"malformed", "/whip/live", "application/sdp", "v=0\r\nthis is not sdp", "cannot be parsed", 400},
+		{"empty", "/whip/live", "application/sdp", "", "no SDP offer", 400},
+		{"wrong type", "/whip/live", "application/json", video, "application/sdp", 415},
+		{"huge", "/whip/live", "application/sdp", video + strings.Repeat("a=x-pad:"+strings.Repeat("z", 100)+"\r\n", 1000), "larger than", 413},
+		{"no video", "/whip/live", "application/sdp", offerWith("audio"), "no video", 400},
+		{"data only", "/whip/live", "application/sdp", offerWith("data"), "no video", 400},
+		{"unsupported codec", "/whip/live", "application/sdp", strings.Join(av1, "\r\n"), "unsupported video codecs AV1", 415},
+		{"unknown pipeline", "/whip/nope", "application/sdp", video, "no pipeline", 404},
+		{"unknown session", "/whip/live?session=nope", "application/sdp", video, "no such session", 404},
+		{"WHEP unknown session", "/whep/nope", "application/sdp", video, "no such session", 404},
+	}
+	for _, c := range cases {
+		code, body := post(t, e.url+c.path, c.ct, c.body)
+		if code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want %d mentioning %q", c.name, code, body, c.code, c.want)
+		}
+	}
+	// 100 publishers that never complete ICE (the answer is never applied).
+	// At most 64 sessions are open at once: beyond, 429 until abandoned ones are cleaned up.
+	refused := 0
+	for i := 0; i < 100; i++ {
+		code, body := post(t, e.url+"/whip/live", "application/sdp", video)
+		for code == http.StatusTooManyRequests && refused < 1000 {
+			refused++
+			time.Sleep(50 * time.Millisecond)
+			code, body = post(t, e.url+"/whip/live", "application/sdp", video)
+		}
+		if code != http.StatusCreated {
+			t.Fatalf("attempt %d: %d %s", i, code, body)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (len(e.svc.Peers()) > 0 || e.mgr.Sessions() > 0) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, s := len(e.svc.Peers()), e.mgr.Sessions(); n != 0 || s != 0 {
+		t.Fatalf("after the connect timeout: %d peers, %d sessions left", n, s)
+	}
+}
+
+var _ = context.Background
