@@ -13,8 +13,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/signaling"
 )
 
 // PipelineSet is what the server needs from the pipeline manager.
@@ -33,6 +35,16 @@ type Server struct {
 	UploadDir   string
 	Logger      *slog.Logger
 
+	// Catalog serves the product admin API (nil: no product routes).
+	Catalog *data.Catalog
+	// PipelineAdmin serves GET/PUT of pipeline definitions (nil: read-only list only).
+	PipelineAdmin PipelineAdmin
+	// AdminToken guards the admin endpoints (catalog changes, pipeline edits): requests need
+	// "Authorization: Bearer <token>". Never empty when serving (serve generates one).
+	AdminToken string
+	// WebRTC serves WHIP and WHEP (nil: no live cameras).
+	WebRTC *signaling.Service
+
 	http *http.Server
 }
 
@@ -46,6 +58,12 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/api/pipelines", func(c *gin.Context) { c.JSON(http.StatusOK, s.Pipelines.Statuses()) })
 	if s.Checkout != nil {
 		s.checkoutRoutes(r)
+	}
+	s.adminRoutes(r)
+	s.pageRoutes(r)
+	if s.WebRTC != nil {
+		s.WebRTC.Routes(r)
+		r.GET("/api/webrtc/peers", func(c *gin.Context) { c.JSON(http.StatusOK, s.WebRTC.Peers()) })
 	}
 	return r
 }

@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ebrcs/ebrcs/signaling"
 )
 
 // config is the server configuration; configs/ebrcs.yaml documents every field.
@@ -20,6 +23,33 @@ type config struct {
 	Pipelines string         `yaml:"pipelines"`
 	LogLevel  string         `yaml:"log_level"`
 	Checkout  checkoutConfig `yaml:"checkout"`
+	WebRTC    webrtcConfig   `yaml:"webrtc"`
+
+	// AdminToken guards the admin API; empty: serve generates one and logs it.
+	AdminToken string `yaml:"admin_token"`
+	// TLSCert and TLSKey (PEM files) serve HTTPS; TLSSelfSigned serves HTTPS with a
+	// certificate generated at startup. Neither: plain HTTP.
+	TLSCert       string `yaml:"tls_cert"`
+	TLSKey        string `yaml:"tls_key"`
+	TLSSelfSigned bool   `yaml:"tls_self_signed"`
+}
+
+// minAdminTokenLength keeps a chosen admin token out of reach of guessing.
+const minAdminTokenLength = 16
+
+// webrtcConfig is the `webrtc:` section: how peers reach the server.
+type webrtcConfig struct {
+	ICEServers      []string      `yaml:"ice_servers"`
+	UDPPortMin      uint16        `yaml:"udp_port_min"`
+	UDPPortMax      uint16        `yaml:"udp_port_max"`
+	NAT1To1IPs      []string      `yaml:"public_ips"`
+	IncludeLoopback bool          `yaml:"include_loopback"`
+	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
+}
+
+func (w webrtcConfig) service() signaling.Config {
+	return signaling.Config{ICEServers: w.ICEServers, UDPPortMin: w.UDPPortMin, UDPPortMax: w.UDPPortMax,
+		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout}
 }
 
 // checkoutConfig is the `checkout:` section: sessions and video uploads.
@@ -35,11 +65,13 @@ type checkoutConfig struct {
 
 var defaultConfig = config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
 	Checkout: checkoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
-		MaxUploadMB: 512, UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4}}
+		MaxUploadMB: 512, UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4},
+	WebRTC: webrtcConfig{ConnectTimeout: 20 * time.Second}}
 
 // envNames maps config keys to their environment variables.
 var envNames = map[string]string{"addr": "EBRCS_ADDR", "pipelines": "EBRCS_PIPELINES", "log_level": "EBRCS_LOG_LEVEL",
-	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE"}
+	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE", "admin_token": "EBRCS_ADMIN_TOKEN",
+	"tls_cert": "EBRCS_TLS_CERT", "tls_key": "EBRCS_TLS_KEY", "tls_self_signed": "EBRCS_TLS_SELF_SIGNED"}
 
 // loadConfig layers defaults, the file (if it exists), the environment, then non-empty flags.
 func loadConfig(file string, getenv func(string) string, flags map[string]string) (config, error) {
@@ -68,8 +100,32 @@ func loadConfig(file string, getenv func(string) string, flags map[string]string
 	set("pipelines", &cfg.Pipelines)
 	set("log_level", &cfg.LogLevel)
 	set("checkout_pipeline", &cfg.Checkout.Pipeline)
+	set("admin_token", &cfg.AdminToken)
+	set("tls_cert", &cfg.TLSCert)
+	set("tls_key", &cfg.TLSKey)
+	selfSigned := ""
+	set("tls_self_signed", &selfSigned)
+	if selfSigned != "" {
+		v, err := strconv.ParseBool(selfSigned)
+		if err != nil {
+			return cfg, fmt.Errorf("tls_self_signed: %q, want true or false", selfSigned)
+		}
+		cfg.TLSSelfSigned = v
+	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, err
+	}
+	switch t := cfg.AdminToken; {
+	case t != "" && len(t) < minAdminTokenLength:
+		return cfg, fmt.Errorf("admin_token: %d characters, want at least %d (or none: one is generated)", len(t), minAdminTokenLength)
+	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return cfg, errors.New("admin_token: spaces and control characters cannot be sent in a header")
+	}
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return cfg, errors.New("tls_cert and tls_key: give both (or neither)")
+	case cfg.TLSCert != "" && cfg.TLSSelfSigned:
+		return cfg, errors.New("tls_cert and tls_self_signed: choose one")
 	}
 	c := cfg.Checkout
 	switch {
@@ -81,6 +137,10 @@ func loadConfig(file string, getenv func(string) string, flags map[string]string
 		return cfg, fmt.Errorf("%s: checkout.max_upload_mb: %d, want at least 1", file, c.MaxUploadMB)
 	case c.MaxUploads < 1:
 		return cfg, fmt.Errorf("%s: checkout.max_concurrent_uploads: %d, want at least 1", file, c.MaxUploads)
+	case cfg.WebRTC.UDPPortMin > cfg.WebRTC.UDPPortMax:
+		return cfg, fmt.Errorf("%s: webrtc.udp_port_min %d is above udp_port_max %d", file, cfg.WebRTC.UDPPortMin, cfg.WebRTC.UDPPortMax)
+	case cfg.WebRTC.ConnectTimeout < time.Second:
+		return cfg, fmt.Errorf("%s: webrtc.connect_timeout: %v, want at least 1s", file, cfg.WebRTC.ConnectTimeout)
 	case c.QueueUploads < 0:
 		return cfg, fmt.Errorf("%s: checkout.max_queued_uploads: %d, want 0 or more", file, c.QueueUploads)
 	}

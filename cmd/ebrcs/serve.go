@@ -2,18 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/signaling"
 	"github.com/ebrcs/ebrcs/web"
 )
 
@@ -27,10 +35,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("pipelines", "", "pipeline directory (default from config: configs/pipelines)")
 	level := fs.String("log-level", "", "debug, info, warn or error (default from config: info)")
 	checkoutPipeline := fs.String("checkout-pipeline", "", "pipeline for checkout uploads (default from config: configs/pipelines/checkout.yaml)")
+	adminToken := fs.String("admin-token", "", "token the admin API requires (default from config; none: one is generated and logged)")
+	tlsCert := fs.String("tls-cert", "", "certificate file (PEM) to serve HTTPS, with --tls-key")
+	tlsKey := fs.String("tls-key", "", "private key file (PEM) of --tls-cert")
+	tlsSelfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a self-signed certificate generated at startup")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(*configFile, os.Getenv, map[string]string{"addr": *addr, "pipelines": *dir, "log_level": *level, "checkout_pipeline": *checkoutPipeline})
+	flags := map[string]string{"addr": *addr, "pipelines": *dir, "log_level": *level, "checkout_pipeline": *checkoutPipeline,
+		"admin_token": *adminToken, "tls_cert": *tlsCert, "tls_key": *tlsKey}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "tls-self-signed" {
+			flags["tls_self_signed"] = strconv.FormatBool(*tlsSelfSigned)
+		}
+	})
+	cfg, err := loadConfig(*configFile, os.Getenv, flags)
 	if err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 2
@@ -53,17 +72,31 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- manager.Watch(ctx) }()
 
-	checkouts, err := newCheckout(cfg.Checkout, log)
+	checkouts, catalog, err := newCheckout(cfg.Checkout, log)
 	if err != nil {
 		log.Error("checkout", "error", err)
 		return 1
 	}
 	defer checkouts.Close()
 
+	token := cfg.AdminToken
+	if token == "" {
+		if token, err = randomToken(); err != nil {
+			log.Error("admin token", "error", err)
+			return 1
+		}
+		log.Warn("admin token (set admin_token or EBRCS_ADMIN_TOKEN to choose one)", "token", token)
+	}
+	rtc, err := signaling.NewService(cfg.WebRTC.service(), manager, checkouts, log)
+	if err != nil {
+		log.Error("webrtc", "error", err)
+		return 1
+	}
+	defer rtc.Close() // first: live pipelines stop before the sessions and catalogs
 	srv := &web.Server{Pipelines: manager, Checkout: checkouts, Logger: log,
-		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir}
-	log.Info("serving", "addr", cfg.Addr, "pipelines", cfg.Pipelines, "version", version)
-	serveErr := srv.ListenAndServe(ctx, cfg.Addr)
+		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
+		Catalog: catalog, PipelineAdmin: manager, AdminToken: token, WebRTC: rtc}
+	serveErr := serveHTTP(ctx, srv, cfg, log)
 	stop()
 	if err := <-watchErr; err != nil {
 		log.Error("pipeline directory", "error", err)
@@ -77,13 +110,83 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newCheckout starts the session manager. The catalog it stores purchases in and resolves
-// cart edits against is the one the upload pipeline's ebrcs_match counts from, so that the
-// two can never disagree.
-func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, error) {
+// serveHTTP serves srv until ctx ends: HTTPS with the configured certificate or a
+// self-signed one, else plain HTTP.
+func serveHTTP(ctx context.Context, srv *web.Server, cfg config, log *slog.Logger) error {
+	var cert tls.Certificate
+	var err error
+	scheme := "http"
+	switch {
+	case cfg.TLSCert != "":
+		if cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		scheme = "https"
+	case cfg.TLSSelfSigned:
+		if cert, err = web.SelfSignedCertificate(certHosts(cfg.Addr)); err != nil {
+			return fmt.Errorf("self-signed certificate: %w", err)
+		}
+		sum := sha256.Sum256(cert.Certificate[0])
+		log.Info("self-signed certificate", "hosts", append(cert.Leaf.DNSNames, ipStrings(cert.Leaf.IPAddresses)...),
+			"sha256", hex.EncodeToString(sum[:]), "expires", cert.Leaf.NotAfter.Format(time.DateOnly))
+		scheme = "https"
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "addr", cfg.Addr, "scheme", scheme, "pipelines", cfg.Pipelines, "version", version)
+	if scheme == "https" {
+		return srv.ServeTLS(ctx, ln, cert)
+	}
+	return srv.Serve(ctx, ln)
+}
+
+// certHosts are the names a self-signed certificate should carry besides localhost: the
+// listen address's host, this machine's name and its addresses.
+func certHosts(addr string) []string {
+	var hosts []string
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		hosts = append(hosts, host)
+	}
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(hosts, name)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, ipnet.IP.String())
+			}
+		}
+	}
+	return hosts
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
+}
+
+// randomToken is 32 hex characters (128 random bits).
+func randomToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// newCheckout starts the session manager and returns it with its catalog. The catalog it
+// stores purchases in and resolves cart edits against is the one the upload pipeline's
+// ebrcs_match counts from, so that the two can never disagree; the admin API registers
+// products in it too.
+func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data.Catalog, error) {
 	spec, err := pipelines.LoadFile(cfg.Pipeline)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	catalogDir, embedder, modelDir := "var/catalog", "", "models"
 	found := false
@@ -104,22 +207,26 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, error
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("%s: the checkout pipeline has no ebrcs_match: it could not recognise products", cfg.Pipeline)
+		return nil, nil, fmt.Errorf("%s: the checkout pipeline has no ebrcs_match: it could not recognise products", cfg.Pipeline)
 	}
 	emb, err := recognition.OpenEmbedder(embedder, modelDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cat, err := recognition.OpenCatalog(catalogDir, emb, data.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	queued := cfg.QueueUploads
 	if queued == 0 {
 		queued = -1 // the manager reads 0 as "default"
 	}
-	return checkout.NewManager(checkout.Config{
+	mgr, err := checkout.NewManager(checkout.Config{
 		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL,
 		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, Logger: log,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return mgr, cat, nil
 }

@@ -32,11 +32,13 @@ type Machine struct {
 	ClearFrames int  // empty frames after which an occupied ROI is free again (< 1: 1)
 	EveryN      int  // recognise every N-th frame (< 1: 1)
 	EntryMode   bool // also recognise on the entry frame, whatever its number
+	EntryBurst  int  // also recognise on each of this many frames after the entry
 
 	roi         []framemeta.Point
 	occupied    bool
 	emptyFrames int
 	frame       int64
+	sinceEntry  int // frames since the last entry (bursts)
 }
 
 // NewMachine returns a machine with the default tunables and no ROI.
@@ -140,6 +142,7 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 				// The first inside frame since the region was free: the entry event, which
 				// is when a product being shown is best recognised (entry mode).
 				g.Entry, g.Status, m.occupied = true, framemeta.ROIEntered, true
+				m.sinceEntry = 0
 			} else {
 				g.Status = framemeta.ROIInside
 			}
@@ -152,7 +155,11 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 				m.occupied, m.emptyFrames = false, 0
 			}
 		}
-		g.Recognize = inside && ((m.EntryMode && g.Entry) || nth)
+		if m.occupied && !g.Entry {
+			m.sinceEntry++
+		}
+		burst := m.occupied && !g.Entry && m.sinceEntry <= m.EntryBurst
+		g.Recognize = inside && ((m.EntryMode && g.Entry) || nth || burst)
 	}
 	g.Occupied = m.occupied
 	if g.Recognize {

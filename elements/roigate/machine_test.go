@@ -514,3 +514,22 @@ func TestContains(t *testing.T) {
 		}
 	}
 }
+
+// entry-burst recognises on each of the frames right after an entry, then every N-th again.
+func TestEntryBurst(t *testing.T) {
+	m := roigate.NewMachine()
+	m.SetROI([]framemeta.Point{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}})
+	m.EntryBurst = 3
+	m.EveryN = 100
+	blob := []framemeta.Blob{{Box: image.Rect(100, 100, 200, 200), Area: 10000}}
+	var got []bool
+	for i := 0; i < 6; i++ {
+		got = append(got, m.Step(blob, 640, 480).Recognize)
+	}
+	want := []bool{true, true, true, true, false, false} // entry, then 3 burst frames
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("recognise per frame %v, want %v", got, want)
+		}
+	}
+}

@@ -71,6 +71,7 @@ const (
 	PropROI          = "roi"
 	PropEntryMode    = "entry-mode"
 	PropEveryN       = "detect-every-n-frames"
+	PropEntryBurst   = "entry-burst"
 	PropClearFrames  = "roi-clear-frames"
 	PropPad          = "pad"
 	PropMinSize      = "min-size"
@@ -106,6 +107,8 @@ var Element = &goelement.Definition[*ROIGate]{
 				Doc: "Also recognise on the frame an object enters the ROI, not only every N-th frame"},
 			{Name: PropEveryN, Kind: goelement.Int, Default: DefaultEveryN, Min: 1, Max: 1000, Mutable: true,
 				Doc: "Recognise the object in the ROI on frames whose number is a multiple of this"},
+			{Name: PropEntryBurst, Kind: goelement.Int, Default: 0, Min: 0, Max: 1000, Mutable: true,
+				Doc: "Also recognise on each of this many frames after an entry (while the object stays inside): a product is counted sooner when the entry frame, often still moving, scores low"},
 			{Name: PropClearFrames, Kind: goelement.Int, Default: DefaultClearFrames, Min: 1, Max: 100000, Mutable: true,
 				Doc: "Consecutive frames without an object in the ROI after which it is free again (the next object is a new entry)"},
 			{Name: PropPad, Kind: goelement.Int, Default: DefaultPad, Min: 0, Max: 10000, Mutable: true,
@@ -179,6 +182,7 @@ func (g *ROIGate) configure() {
 	m.MinSize = g.props.Int(PropMinSize)
 	m.ClearFrames = g.props.Int(PropClearFrames)
 	m.EveryN = g.props.Int(PropEveryN)
+	m.EntryBurst = g.props.Int(PropEntryBurst)
 	m.EntryMode = g.props.Bool(PropEntryMode)
 	if text := g.props.String(PropROI); text != g.roiText {
 		// Parsed once per change, not per frame. The property's Check refused any value

@@ -1,0 +1,418 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/cart"
+	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/signaling"
+)
+
+// liveEnv is the whole server (checkout API, admin API, WHIP) on loopback with the shipped
+// live pipeline, and the scenario suite's videos.
+type liveEnv struct {
+	url, token string
+	srv        *httptest.Server
+	rtc        *signaling.Service
+	mgr        *checkout.Manager
+	products   []scenario.Product
+	videos     map[string]string
+	truths     map[string]scenario.GroundTruth
+}
+
+type oneSpec struct{ spec *pipelines.Spec }
+
+func (o oneSpec) Spec(name string) *pipelines.Spec {
+	if name == o.spec.Name {
+		return o.spec
+	}
+	return nil
+}
+
+// newLiveEnv starts the server; the catalog holds every scenario product except those in skip.
+func newLiveEnv(b *testing.B, maxSessions int, skip ...string) *liveEnv {
+	gsttest.Init(b)
+	dir := b.TempDir()
+	env := &liveEnv{token: "bench-admin-token-0123456789", products: scenario.SyntheticProducts(6, 1),
+		videos: map[string]string{}, truths: map[string]scenario.GroundTruth{}}
+	suite, err := scenario.Suite(env.products)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sc := range suite {
+		switch sc.Name {
+		case "busy-checkout", "two-products", "long-stop":
+			video, _, err := scenario.Generate(dir, sc, env.products, "mp4")
+			if err != nil {
+				b.Fatal(err)
+			}
+			env.videos[sc.Name] = video
+			env.truths[sc.Name], _ = sc.Truth(env.products)
+		}
+	}
+	emb, err := recognition.OpenEmbedder("", "../models")
+	if err != nil {
+		b.Fatal(err)
+	}
+	catDir := filepath.Join(dir, "catalog")
+	cat, err := recognition.OpenCatalog(catDir, emb, data.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range env.products {
+		if strings.Contains(strings.Join(skip, "\n"), p.Name) {
+			continue
+		}
+		var buf bytes.Buffer
+		png.Encode(&buf, p.Image)
+		if _, err := cat.AddProduct(data.NewProduct{Name: p.Name, Images: [][]byte{buf.Bytes()}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile("../configs/pipelines/live.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	models, _ := filepath.Abs("../models")
+	text := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
+	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	spec, err := pipelines.Load("live.yaml", []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	env.mgr, err = checkout.NewManager(checkout.Config{Store: cat, MaxSessions: maxSessions, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{spec}, env.mgr, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Server{Pipelines: noPipelines{}, Checkout: env.mgr, Catalog: cat, AdminToken: env.token, WebRTC: env.rtc, Logger: quiet}
+	env.srv = httptest.NewServer(s.Handler())
+	env.url = env.srv.URL
+	b.Cleanup(func() {
+		env.srv.Close()
+		env.rtc.Close()
+		env.mgr.Close()
+		recognition.CloseAll()
+	})
+	return env
+}
+
+// countEvents follows a session's SSE stream and sends the arrival time of every count event.
+func (env *liveEnv) countEvents(ctx context.Context, session string) <-chan time.Time {
+	out := make(chan time.Time, 100)
+	req, _ := http.NewRequestWithContext(ctx, "GET", env.url+"/api/sessions/"+session+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		close(out)
+		return out
+	}
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.TrimSpace(line) == "event: count" {
+				out <- time.Now()
+			}
+		}
+	}()
+	return out
+}
+
+func pct(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[int(q*float64(len(s)-1)+0.5)]
+}
+
+// BenchmarkLiveSessions: N concurrent WHIP clients on loopback, each replaying the
+// busy-checkout scenario at 640×480, 15 fps (VP8), with the annotated video sent back.
+// drop-% is the share of sent frames that never came back annotated; lat-p95-ms the worst
+// session's server-added latency (RTP in → encoded frame out); carts-ok the sessions whose
+// cart equals the ground truth. The clients run on the same 2 cores as the server.
+// EBRCS_BENCH_SESSIONS=1,8,16 chooses the N.
+func BenchmarkLiveSessions(b *testing.B) {
+	ns := []int{1, 4, 8, 12, 16, 20}
+	if v := os.Getenv("EBRCS_BENCH_SESSIONS"); v != "" {
+		ns = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ns = append(ns, n)
+		}
+	}
+	env := newLiveEnv(b, 64)
+	const fps = 15
+	frames, err := signaling.EncodeVideo(env.videos["busy-checkout"], "VP8", fps, 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	truth := env.truths["busy-checkout"]
+	api, _ := signaling.ClientAPI(true)
+	for _, n := range ns {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				clients := make([]*signaling.Client, n)
+				for j := range clients {
+					c, err := signaling.Publish(ctx, api, env.url+"/whip/live", "VP8", nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					clients[j] = c
+				}
+				var wg sync.WaitGroup
+				for _, c := range clients {
+					wg.Add(1)
+					go func() { defer wg.Done(); c.Send(ctx, frames, fps, nil) }()
+				}
+				// Steady state: from 3 s in (every pipeline built, first keyframes through:
+				// a replayed stream cannot answer PLIs) to the end of sending.
+				time.Sleep(3 * time.Second)
+				cpu0, wall0 := cpuTime(), time.Now()
+				out0 := map[string]int64{}
+				for _, p := range env.rtc.Peers() {
+					out0[p.Resource] = p.FramesOut
+				}
+				wg.Wait()
+				cores := (cpuTime() - cpu0).Seconds() / time.Since(wall0).Seconds()
+				window := time.Since(wall0)
+				time.Sleep(300 * time.Millisecond) // frames in flight
+				var out int64
+				var p95s, p50s []float64
+				for _, p := range env.rtc.Peers() {
+					out += p.FramesOut - out0[p.Resource]
+					p95s = append(p95s, p.LatencyP95)
+					p50s = append(p50s, p.LatencyP50)
+				}
+				sent := int64(float64(n) * window.Seconds() * fps)
+				dropped := sent - out
+				ok := 0
+				for _, c := range clients {
+					if s, err := env.mgr.Get(c.Session); err == nil && fmt.Sprint(s.Cart.View().Totals()) == fmt.Sprint(truth.Items) {
+						ok++
+					}
+					c.Close()
+				}
+				cancel()
+				b.ReportMetric(100*float64(max(dropped, 0))/float64(sent), "drop-%")
+				b.ReportMetric(pct(p50s, 0.5), "lat-p50-ms")
+				b.ReportMetric(pct(p95s, 1), "lat-p95-ms")
+				b.ReportMetric(float64(ok)/float64(n), "carts-ok")
+				b.ReportMetric(cores, "cpu-cores")
+				for deadline := time.Now().Add(10 * time.Second); len(env.rtc.Peers()) > 0 && time.Now().Before(deadline); {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLiveCountLatency: one camera at 640×480, 30 fps; from the moment the frame where a
+// product's entry is visible is sent to the moment the count event arrives at the client over
+// SSE, for every counted visit of two scenarios.
+func BenchmarkLiveCountLatency(b *testing.B) {
+	env := newLiveEnv(b, 8)
+	api, _ := signaling.ClientAPI(true)
+	var lat []float64
+	for i := 0; i < b.N; i++ {
+		for _, name := range []string{"two-products", "busy-checkout"} {
+			truth := env.truths[name]
+			frames, err := signaling.EncodeVideo(env.videos[name], "VP8", 30, 2000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			c, err := signaling.Publish(ctx, api, env.url+"/whip/live", "VP8", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			counts := env.countEvents(ctx, c.Session)
+			sent := make([]time.Time, len(frames))
+			c.Send(ctx, frames, 30, sent)
+			time.Sleep(time.Second)
+			c.Close()
+			cancel()
+			var got []time.Time
+			for t := range counts {
+				got = append(got, t)
+			}
+			var visits []scenario.Visit
+			for _, v := range truth.Visits {
+				if v.Counted {
+					visits = append(visits, v)
+				}
+			}
+			if len(got) != len(visits) {
+				b.Fatalf("%s: %d count events, %d counted visits in the ground truth", name, len(got), len(visits))
+			}
+			for k, v := range visits {
+				lat = append(lat, float64(got[k].Sub(sent[min(v.EntryFrame, len(sent)-1)]))/1e6)
+			}
+		}
+	}
+	b.ReportMetric(pct(lat, 0.5), "p50-ms")
+	b.ReportMetric(pct(lat, 0.95), "p95-ms")
+	b.ReportMetric(float64(len(lat))/float64(b.N), "counts")
+}
+
+// BenchmarkRegisterUntilRecognised: a camera holds an unregistered product in the ROI (the
+// long-stop scenario); 1.5 s into the hold a 3-image product is registered through the admin
+// API; measured from the start of the POST to the count event at the client (SSE).
+func BenchmarkRegisterUntilRecognised(b *testing.B) {
+	products := scenario.SyntheticProducts(6, 1)
+	suite, _ := scenario.Suite(products)
+	var product string
+	var entry int
+	for _, sc := range suite {
+		if sc.Name == "long-stop" {
+			tr, _ := sc.Truth(products)
+			product, entry = tr.Visits[0].Product, tr.Visits[0].EntryFrame
+		}
+	}
+	env := newLiveEnv(b, 8, product)
+	var img image.Image
+	for _, p := range env.products {
+		if p.Name == product {
+			img = p.Image
+		}
+	}
+	images := productPhotos(img)
+	api, _ := signaling.ClientAPI(true)
+	frames, err := signaling.EncodeVideo(env.videos["long-stop"], "VP8", 30, 2000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lat []float64
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c, err := signaling.Publish(ctx, api, env.url+"/whip/live", "VP8", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		counts := env.countEvents(ctx, c.Session)
+		done := make(chan struct{})
+		go func() { c.Send(ctx, frames, 30, nil); close(done) }()
+		time.Sleep(time.Duration(entry)*time.Second/30 + 1500*time.Millisecond)
+		start := time.Now()
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		w.WriteField("name", product)
+		for k, im := range images {
+			fw, _ := w.CreateFormFile("images", fmt.Sprintf("%d.png", k))
+			fw.Write(im)
+		}
+		w.Close()
+		req, _ := http.NewRequest("POST", env.url+"/api/products", &body)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+env.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			b.Fatalf("register: %v %v", err, resp)
+		}
+		var created struct{ ID int64 }
+		json.NewDecoder(resp.Body).Decode(&created)
+		resp.Body.Close()
+		select {
+		case t, ok := <-counts:
+			if !ok {
+				b.Fatal("event stream ended")
+			}
+			lat = append(lat, float64(t.Sub(start))/1e6)
+		case <-time.After(10 * time.Second):
+			b.Fatal("the registered product was never counted")
+		}
+		<-done
+		c.Close()
+		cancel()
+		// Remove it for the next round.
+		req, _ = http.NewRequest("DELETE", fmt.Sprintf("%s/api/products/%d", env.url, created.ID), nil)
+		req.Header.Set("Authorization", "Bearer "+env.token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	b.ReportMetric(pct(lat, 0.5), "p50-ms")
+	b.ReportMetric(pct(lat, 1), "max-ms")
+}
+
+// productPhotos makes three PNG photos of a product: as is, slightly zoomed, and darker.
+func productPhotos(img image.Image) [][]byte {
+	bounds := img.Bounds()
+	var out [][]byte
+	for k := 0; k < 3; k++ {
+		dst := image.NewRGBA(bounds)
+		draw.Draw(dst, bounds, img, bounds.Min, draw.Src)
+		switch k {
+		case 1:
+			inner := bounds.Inset(bounds.Dx() / 12)
+			z := image.NewRGBA(bounds)
+			for y := 0; y < bounds.Dy(); y++ {
+				for x := 0; x < bounds.Dx(); x++ {
+					sx := inner.Min.X + x*inner.Dx()/bounds.Dx()
+					sy := inner.Min.Y + y*inner.Dy()/bounds.Dy()
+					z.Set(x, y, dst.At(sx, sy))
+				}
+			}
+			dst = z
+		case 2:
+			for i := range dst.Pix {
+				if i%4 != 3 {
+					dst.Pix[i] = uint8(int(dst.Pix[i]) * 85 / 100)
+				}
+			}
+		}
+		var buf bytes.Buffer
+		png.Encode(&buf, dst)
+		out = append(out, buf.Bytes())
+	}
+	return out
+}
+
+var _ = cart.EventCount
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

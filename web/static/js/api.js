@@ -1,0 +1,118 @@
+// Fetch wrappers for the EBRCS API. Every failed request becomes an ApiError carrying the
+// HTTP status and, when the server names one, the bad field (errors are {"error", "field"}).
+
+/** An API failure: message from the server, HTTP status (0: no answer), field (may be ""). */
+export class ApiError extends Error {
+  constructor(message, status = 0, field = '', body = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.field = field || '';
+    this.body = body;
+  }
+}
+
+/** Builds the ApiError for a response that is not ok. */
+export async function errorFrom(res) {
+  const text = await res.text().catch(() => '');
+  return errorFromText(res.status, res.statusText, text);
+}
+
+function errorFromText(status, statusText, text) {
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  if (body && typeof body === 'object' && typeof body.error === 'string') {
+    return new ApiError(body.error, status, body.field || '', body);
+  }
+  const msg = text && text.length < 300 ? text.trim() : `${status} ${statusText || 'error'}`;
+  return new ApiError(msg || `HTTP ${status}`, status, '', body);
+}
+
+/**
+ * request(method, url, options) → parsed JSON, text (non-JSON answers) or null (204).
+ * options: json (sent as JSON), body (sent as is: FormData, string, Blob), headers,
+ * token (admin bearer token), signal.
+ */
+export async function request(method, url, { json, body, headers = {}, token, signal } = {}) {
+  const h = { Accept: 'application/json', ...headers };
+  if (json !== undefined) {
+    h['Content-Type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  if (token) h.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(url, { method, headers: h, body, signal, cache: 'no-store' });
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new ApiError(`The server could not be reached (${err && err.message ? err.message : err}).`, 0);
+  }
+  if (!res.ok) throw await errorFrom(res);
+  if (res.status === 204) return null;
+  const type = res.headers.get('Content-Type') || '';
+  if (type.includes('json')) return res.json();
+  return res.text();
+}
+
+const enc = encodeURIComponent;
+
+// Checkout sessions.
+export const createSession = (roi) => request('POST', '/api/sessions', roi ? { json: { roi: { points: roi } } } : {});
+export const getSession = (id) => request('GET', `/api/sessions/${enc(id)}`);
+export const deleteSession = (id) => request('DELETE', `/api/sessions/${enc(id)}`);
+export const putROI = (id, points) => request('PUT', `/api/sessions/${enc(id)}/roi`, { json: { points } });
+export const deleteROI = (id) => request('DELETE', `/api/sessions/${enc(id)}/roi`);
+export const getCart = (id) => request('GET', `/api/sessions/${enc(id)}/cart`);
+export const putCart = (id, items, version) => request('PUT', `/api/sessions/${enc(id)}/cart`, { json: { items, version } });
+export const confirmCart = (id) => request('POST', `/api/sessions/${enc(id)}/cart/confirm`);
+export const sessionEventsURL = (id) => `/api/sessions/${enc(id)}/events`;
+export const taskEventsURL = (id) => `/api/tasks/${enc(id)}/events`;
+
+/**
+ * uploadVideo(sessionId, file, onProgress) → the task (202). XMLHttpRequest rather than fetch,
+ * for the upload's own progress: onProgress(fraction 0..1) while the bytes are sent.
+ */
+export function uploadVideo(id, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/sessions/${enc(id)}/video`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.responseType = 'text';
+    if (onProgress) {
+      xhr.upload.addEventListener('progress', (e) => {
+        if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
+      });
+    }
+    xhr.addEventListener('load', () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        try { resolve(JSON.parse(xhr.responseText)); } catch { reject(new ApiError('The server sent an unreadable answer.', xhr.status)); }
+        return;
+      }
+      reject(errorFromText(xhr.status, xhr.statusText, xhr.responseText));
+    });
+    xhr.addEventListener('error', () => reject(new ApiError('The upload failed: the server could not be reached.', 0)));
+    xhr.addEventListener('abort', () => reject(new ApiError('The upload was cancelled.', 0)));
+    const form = new FormData();
+    form.append('video', file, file.name || 'video');
+    xhr.send(form);
+  });
+}
+
+// Catalog (admin requests need the token).
+export const listProducts = () => request('GET', '/api/products');
+export const createProduct = (form, token) => request('POST', '/api/products', { body: form, token });
+export const deleteProduct = (id, token) => request('DELETE', `/api/products/${enc(id)}`, { token });
+export const productImageURL = (id, n = 1) => `/api/products/${enc(id)}/images/${n}`;
+
+// Pipelines.
+export const listPipelines = () => request('GET', '/api/pipelines');
+export const getPipelineYAML = (name) =>
+  request('GET', `/api/pipelines/${enc(name)}`, { headers: { Accept: 'application/yaml, text/plain, */*' } });
+export const putPipelineYAML = (name, yaml, token) =>
+  request('PUT', `/api/pipelines/${enc(name)}`, { body: yaml, token, headers: { 'Content-Type': 'application/yaml' } });
+
+/** Formats a price in cents ("2.49"), or "" when unknown. */
+export function formatPrice(cents) {
+  if (cents === null || cents === undefined || !Number.isFinite(cents)) return '';
+  return (cents / 100).toFixed(2);
+}

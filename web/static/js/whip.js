@@ -1,0 +1,119 @@
+// A small WHIP client (RFC 9725): one POST with the whole SDP offer (non-trickle: the offer
+// carries every ICE candidate), the answer back in the 201, and DELETE on the resource's
+// Location to end it. The same PeerConnection brings back the server's annotated video.
+
+import { ApiError, errorFrom } from './api.js';
+
+/** How long to wait for ICE gathering before sending the candidates found so far. */
+const GATHER_TIMEOUT_MS = 5000;
+
+export class WhipClient {
+  /**
+   * options: iceServers (none by default: the server is on the local network),
+   * onState(connectionState) for the PeerConnection's state changes,
+   * onTrack(track, remoteStream) when the return video arrives.
+   */
+  constructor({ iceServers = [], onState, onTrack } = {}) {
+    this.iceServers = iceServers;
+    this.onState = onState;
+    this.onTrack = onTrack;
+    this.pc = null;
+    this.location = null;
+    this.sessionId = null;
+    this.remoteStream = null;
+  }
+
+  /**
+   * connect(pipeline, stream, {session}) → {pc, sessionId, location, remoteStream}.
+   * Sends stream's video (sendrecv: the annotated video comes back on the same transceiver);
+   * session joins an existing checkout session.
+   */
+  async connect(pipeline, stream, { session, signal } = {}) {
+    if (this.pc) throw new Error('already connected: close() first');
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle' });
+    this.pc = pc;
+    const remoteStream = new MediaStream();
+    this.remoteStream = remoteStream;
+    pc.addEventListener('track', (e) => {
+      for (const t of remoteStream.getTracks()) {
+        if (t.kind === e.track.kind && t !== e.track) remoteStream.removeTrack(t);
+      }
+      if (!remoteStream.getTracks().includes(e.track)) remoteStream.addTrack(e.track);
+      if (this.onTrack) this.onTrack(e.track, remoteStream);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (this.pc === pc && this.onState) this.onState(pc.connectionState);
+    });
+
+    try {
+      const tracks = stream ? stream.getVideoTracks() : [];
+      if (tracks.length) {
+        for (const track of tracks) pc.addTransceiver(track, { direction: 'sendrecv', streams: [stream] });
+      } else {
+        pc.addTransceiver('video', { direction: 'recvonly' });
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      await gatheringComplete(pc, GATHER_TIMEOUT_MS);
+
+      let url = `/whip/${encodeURIComponent(pipeline)}`;
+      if (session) url += `?session=${encodeURIComponent(session)}`;
+      let res;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/sdp', Accept: 'application/sdp' },
+          body: pc.localDescription.sdp,
+          signal,
+          cache: 'no-store',
+        });
+      } catch (err) {
+        if (err && err.name === 'AbortError') throw err;
+        throw new ApiError('The server could not be reached.', 0);
+      }
+      if (!res.ok) throw await errorFrom(res);
+      const loc = res.headers.get('Location');
+      this.location = loc ? new URL(loc, res.url || window.location.href).pathname : null;
+      this.sessionId = res.headers.get('X-Ebrcs-Session');
+      const answer = await res.text();
+      if (this.pc !== pc) throw new Error('closed while connecting');
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    return { pc, sessionId: this.sessionId, location: this.location, remoteStream };
+  }
+
+  /** Ends the WHIP resource (DELETE) and closes the PeerConnection. Safe to call twice. */
+  async close() {
+    const pc = this.pc;
+    const loc = this.location;
+    this.pc = null;
+    this.location = null;
+    if (pc) pc.close();
+    if (loc) {
+      // keepalive: the DELETE still goes out when the page is being closed.
+      await fetch(loc, { method: 'DELETE', keepalive: true }).catch(() => {});
+    }
+  }
+}
+
+/** Resolves when ICE gathering is complete, or after timeoutMs with what was gathered. */
+export function gatheringComplete(pc, timeoutMs) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
