@@ -90,6 +90,9 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		return nil, err
 	}
 	s := webrtc.SettingEngine{}
+	// A peer that vanishes without a DELETE (a closed laptop, a dropped network) is noticed
+	// within seconds: disconnected after 4 s without traffic, failed (and cleaned up) after 8.
+	s.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if cfg.IncludeLoopback || cfg.LoopbackOnly {

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
@@ -377,6 +379,10 @@ func TestBadOffersAndAbandonedConnectionsLeaveNothing(t *testing.T) {
 		}
 	}
 	// 100 publishers that never complete ICE (the answer is never applied).
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	metaBefore := framemeta.Live()
 	// At most 64 sessions are open at once: beyond, 429 until abandoned ones are cleaned up.
 	refused := 0
 	for i := 0; i < 100; i++ {
@@ -396,6 +402,70 @@ func TestBadOffersAndAbandonedConnectionsLeaveNothing(t *testing.T) {
 	}
 	if n, s := len(e.svc.Peers()), e.mgr.Sessions(); n != 0 || s != 0 {
 		t.Fatalf("after the connect timeout: %d peers, %d sessions left", n, s)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
+		t.Fatalf("the heap grew by %d MiB over 100 abandoned connections", grown>>20)
+	}
+	// Buffers are released by Go finalizers after collection: give them a moment.
+	for i := 0; i < 20 && framemeta.Live() > metaBefore; i++ {
+		runtime.GC()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if live := framemeta.Live(); live > metaBefore {
+		t.Fatalf("%d frame metadata alive, %d before the attempts", live, metaBefore)
+	}
+}
+
+// A publisher that disappears without DELETE (its connection just closes) is cleaned up: its
+// pipeline stops and the session it created ends.
+func TestAbruptDisconnectIsCleanedUp(t *testing.T) {
+	e := newEnv(t, Config{})
+	c, code, body := e.publish("live")
+	if c == nil {
+		t.Fatalf("WHIP: %d %s", code, body)
+	}
+	frames, err := EncodeVideo(e.testVideo(t), "VP8", 30, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c.sendFrames(ctx, frames)
+	if peers := e.svc.Peers(); len(peers) != 1 || peers[0].FramesOut == 0 {
+		t.Fatalf("not live: %+v", peers)
+	}
+	c.pc.Close() // no DELETE
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && (len(e.svc.Peers()) > 0 || e.mgr.Sessions() > 0) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, s := len(e.svc.Peers()), e.mgr.Sessions(); n != 0 || s != 0 {
+		t.Fatalf("after an abrupt disconnect: %d peers, %d sessions left", n, s)
+	}
+}
+
+// testVideo renders a short scenario video.
+func (e *env) testVideo(t *testing.T) string {
+	suite, _ := scenario.Suite(e.products)
+	video, _, err := scenario.Generate(t.TempDir(), suite[0], e.products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return video
+}
+
+func (c *whipClient) sendFrames(ctx context.Context, frames [][]byte) {
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	for _, f := range frames {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.track.WriteSample(media.Sample{Data: f, Duration: time.Second / 30})
 	}
 }
 
