@@ -56,6 +56,9 @@ bench: install models
 	$(GO) test -run '^$$' -bench 'CatalogSearch' -benchtime 2000x ./data/
 	@echo "--- checkout: file processing speed (x-realtime, next to decoding alone) and count latency"
 	$(GO) test -run '^$$' -bench 'CheckoutFile|CountLatency' -benchtime 1x ./internal/checkout/
+	@echo "--- live checkout over WebRTC: concurrent sessions at 640x480@15 (drop-%, server latency), count latency,"
+	@echo "    product registration until recognised (Go WHIP clients on loopback)"
+	$(GO) test -run '^$$' -bench 'LiveSessions|LiveCountLatency|RegisterUntilRecognised' -benchtime 1x -timeout 30m ./web/
 	@echo "--- FAISS search at 10k and 100k vectors (flat and HNSW; HNSW builds take minutes, cached in build/benchcache;"
 	@echo "    EBRCS_BENCH_1M=flat adds 1M vectors)"
 	mkdir -p build/benchcache
