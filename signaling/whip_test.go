@@ -470,3 +470,69 @@ func (c *whipClient) sendFrames(ctx context.Context, frames [][]byte) {
 }
 
 var _ = context.Background
+
+// An OBS-like publisher: H.264 video plus an Opus audio track. The audio is declined, the
+// video is decoded, analysed and sent back in H.264.
+func TestH264PublisherWithAudio(t *testing.T) {
+	e := newEnv(t, Config{})
+	m := &webrtc.MediaEngine{}
+	m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo)
+	m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}, webrtc.RTPCodecTypeAudio)
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	reg := &interceptor.Registry{}
+	webrtc.RegisterDefaultInterceptors(m, reg)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
+	pc, _ := api.NewPeerConnection(webrtc.Configuration{})
+	defer pc.Close()
+	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "obs")
+	pc.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	// An audio section as OBS offers one (pion, as a client, cannot start a sender the answer
+	// declines, so it is offered receive-only here; the server declines it either way).
+	pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	var back atomic.Int64
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if !strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH264) {
+			t.Errorf("returned codec %s", tr.Codec().MimeType)
+		}
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			back.Add(1)
+		}
+	})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(offer)
+	<-gathered
+	code, answer := post(t, e.url+"/whip/live", "application/sdp", pc.LocalDescription().SDP)
+	if code != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", code, answer)
+	}
+	if !strings.Contains(answer, "m=audio 0 ") {
+		t.Errorf("the audio section was not declined:\n%s", answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := EncodeVideo(e.testVideo(t), "H264", 30, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &whipClient{pc: pc, track: video}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c.sendFrames(ctx, frames)
+	time.Sleep(500 * time.Millisecond)
+	peers := e.svc.Peers()
+	if len(peers) != 1 || peers[0].Codec != "H264" || peers[0].FramesOut < int64(len(frames))/2 || back.Load() == 0 {
+		t.Fatalf("H.264: peers %+v, %d packets back", peers, back.Load())
+	}
+}
