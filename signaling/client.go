@@ -160,13 +160,19 @@ func (c *Client) Close() error {
 	return err
 }
 
-// EncodeVideo decodes a video file and encodes it to VP8 or H.264 frames at fps, for
-// clients that replay a camera (load tests). gst.Init must have run.
+// EncodeVideo decodes a video file and encodes it to VP8 or H.264 frames at fps, with a
+// keyframe every 2 s, for clients that replay a camera (load tests). gst.Init must have run.
 func EncodeVideo(path, codec string, fps, kbps int) ([][]byte, error) {
-	enc := fmt.Sprintf("vp8enc deadline=1 cpu-used=8 keyframe-max-dist=%d target-bitrate=%d", 2*fps, kbps*1000)
+	return EncodeVideoKeyframes(path, codec, fps, kbps, 2*fps)
+}
+
+// EncodeVideoKeyframes is EncodeVideo with a keyframe every keyint frames. A replayed stream
+// cannot answer keyframe requests, so a receiver that joins late waits for the next one.
+func EncodeVideoKeyframes(path, codec string, fps, kbps, keyint int) ([][]byte, error) {
+	enc := fmt.Sprintf("vp8enc deadline=1 cpu-used=8 keyframe-max-dist=%d target-bitrate=%d", keyint, kbps*1000)
 	if codec == "H264" {
 		enc = fmt.Sprintf("x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d bitrate=%d ! "+
-			"video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline", 2*fps, kbps)
+			"video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline", keyint, kbps)
 	}
 	pipeline, err := gst.NewPipelineFromString(fmt.Sprintf("filesrc location=%q ! decodebin ! videoconvert ! videorate ! "+
 		"video/x-raw,framerate=%d/1,format=I420 ! %s ! appsink name=out sync=false", path, fps, enc))
