@@ -16,11 +16,12 @@ type MediaLink interface {
 	// InputCodec and OutputCodec are the negotiated video codecs: "VP8" or "H264".
 	InputCodec() string
 	OutputCodec() string
-	// AttachSource hands over the appsrc that the peer's RTP packets are pushed into, and
+	// AttachSource hands over the appsrc that the peer's RTP packets are pushed into (with
+	// the leaky queue after the decoder, whose overruns are frames the analysis skipped), and
 	// AttachSink the appsink the encoded annotated frames come out of (with the encoder, to
 	// ask it for keyframes, and the one-frame queue before it, whose overruns are dropped
 	// frames). Both are called on every (re)build of the pipeline.
-	AttachSource(src *app.Source)
+	AttachSource(src *app.Source, frameQueue *gst.Element)
 	AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element)
 }
 
@@ -38,6 +39,8 @@ var webrtcSource = &EndpointType{
 			Doc: "how long the jitter buffer waits for late or retransmitted packets"},
 		{Name: "max_queue", Kind: FieldInt, Default: 256, Min: 8, Max: 100000,
 			Doc: "RTP packets waiting to enter the pipeline before the oldest are dropped (counted)"},
+		{Name: "max_frames", Kind: FieldInt, Default: 2, Min: 1, Max: 100,
+			Doc: "decoded frames waiting for the analysis before the oldest is dropped (counted)"},
 	},
 	Endless: func(Params) bool { return true },
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
@@ -81,11 +84,23 @@ var webrtcSource = &EndpointType{
 			}
 			chain = append(chain, el)
 		}
+		// Latest frame wins: when the analysis falls behind the camera, the older of the
+		// waiting frames is dropped (and counted) instead of delaying everything after it.
+		frames, err := gst.NewElementWithProperties("queue", map[string]interface{}{
+			"max-size-buffers": uint(p.Int("max_frames")), "max-size-bytes": uint(0), "max-size-time": uint64(0),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := gstSetString(frames, "leaky", "downstream"); err != nil {
+			return nil, err
+		}
+		chain = append(chain, frames)
 		bin, err := chainBin("source", chain)
 		if err != nil {
 			return nil, err
 		}
-		ctx.Media.AttachSource(app.SrcFromElement(src))
+		ctx.Media.AttachSource(app.SrcFromElement(src), frames)
 		return bin, nil
 	},
 }

@@ -35,6 +35,7 @@ type bridge struct {
 type Stats struct {
 	PacketsIn      atomic.Int64 // RTP packets from the peer
 	PacketsDropped atomic.Int64 // not taken: no pipeline yet, or its queue full (oldest dropped)
+	FramesSkipped  atomic.Int64 // decoded frames the analysis could not keep up with (latest frame won)
 	FramesOut      atomic.Int64 // encoded frames sent back
 	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (latest frame won)
 	KeyframesAsked atomic.Int64 // keyframe requests from our peers (PLI/FIR) passed to the encoder
@@ -49,7 +50,8 @@ func (b *bridge) InputCodec() string  { return b.codec }
 func (b *bridge) OutputCodec() string { return b.codec }
 
 // AttachSource implements pipelines.MediaLink.
-func (b *bridge) AttachSource(src *app.Source) {
+func (b *bridge) AttachSource(src *app.Source, frameQueue *gst.Element) {
+	frameQueue.Connect("overrun", func(*gst.Element) { b.stats.FramesSkipped.Add(1) })
 	if v, err := src.GetProperty("max-buffers"); err == nil {
 		if n, ok := v.(uint64); ok {
 			b.srcMax.Store(n)

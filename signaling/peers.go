@@ -141,22 +141,30 @@ func (p *publisher) startPipeline(track *webrtc.TrackRemote) {
 			p.bridge.push(pkt)
 		}
 	}()
-	// Ask again for a keyframe until one arrives and frames flow: the first PLI may be lost.
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for i := 0; i < 10; i++ {
-			select {
-			case <-p.done:
-				return
-			case <-tick.C:
-			}
-			if p.bridge.stats.FramesOut.Load() > 0 {
-				return
-			}
-			p.sendPLI()
+	go p.keyframeWatchdog()
+}
+
+// keyframeWatchdog asks the publisher for a keyframe whenever packets arrive but no frame
+// comes out for a while: the first request was lost, or lost packets broke the decoding and
+// retransmissions did not repair it. At most one request a second.
+func (p *publisher) keyframeWatchdog() {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var lastIn, lastOut int64
+	var lastPLI time.Time
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
 		}
-	}()
+		in, out := p.bridge.stats.PacketsIn.Load(), p.bridge.stats.FramesOut.Load()
+		if in > lastIn && out == lastOut && time.Since(lastPLI) >= time.Second {
+			p.sendPLI()
+			lastPLI = time.Now()
+		}
+		lastIn, lastOut = in, out
+	}
 }
 
 // sendPLI asks the publisher for a keyframe.

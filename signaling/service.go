@@ -265,6 +265,7 @@ type PeerStats struct {
 	Viewers        int       `json:"viewers"`
 	PacketsIn      int64     `json:"packets_in"`
 	PacketsDropped int64     `json:"packets_dropped"`
+	FramesSkipped  int64     `json:"frames_skipped"`
 	FramesOut      int64     `json:"frames_out"`
 	FramesDropped  int64     `json:"frames_dropped"`
 	KeyframesAsked int64     `json:"keyframes_asked"`
@@ -292,7 +293,7 @@ func (s *Service) Peers() []PeerStats {
 		st := &p.bridge.stats
 		ps := PeerStats{Resource: p.id, Session: p.session.ID, Pipeline: p.spec.Name, Codec: p.bridge.codec,
 			State: p.pc.ConnectionState().String(), Started: p.started, Viewers: viewers[p],
-			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesOut: st.FramesOut.Load(),
+			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
 			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load()}
 		lat := p.bridge.latency.snapshot()
 		if len(lat) > 0 {
