@@ -9,7 +9,7 @@
 #                                 the static C++ library and the C API headers)
 #   libonnxruntime.so 1.24.1      taken from the npm package onnxruntime-node@1.24.1 (the only
 #                                 registry here that ships the prebuilt library)
-#   chromium + chromium-driver    headless browser tests
+#   chromium + chromium-driver    headless browser tests (iproute2, util-linux: their network namespace)
 #   python3-onnx, python3-opencv, python3-pil  test-only yardsticks (tiny ONNX models, OpenCV,
 #                                 PIL resampling)
 set -euo pipefail
@@ -36,7 +36,7 @@ APT_PACKAGES=(
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
 	libgstrtspserver-1.0-dev
 	libfaiss-dev libblas-dev liblapack-dev libopenblas0-pthread libgomp1
-	chromium chromium-driver
+	chromium chromium-driver iproute2 util-linux
 	python3-onnx python3-numpy python3-opencv python3-pil
 	fonts-dejavu-core fonts-noto-cjk
 	nodejs
