@@ -235,18 +235,18 @@ func TestUnboundSessionIsAnError(t *testing.T) {
 // it) is counted after vote-frames recognitions; clutter scoring far below never is.
 func TestConsistentNearMissesVoteAProductIn(t *testing.T) {
 	s := newStream(t, nil)
-	s.objectScored(11, "Tea", 0.75) // recognitions at frames 0, 5, 10: the third completes the vote
+	s.objectScored(11, "Tea", 0.77) // recognitions at frames 0, 5, 10: the third completes the vote
 	if q := s.quantity("Tea"); q != 1 {
 		t.Fatalf("after three near misses: %d, want 1", q)
 	}
 	s2 := newStream(t, nil)
-	s2.objectScored(10, "Tea", 0.75) // only two
-	s2.objectScored(60, "Tea", 0.65) // too far below the threshold
+	s2.objectScored(10, "Tea", 0.77) // only two
+	s2.objectScored(60, "Tea", 0.75) // too far below the threshold (an unknown product's neighbour)
 	if q := s2.quantity("Tea"); q != 0 {
 		t.Fatalf("two near misses then clutter: %d, want 0", q)
 	}
 	s3 := newStream(t, map[string]any{PropVoteFrames: 0})
-	s3.objectScored(60, "Tea", 0.75)
+	s3.objectScored(60, "Tea", 0.77)
 	if q := s3.quantity("Tea"); q != 0 {
 		t.Fatalf("voting off: %d, want 0", q)
 	}
