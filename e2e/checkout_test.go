@@ -264,36 +264,41 @@ func checkReturnedVideo(t *testing.T, page *tab) {
 	if f.Time <= first.Time {
 		t.Errorf("the returned video's currentTime did not advance (%.2f, then %.2f)", first.Time, f.Time)
 	}
-	img, err := decodeDataURL(f.PNG)
-	if err != nil {
-		t.Fatalf("the frame drawn from the video: %v", err)
-	}
-	b := img.Bounds()
-	if b.Dx() != f.Width || b.Dy() != f.Height || b.Dx() < 160 || b.Dy() < 120 {
-		t.Fatalf("the frame drawn from the video is %v, video %dx%d", b, f.Width, f.Height)
-	}
-
-	edge := sampleOutline(img, roi, 0)
-	inside := sampleOutline(img, roi, 24)
-	outside := sampleOutline(img, roi, -24)
-	t.Logf("ROI outline (%v): %d/%d points along it show it (median %.2f of the way from the counter to the ROI colour, closest pixel %.0f away); 24 px inside %d/%d (median %.2f), 24 px outside %d/%d (median %.2f)",
-		roiColor, edge.matched, edge.total, edge.toward, edge.distance, inside.matched, inside.total, inside.toward, outside.matched, outside.total, outside.toward)
-	bad := false
-	if edge.fraction() < 0.6 {
-		t.Errorf("the ROI outline shows at only %.0f%% of the points along it, want at least 60%%", 100*edge.fraction())
-		bad = true
-	}
-	if inside.fraction() > 0.15 || outside.fraction() > 0.15 {
-		t.Errorf("%.0f%% of the points 24 px inside and %.0f%% outside the ROI outline look like it too: the check cannot tell the outline apart",
-			100*inside.fraction(), 100*outside.fraction())
-		bad = true
-	}
-	if bad {
-		path := filepath.Join(t.ArtifactDir(), "returned-frame.png")
-		var buf bytes.Buffer
-		if png.Encode(&buf, img) == nil && os.WriteFile(path, buf.Bytes(), 0o644) == nil {
-			t.Logf("the frame: %s", path)
+	// The outline is on every annotated frame, but a single frame can be a poor one (the
+	// real-time encoder lowers quality when the machine is busy, e.g. other test packages
+	// running in parallel): look at up to 8 frames, a quarter of a second apart.
+	var img image.Image
+	for attempt := 1; ; attempt++ {
+		if img, err = decodeDataURL(f.PNG); err != nil {
+			t.Fatalf("the frame drawn from the video: %v", err)
 		}
+		b := img.Bounds()
+		if b.Dx() != f.Width || b.Dy() != f.Height || b.Dx() < 160 || b.Dy() < 120 {
+			t.Fatalf("the frame drawn from the video is %v, video %dx%d", b, f.Width, f.Height)
+		}
+		edge := sampleOutline(img, roi, 0)
+		inside := sampleOutline(img, roi, 24)
+		outside := sampleOutline(img, roi, -24)
+		t.Logf("frame %d: ROI outline (%v): %d/%d points along it show it (median %.2f of the way from the counter to the ROI colour, closest pixel %.0f away); 24 px inside %d/%d (median %.2f), 24 px outside %d/%d (median %.2f)",
+			attempt, roiColor, edge.matched, edge.total, edge.toward, edge.distance, inside.matched, inside.total, inside.toward, outside.matched, outside.total, outside.toward)
+		good := edge.fraction() >= 0.6 && inside.fraction() <= 0.15 && outside.fraction() <= 0.15
+		if good {
+			return
+		}
+		if attempt == 8 {
+			t.Errorf("in none of %d frames does the ROI outline show at 60%% of the points along it (and not 24 px to either side): last %.0f%%, inside %.0f%%, outside %.0f%%",
+				attempt, 100*edge.fraction(), 100*inside.fraction(), 100*outside.fraction())
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+		if f, err = evalJS[videoFrame](page, grabFrameJS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.ArtifactDir(), "returned-frame.png")
+	var buf bytes.Buffer
+	if png.Encode(&buf, img) == nil && os.WriteFile(path, buf.Bytes(), 0o644) == nil {
+		t.Logf("the frame: %s", path)
 	}
 }
 

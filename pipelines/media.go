@@ -136,6 +136,9 @@ var webrtcSink = &EndpointType{
 		case CodecVP8:
 			encoder, err = gst.NewElementWithProperties("vp8enc", map[string]interface{}{
 				"deadline": int64(1), "cpu-used": 16, "lag-in-frames": 0, "error-resilient": 1,
+				// Keep detail (text, outlines) when the machine is busy: a bounded quantizer
+				// overshoots the bitrate a little rather than blurring the annotations away.
+				"max-quantizer":  50,
 				"target-bitrate": p.Int("bitrate") * 1000, "keyframe-max-dist": p.Int("keyframe_interval"),
 				// One thread: libvpx's VP8 threads spin-wait on each other, which burns
 				// the cores that other sessions need (measured: 80% of all CPU at 4 sessions).
