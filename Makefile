@@ -11,7 +11,7 @@ PLUGIN_DIR := build/plugin
 RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./internal/recognition/... \
 	./internal/cart/... ./internal/checkout/...
 OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' \
-	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout')
+	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout' -e '/e2e')
 
 .PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean
 
@@ -43,6 +43,9 @@ test: install models
 	$(GO) vet ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(GO) test -count=1 $(OTHER_PKGS)
+	@# The browser tests last, alone: a real-time camera in Chromium degrades under the load of
+	@# other packages testing in parallel, as it would on a busy machine.
+	$(GO) test -count=1 ./e2e/
 
 # Benchmarks, each side by side with its reference in the same run (see the issues' notes).
 bench: install models

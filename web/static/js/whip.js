@@ -48,7 +48,20 @@ export class WhipClient {
     try {
       const tracks = stream ? stream.getVideoTracks() : [];
       if (tracks.length) {
-        for (const track of tracks) pc.addTransceiver(track, { direction: 'sendrecv', streams: [stream] });
+        for (const track of tracks) {
+          // Recognition needs detail more than smooth motion: when the browser is short of
+          // CPU or bandwidth it should drop frames, not resolution.
+          if ('contentHint' in track) track.contentHint = 'detail';
+          const tr = pc.addTransceiver(track, {
+            direction: 'sendrecv', streams: [stream],
+            sendEncodings: [{ maxBitrate: 2500000 }],
+          });
+          try {
+            const params = tr.sender.getParameters();
+            params.degradationPreference = 'maintain-resolution';
+            await tr.sender.setParameters(params);
+          } catch (_) { /* older browsers: the content hint still applies */ }
+        }
       } else {
         pc.addTransceiver('video', { direction: 'recvonly' });
       }
