@@ -46,6 +46,9 @@ type EndpointType struct {
 	Fields []Field
 	// Endless (sources only) reports whether the source never ends by itself.
 	Endless func(p Params) bool
+	// Silence (sources only), when set, is how long the pipeline may go without a frame
+	// before that counts as a failure (a stalled camera); 0: never.
+	Silence func(p Params) time.Duration
 	// Build creates the element (often a bin) for these parameters.
 	Build func(ctx *BuildContext, p Params) (*gst.Element, error)
 }
@@ -57,6 +60,7 @@ var (
 		testSource.Name:   testSource,
 		fileSource.Name:   fileSource,
 		webrtcSource.Name: webrtcSource,
+		rtspSource.Name:   rtspSource,
 	}
 	sinkTypes = map[string]*EndpointType{
 		fakeSink.Name:   fakeSink,

@@ -18,10 +18,11 @@ func (e *Error) Error() string {
 	if file == "" {
 		file = "<pipeline>"
 	}
+	// Messages may quote a value from the file: never a password.
 	if e.Pos.Line == 0 {
-		return fmt.Sprintf("%s: %s", file, e.Msg)
+		return Redact(fmt.Sprintf("%s: %s", file, e.Msg))
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", file, e.Pos.Line, e.Pos.Column, e.Msg)
+	return Redact(fmt.Sprintf("%s:%d:%d: %s", file, e.Pos.Line, e.Pos.Column, e.Msg))
 }
 
 // ErrorList is every problem found in a file, in file order. Its message has one line each.

@@ -96,6 +96,16 @@ func (s *Spec) Endless() bool {
 	return t != nil && t.Endless != nil && t.Endless(s.Source.Params)
 }
 
+// SilenceTimeout is how long the pipeline may go without a frame before the supervisor treats
+// it as failed (0: never).
+func (s *Spec) SilenceTimeout() time.Duration {
+	t := sourceTypes[s.Source.Type]
+	if t == nil || t.Silence == nil {
+		return 0
+	}
+	return t.Silence(s.Source.Params)
+}
+
 // Pos is a position in a YAML file (1-based).
 type Pos struct {
 	Line, Column int

@@ -71,6 +71,11 @@ type Supervisor struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+
+	// lastLogged and lastLoggedAt rate-limit failure logs: a camera that is down fails the
+	// same way every backoff period, and one line a minute says so.
+	lastLogged   string
+	lastLoggedAt time.Time
 }
 
 // NewSupervisor prepares a supervisor; Start runs it.
@@ -195,18 +200,24 @@ func (s *Supervisor) run() {
 			backoff = policy.InitialBackoff
 		}
 		st := s.Status()
+		msg := Redact(err.Error()) // never a camera's password in the API or the logs
 		if s.opts.MaxRestarts >= 0 && st.Restarts >= s.opts.MaxRestarts {
-			s.setState(StateFailed, func(st *Status) { st.LastError, st.LastErrorAt = err.Error(), time.Now() })
-			s.log.Error("pipeline failed", "error", err)
+			s.setState(StateFailed, func(st *Status) { st.LastError, st.LastErrorAt = msg, time.Now() })
+			s.log.Error("pipeline failed", "error", msg)
 			return
 		}
 		next := time.Now().Add(backoff)
 		s.setState(StateRestarting, func(st *Status) {
-			st.LastError, st.LastErrorAt = err.Error(), time.Now()
+			st.LastError, st.LastErrorAt = msg, time.Now()
 			st.NextAttempt = next
 			st.Restarts++
 		})
-		s.log.Warn("pipeline failed; restarting", "error", err, "in", backoff, "restarts", st.Restarts+1)
+		if msg != s.lastLogged || time.Since(s.lastLoggedAt) >= time.Minute {
+			s.log.Warn("pipeline failed; restarting", "error", msg, "in", backoff, "restarts", st.Restarts+1)
+			s.lastLogged, s.lastLoggedAt = msg, time.Now()
+		} else {
+			s.log.Debug("pipeline failed again; restarting", "error", msg, "in", backoff, "restarts", st.Restarts+1)
+		}
 		select {
 		case <-s.stop:
 			s.setState(StateStopped, nil)
@@ -251,11 +262,25 @@ func (s *Supervisor) runOnce() (outcome, error) {
 		}
 		return outcomeFailed, fmt.Errorf("cannot start: %v", err)
 	}
+	// A source with a silence timeout (a camera) that delivers no frame for that long has
+	// failed, even without an error: a stalled stream never says so.
+	silence := s.spec.SilenceTimeout()
+	lastFrames, lastProgress := built.Frames(), time.Now()
 	for {
 		select {
 		case <-s.stop:
 			return outcomeStopped, nil
 		default:
+		}
+		if silence > 0 {
+			if n := built.Frames(); n != lastFrames {
+				lastFrames, lastProgress = n, time.Now()
+			} else if time.Since(lastProgress) > silence {
+				if n == 0 {
+					return outcomeFailed, fmt.Errorf("no frame within %v of starting (the source is silent)", silence)
+				}
+				return outcomeFailed, fmt.Errorf("no frame for %v (the source stalled)", silence)
+			}
 		}
 		msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond),
 			gst.MessageError|gst.MessageEOS|gst.MessageStateChanged|gst.MessageWarning)
@@ -272,7 +297,7 @@ func (s *Supervisor) runOnce() (outcome, error) {
 			return outcomeFinished, nil
 		case gst.MessageWarning:
 			w := msg.ParseWarning()
-			s.log.Warn("pipeline warning", "from", msg.Source(), "warning", w.Error())
+			s.log.Warn("pipeline warning", "from", msg.Source(), "warning", Redact(w.Error()))
 		case gst.MessageStateChanged:
 			if msg.Source() == s.spec.Name {
 				if _, newState := msg.ParseStateChanged(); newState == gst.StatePlaying {

@@ -70,18 +70,22 @@ func (s *Server) adminRoutes(r *gin.Engine) {
 // time (of SHA-256 digests, so that not even the token's length leaks). With no token
 // configured every request is refused: the admin API fails closed.
 func (s *Server) requireAdmin() gin.HandlerFunc {
-	want := sha256.Sum256([]byte(s.AdminToken))
-	configured := s.AdminToken != ""
 	return func(c *gin.Context) {
-		given, ok := adminTokenOf(c.Request)
-		got := sha256.Sum256([]byte(given))
-		if !ok || !configured || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !s.isAdmin(c.Request) {
 			c.Header("WWW-Authenticate", `Bearer realm="ebrcs admin"`)
 			fail(c, http.StatusUnauthorized, "", "admin token required")
 			return
 		}
 		c.Next()
 	}
+}
+
+// isAdmin reports whether the request carries the admin token.
+func (s *Server) isAdmin(r *http.Request) bool {
+	want := sha256.Sum256([]byte(s.AdminToken))
+	given, ok := adminTokenOf(r)
+	got := sha256.Sum256([]byte(given))
+	return ok && s.AdminToken != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // adminTokenOf returns the token a request carries, if any.
@@ -406,6 +410,10 @@ func (s *Server) getPipelineDefinition(c *gin.Context) {
 	if !ok {
 		fail(c, http.StatusNotFound, "", "no such pipeline: %q", c.Param("name"))
 		return
+	}
+	// Camera credentials are shown to admins only (who edit and PUT the file back).
+	if !s.isAdmin(c.Request) {
+		raw = []byte(pipelines.Redact(string(raw)))
 	}
 	c.Data(http.StatusOK, "application/yaml; charset=utf-8", raw)
 }

@@ -406,7 +406,7 @@ function rowMessage(row, text, kind) {
 async function loadYAML(row) {
   rowMessage(row, 'Loading…', 'info');
   try {
-    const text = await api.getPipelineYAML(row.name);
+    const text = await api.getPipelineYAML(row.name, token());
     row.area.value = typeof text === 'string' ? text : JSON.stringify(text, null, 2);
     row.loaded = true;
     rowMessage(row, '');

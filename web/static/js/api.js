@@ -106,8 +106,9 @@ export const productImageURL = (id, n = 1) => `/api/products/${enc(id)}/images/$
 
 // Pipelines.
 export const listPipelines = () => request('GET', '/api/pipelines');
-export const getPipelineYAML = (name) =>
-  request('GET', `/api/pipelines/${enc(name)}`, { headers: { Accept: 'application/yaml, text/plain, */*' } });
+// With the admin token the YAML comes with camera credentials; without, they are hidden.
+export const getPipelineYAML = (name, token) =>
+  request('GET', `/api/pipelines/${enc(name)}`, { token, headers: { Accept: 'application/yaml, text/plain, */*' } });
 export const putPipelineYAML = (name, yaml, token) =>
   request('PUT', `/api/pipelines/${enc(name)}`, { body: yaml, token, headers: { 'Content-Type': 'application/yaml' } });
 
