@@ -9,11 +9,11 @@ import (
 
 func TestRedactHidesPasswords(t *testing.T) {
 	for in, want := range map[string]string{
-		"rtsp://admin:s3cret@10.0.0.2:554/stream":                   "rtsp://admin:***@10.0.0.2:554/stream",
+		"rtsp://admin:s3cret@10.0.0.2:554/stream":                    "rtsp://admin:***@10.0.0.2:554/stream",
 		"Could not open rtsp://u:p%40ss@cam/x (Unauthorized)":        "Could not open rtsp://u:***@cam/x (Unauthorized)",
 		"source: {type: rtsp, url: rtsp://cam/x, password: hunter2}": "source: {type: rtsp, url: rtsp://cam/x, password: ***}",
 		"  password: \"two words\"\n  user: bob":                     "  password: ***\n  user: bob",
-		`{"password":"x y","url":"rtsp://a:b@h"}`:                   `{"password":***,"url":"rtsp://a:***@h"}`,
+		`{"password":"x y","url":"rtsp://a:b@h"}`:                    `{"password":***,"url":"rtsp://a:***@h"}`,
 		"rtsp://cam.local/stream (no credentials)":                   "rtsp://cam.local/stream (no credentials)",
 	} {
 		if got := Redact(in); got != want {
