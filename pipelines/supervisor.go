@@ -50,6 +50,9 @@ type SupervisorOptions struct {
 	OnFrame   func(buf *gst.Buffer)
 	Configure func(step *Step, el *gst.Element) error
 	Media     MediaLink
+	// Bind, used by the Manager, gives each supervisor it starts its Configure hook: how a
+	// standing pipeline (a camera) is tied to its checkout station. nil: no binding.
+	Bind func(spec *Spec, sup *Supervisor) func(step *Step, el *gst.Element) error
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger

@@ -28,6 +28,7 @@ const DefaultUploadLimit = 512 << 20
 func (s *Server) checkoutRoutes(r *gin.Engine) {
 	api := r.Group("/api")
 	api.POST("/sessions", s.createSession)
+	api.GET("/stations", func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Stations()) })
 	api.GET("/sessions/:id", s.withSession(s.getSession))
 	api.DELETE("/sessions/:id", s.deleteSession)
 	api.PUT("/sessions/:id/roi", s.withSession(s.putROI))

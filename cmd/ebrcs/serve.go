@@ -17,7 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-gst/go-gst/gst"
+
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/elements/roigate"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
@@ -67,17 +71,19 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// Deferred in this order so that the pipelines stop before the shared catalogs and
 	// embedders they use are closed.
 	defer recognition.CloseAll()
-	manager := pipelines.NewManager(cfg.Pipelines, pipelines.SupervisorOptions{MaxRestarts: -1, Logger: log})
-	defer manager.Close()
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- manager.Watch(ctx) }()
-
 	checkouts, catalog, err := newCheckout(cfg.Checkout, log)
 	if err != nil {
 		log.Error("checkout", "error", err)
 		return 1
 	}
 	defer checkouts.Close()
+
+	// Standing pipelines that count (cameras) are checkout stations: sessions of their own.
+	manager := pipelines.NewManager(cfg.Pipelines, pipelines.SupervisorOptions{MaxRestarts: -1, Logger: log,
+		Bind: stationBinder(checkouts, log)})
+	defer manager.Close() // before checkouts.Close: deferred later, runs earlier
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- manager.Watch(ctx) }()
 
 	token := cfg.AdminToken
 	if token == "" {
@@ -229,4 +235,34 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 		return nil, nil, err
 	}
 	return mgr, cat, nil
+}
+
+// stationBinder ties every standing pipeline with an ebrcs_counter (an IP camera over a
+// counter) to its checkout station: the station's cart and ROI, through the session API.
+func stationBinder(checkouts *checkout.Manager, log *slog.Logger) func(*pipelines.Spec, *pipelines.Supervisor) func(*pipelines.Step, *gst.Element) error {
+	return func(spec *pipelines.Spec, sup *pipelines.Supervisor) func(*pipelines.Step, *gst.Element) error {
+		var roi []framemeta.Point
+		counts := false
+		for _, st := range spec.Elements {
+			switch st.Element {
+			case "ebrcs_counter":
+				counts = true
+			case "ebrcs_roigate":
+				for _, p := range st.Properties {
+					if p.Name == "roi" {
+						roi, _ = roigate.ParsePolygon(p.Value) // validated when the file loaded
+					}
+				}
+			}
+		}
+		if !counts {
+			return nil
+		}
+		station, err := checkouts.Station(spec.Name, roi, sup)
+		if err != nil {
+			log.Error("checkout station", "pipeline", spec.Name, "error", err)
+			return nil
+		}
+		return station.Bind
+	}
 }

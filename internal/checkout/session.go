@@ -7,6 +7,8 @@ import (
 	"github.com/ebrcs/ebrcs/internal/cart"
 	"log/slog"
 	"os"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -83,6 +85,10 @@ type Session struct {
 	tasks      map[string]*Task                   // unfinished tasks
 	live       map[*pipelines.Supervisor]struct{} // running live pipelines (WebRTC)
 	done       chan struct{}                      // closed when the session ends
+	// station is the camera pipeline's name for a standing checkout station (never
+	// expires); "" for a shopper's session.
+	station string
+	fileROI []framemeta.Point // the station's ROI as its pipeline file last said
 }
 
 // SessionView is a session as the API shows it.
@@ -90,10 +96,12 @@ type SessionView struct {
 	ID         string        `json:"id"`
 	Created    time.Time     `json:"created_at"`
 	LastActive time.Time     `json:"last_active"`
-	ExpiresAt  time.Time     `json:"expires_at"`
-	ROI        [][2]float64  `json:"roi"` // null: no ROI, the whole frame
+	ExpiresAt  time.Time     `json:"expires_at,omitzero"` // never, for a station
+	ROI        [][2]float64  `json:"roi"`                 // null: no ROI, the whole frame
 	Cart       cart.CartView `json:"cart"`
 	Tasks      []string      `json:"tasks"` // unfinished upload tasks
+	// Station is the camera pipeline of a standing checkout station ("" for a shopper's).
+	Station string `json:"station,omitempty"`
 }
 
 // ROI returns the session's polygon (nil: the whole frame).
@@ -217,8 +225,14 @@ func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
 	if m.closed {
 		return nil, fmt.Errorf("checkout: the server is shutting down")
 	}
-	if len(m.sessions) >= m.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: %d open, the limit is %d", ErrTooManySessions, len(m.sessions), m.cfg.MaxSessions)
+	open := 0 // stations are not shoppers' sessions: they do not use up the limit
+	for _, other := range m.sessions {
+		if other.station == "" {
+			open++
+		}
+	}
+	if open >= m.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: %d open, the limit is %d", ErrTooManySessions, open, m.cfg.MaxSessions)
 	}
 	if err := cart.Register(s.ID, s.Cart); err != nil {
 		return nil, err
@@ -251,7 +265,10 @@ func (m *Manager) Sessions() int {
 func (m *Manager) View(s *Session) SessionView {
 	s.mu.Lock()
 	v := SessionView{ID: s.ID, Created: s.Created, LastActive: s.lastActive,
-		ExpiresAt: s.lastActive.Add(m.cfg.IdleTTL), ROI: pointPairs(s.roi), Tasks: []string{}}
+		ExpiresAt: s.lastActive.Add(m.cfg.IdleTTL), ROI: pointPairs(s.roi), Tasks: []string{}, Station: s.station}
+	if s.station != "" {
+		v.ExpiresAt = time.Time{} // a station never expires
+	}
 	for id := range s.tasks {
 		v.Tasks = append(v.Tasks, id)
 	}
@@ -268,6 +285,62 @@ func pointPairs(pts []framemeta.Point) [][2]float64 {
 	for i, p := range pts {
 		out[i] = [2]float64{p.X, p.Y}
 	}
+	return out
+}
+
+// StationID is the session id of a camera pipeline's checkout station.
+func StationID(pipeline string) string { return "st_" + pipeline }
+
+// Station returns the standing checkout station of a camera pipeline, creating it (with the
+// pipeline's ROI) the first time. A station is a session like a shopper's (ROI, cart, events,
+// confirm) that never expires; its cart survives the camera's reconnects and hot reloads.
+// sup, the camera's running supervisor, receives ROI changes from then on.
+func (m *Manager) Station(pipeline string, roi []framemeta.Point, sup *pipelines.Supervisor) (*Session, error) {
+	id := StationID(pipeline)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("checkout: the server is shutting down")
+	}
+	s, ok := m.sessions[id]
+	if !ok {
+		now := time.Now().UTC()
+		events := cart.NewBus(0)
+		s = &Session{ID: id, Created: now, Cart: cart.NewCart(events), Events: events, roi: roi, lastActive: now,
+			tasks: map[string]*Task{}, live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{}),
+			station: pipeline, fileROI: roi}
+		if err := cart.Register(s.ID, s.Cart); err != nil {
+			return nil, err
+		}
+		m.sessions[id] = s
+		m.log.Info("station created", "session", id, "pipeline", pipeline)
+	}
+	s.mu.Lock()
+	s.live = map[*pipelines.Supervisor]struct{}{sup: {}} // the camera's current run only
+	// An edit of the file's ROI applies (hot reload); otherwise the ROI set through the API
+	// stays.
+	if !slices.Equal(roi, s.fileROI) {
+		s.roi, s.fileROI = roi, roi
+	}
+	s.mu.Unlock()
+	return s, nil
+}
+
+// Stations lists the standing checkout stations.
+func (m *Manager) Stations() []SessionView {
+	m.mu.Lock()
+	var list []*Session
+	for _, s := range m.sessions {
+		if s.station != "" {
+			list = append(list, s)
+		}
+	}
+	m.mu.Unlock()
+	out := make([]SessionView, 0, len(list))
+	for _, s := range list {
+		out = append(out, m.View(s))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -378,7 +451,7 @@ func (m *Manager) expire(now time.Time) {
 		s.mu.Lock()
 		last := s.lastActive
 		s.mu.Unlock()
-		if now.Sub(last) > m.cfg.IdleTTL && !s.busy() {
+		if now.Sub(last) > m.cfg.IdleTTL && !s.busy() && s.station == "" {
 			idle = append(idle, s)
 			delete(m.sessions, id)
 		}
