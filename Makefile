@@ -62,6 +62,8 @@ bench: install models
 	@echo "--- live checkout over WebRTC: concurrent sessions at 640x480@15 (drop-%, server latency), count latency,"
 	@echo "    product registration until recognised (Go WHIP clients on loopback)"
 	$(GO) test -run '^$$' -bench 'LiveSessions|LiveCountLatency|RegisterUntilRecognised' -benchtime 1x -timeout 30m ./web/
+	@echo "--- IP cameras: RTSP cameras at 640x480@15 H.264 on loopback through the checkout chain (EBRCS_BENCH_CAMERAS=...)"
+	EBRCS_BENCH_CAMERAS=$${EBRCS_BENCH_CAMERAS:-1,8,16,24,32} $(GO) test -run '^$$' -bench Cameras -benchtime 1x -timeout 30m ./pipelines/
 	@echo "--- FAISS search at 10k and 100k vectors (flat and HNSW; HNSW builds take minutes, cached in build/benchcache;"
 	@echo "    EBRCS_BENCH_1M=flat adds 1M vectors)"
 	mkdir -p build/benchcache
