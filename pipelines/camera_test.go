@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-gst/go-gst/gst"
+	"github.com/gin-gonic/gin"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
@@ -22,12 +27,14 @@ import (
 	"github.com/ebrcs/ebrcs/internal/rtsptest"
 	"github.com/ebrcs/ebrcs/internal/scenario"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/signaling"
 )
 
 // cameraEnv runs camera pipeline files under a real Manager, each bound to its checkout
 // station, against RTSP cameras on loopback serving rendered scenarios.
 type cameraEnv struct {
 	t        *testing.T
+	rtc      *signaling.Service
 	dir      string
 	catalog  string
 	models   string
@@ -35,6 +42,7 @@ type cameraEnv struct {
 	mgr      *pipelines.Manager
 	videos   map[string]string
 	truths   map[string]scenario.GroundTruth
+	sink     string // the pipelines' tail after the counter
 }
 
 func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
@@ -42,7 +50,8 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 		t.Skip("streams scenario videos over RTSP in real time")
 	}
 	gsttest.Init(t)
-	e := &cameraEnv{t: t, dir: t.TempDir(), videos: map[string]string{}, truths: map[string]scenario.GroundTruth{}}
+	e := &cameraEnv{t: t, dir: t.TempDir(), videos: map[string]string{}, truths: map[string]scenario.GroundTruth{},
+		sink: "sink: {type: fake}\n"}
 	e.models, _ = filepath.Abs("../models")
 	e.catalog = filepath.Join(e.dir, "catalog")
 	products := scenario.SyntheticProducts(6, 1)
@@ -77,9 +86,12 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 	if e.stations, err = checkout.NewManager(checkout.Config{Store: cat}); err != nil {
 		t.Fatal(err)
 	}
+	if e.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, e.mgrSpecs(), e.stations, nil); err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(filepath.Join(e.dir, "cameras"), 0o755)
 	e.mgr = pipelines.NewManager(filepath.Join(e.dir, "cameras"), pipelines.SupervisorOptions{MaxRestarts: -1,
-		Bind: func(spec *pipelines.Spec, sup *pipelines.Supervisor) func(*pipelines.Step, *gst.Element) error {
+		Bind: func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
 			var roi []framemeta.Point
 			for _, st := range spec.Elements {
 				for _, p := range st.Properties {
@@ -91,17 +103,31 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 			station, err := e.stations.Station(spec.Name, roi, sup)
 			if err != nil {
 				t.Error(err)
-				return nil
+				return pipelines.Binding{}
 			}
-			return station.Bind
+			b := pipelines.Binding{Configure: station.Bind}
+			if spec.Sink.Type == "whep" {
+				if b.Media, err = e.rtc.StationOutput(station.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			return b
 		}})
 	t.Cleanup(func() {
+		e.rtc.Close()
 		e.mgr.Close()
 		e.stations.Close()
 		recognition.CloseAll()
 	})
 	return e
 }
+
+// mgrSpecs finds specs in the env's manager (created after the WebRTC service).
+func (e *cameraEnv) mgrSpecs() signaling.SpecSource { return specsOf{e} }
+
+type specsOf struct{ e *cameraEnv }
+
+func (s specsOf) Spec(name string) *pipelines.Spec { return s.e.mgr.Spec(name) }
 
 // camera writes a camera pipeline file (the shipped checkout chain after an rtsp source).
 func (e *cameraEnv) camera(name, url, extra string) {
@@ -125,8 +151,7 @@ elements:
   - element: ebrcs_match
     properties: {catalog: %s, model-dir: %s}
   - element: ebrcs_counter
-sink: {type: fake}
-`, name, url, extra, e.models, e.catalog, e.models)
+%s`, name, url, extra, e.models, e.catalog, e.models, e.sink)
 	if err := os.WriteFile(filepath.Join(e.dir, "cameras", name+".yaml"), []byte(yaml), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -413,4 +438,70 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// H.265 and MJPEG cameras decode through the same source.
+func TestCameraCodecs(t *testing.T) {
+	e := newCameraEnv(t, "single-product")
+	video := e.videos["single-product"]
+	for name, launch := range map[string]string{"h265": rtsptest.H265Launch(video), "mjpeg": rtsptest.MJPEGLaunch(video)} {
+		srv := rtsptest.StartT(t, rtsptest.Options{Launch: launch, Loop: true})
+		e.camera(name, srv.URL(), "")
+	}
+	for _, name := range []string{"h265", "mjpeg"} {
+		if _, ok := e.waitFrames(name, 30, 20*time.Second); !ok {
+			t.Errorf("%s camera: %+v", name, e.status(name))
+		}
+	}
+}
+
+// A camera station is viewable with WHEP: its annotated video (overlay, whep sink) reaches a
+// viewer at /whep/st_<name>.
+func TestCameraStationIsViewableWithWHEP(t *testing.T) {
+	e := newCameraEnv(t, "single-product")
+	e.sink = "  - element: ebrcs_overlay\nsink: {type: whep, bitrate: 800}\n"
+	srv := rtsptest.StartT(t, rtsptest.Options{Launch: rtsptest.H264Launch(e.videos["single-product"]), Loop: true})
+	e.camera("counter-1", srv.URL(), "")
+	if _, ok := e.waitFrames("counter-1", 30, 15*time.Second); !ok {
+		t.Fatalf("no frames: %+v", e.status("counter-1"))
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	e.rtc.Routes(r)
+	ts := httptest.NewServer(r)
+	defer ts.Close()
+	api, _ := signaling.ClientAPI(true)
+	pc, _ := api.NewPeerConnection(webrtc.Configuration{})
+	defer pc.Close()
+	pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	var got atomic.Int64
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			got.Add(1)
+		}
+	})
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(offer)
+	<-gathered
+	resp, err := http.Post(ts.URL+"/whep/"+checkout.StationID("counter-1"), "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", resp.StatusCode, answer)
+	}
+	pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)})
+	deadline := time.Now().Add(10 * time.Second)
+	for got.Load() < 50 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got.Load() < 50 {
+		t.Fatalf("the WHEP viewer received %d packets", got.Load())
+	}
 }

@@ -65,6 +65,7 @@ var (
 	sinkTypes = map[string]*EndpointType{
 		fakeSink.Name:   fakeSink,
 		webrtcSink.Name: webrtcSink,
+		whepSink.Name:   whepSink,
 	}
 )
 

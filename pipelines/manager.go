@@ -120,7 +120,8 @@ func (m *Manager) syncFile(file string) {
 	m.log.Info("starting pipeline", "pipeline", spec.Name, "file", file)
 	e.sup = NewSupervisor(spec, m.opts)
 	if m.opts.Bind != nil {
-		e.sup.opts.Configure = m.opts.Bind(spec, e.sup)
+		b := m.opts.Bind(spec, e.sup)
+		e.sup.opts.Configure, e.sup.opts.Media = b.Configure, b.Media
 	}
 	e.sup.Start()
 }

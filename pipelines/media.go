@@ -105,91 +105,113 @@ var webrtcSource = &EndpointType{
 	},
 }
 
+var encoderFields = []Field{
+	{Name: "bitrate", Kind: FieldInt, Default: 1500, Min: 100, Max: 50000, Doc: "target bitrate in kbit/s"},
+	{Name: "keyframe_interval", Kind: FieldInt, Default: 60, Min: 1, Max: 3000, Doc: "frames between keyframes (viewers can also ask for one)"},
+}
+
 var webrtcSink = &EndpointType{
-	Name: "webrtc",
-	Doc:  "Encodes the annotated video (VP8 or H.264, real-time settings) and sends it back to the WebRTC peer and to WHEP viewers. Frames the encoder cannot keep up with are dropped (latest frame wins).",
-	Fields: []Field{
-		{Name: "bitrate", Kind: FieldInt, Default: 1500, Min: 100, Max: 50000, Doc: "target bitrate in kbit/s"},
-		{Name: "keyframe_interval", Kind: FieldInt, Default: 60, Min: 1, Max: 3000, Doc: "frames between keyframes (viewers can also ask for one)"},
-	},
+	Name:   "webrtc",
+	Doc:    "Encodes the annotated video (VP8 or H.264, real-time settings) and sends it back to the WebRTC peer and to WHEP viewers. Frames the encoder cannot keep up with are dropped (latest frame wins).",
+	Fields: encoderFields,
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
 		if ctx.Media == nil {
 			return nil, fmt.Errorf("a webrtc sink runs per WebRTC session: publish with WHIP (POST /whip/%s)", ctx.Spec.Name)
 		}
-		// Latest frame wins: a queue of one that drops the older frame when the encoder is busy.
-		queue, err := gst.NewElementWithProperties("queue", map[string]interface{}{
-			"max-size-buffers": uint(1), "max-size-bytes": uint(0), "max-size-time": uint64(0),
-		})
-		if err != nil {
-			return nil, err
-		}
-		if err := gstSetString(queue, "leaky", "downstream"); err != nil {
-			return nil, err
-		}
-		convert, err := gst.NewElement("videoconvert")
-		if err != nil {
-			return nil, err
-		}
-		var encoder *gst.Element
-		tail := []*gst.Element{}
-		switch codec := ctx.Media.OutputCodec(); codec {
-		case CodecVP8:
-			encoder, err = gst.NewElementWithProperties("vp8enc", map[string]interface{}{
-				"deadline": int64(1), "cpu-used": 16, "lag-in-frames": 0, "error-resilient": 1,
-				// Keep detail (text, outlines) when the machine is busy: a bounded quantizer
-				// overshoots the bitrate a little rather than blurring the annotations away.
-				"max-quantizer":  50,
-				"target-bitrate": p.Int("bitrate") * 1000, "keyframe-max-dist": p.Int("keyframe_interval"),
-				// One thread: libvpx's VP8 threads spin-wait on each other, which burns
-				// the cores that other sessions need (measured: 80% of all CPU at 4 sessions).
-				"threads": 1,
-			})
-			if err == nil {
-				err = gstSetString(encoder, "end-usage", "cbr")
-			}
-		case CodecH264:
-			encoder, err = gst.NewElementWithProperties("x264enc", map[string]interface{}{
-				"bitrate": uint(p.Int("bitrate")), "key-int-max": uint(p.Int("keyframe_interval")),
-				"bframes": uint(0), "threads": uint(1),
-			})
-			if err == nil {
-				err = gstSetString(encoder, "tune", "zerolatency")
-			}
-			if err == nil {
-				err = gstSetString(encoder, "speed-preset", "ultrafast")
-			}
-			if err == nil {
-				var parse *gst.Element
-				parse, err = gst.NewElementWithProperties("h264parse", map[string]interface{}{"config-interval": -1})
-				tail = append(tail, parse, capsFilter("video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline"))
-			}
-		default:
-			return nil, fmt.Errorf("webrtc sink: codec %q is not supported (VP8, H264)", codec)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("webrtc sink: encoder: %v", err)
-		}
-		sink, err := gst.NewElementWithProperties("appsink", map[string]interface{}{
-			"sync": false, "async": false, "max-buffers": uint(4), "drop": true,
-		})
-		if err != nil {
-			return nil, err
-		}
-		chain := append([]*gst.Element{queue, convert, capsFilter("video/x-raw,format=I420"), encoder}, tail...)
-		chain = append(chain, sink)
-		bin := gst.NewBin("sink")
-		if err := bin.AddMany(chain...); err != nil {
-			return nil, err
-		}
-		if err := gst.ElementLinkMany(chain...); err != nil {
-			return nil, err
-		}
-		if !bin.AddPad(gst.NewGhostPad("sink", queue.GetStaticPad("sink")).Pad) {
-			return nil, fmt.Errorf("webrtc sink: cannot expose sink pad")
-		}
-		ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
-		return bin.Element, nil
+		return encoderSink(ctx, p)
 	},
+}
+
+// whepSink is the annotated video of a standing pipeline (a camera's checkout station) for
+// WHEP viewers: POST /whep/{station session}.
+var whepSink = &EndpointType{
+	Name:   "whep",
+	Doc:    "Encodes the annotated video (VP8, real-time settings) of a standing pipeline, such as a camera's checkout station, for WHEP viewers (POST /whep/st_<name>). Latest frame wins.",
+	Fields: encoderFields,
+	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
+		if ctx.Media == nil {
+			return nil, fmt.Errorf("a whep sink needs the server's WebRTC service (ebrcs serve)")
+		}
+		return encoderSink(ctx, p)
+	},
+}
+
+// encoderSink is the bin of the webrtc and whep sinks: a one-frame leaky queue, the
+// encoder and an appsink handed to the MediaLink.
+func encoderSink(ctx *BuildContext, p Params) (*gst.Element, error) {
+	// Latest frame wins: a queue of one that drops the older frame when the encoder is busy.
+	queue, err := gst.NewElementWithProperties("queue", map[string]interface{}{
+		"max-size-buffers": uint(1), "max-size-bytes": uint(0), "max-size-time": uint64(0),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := gstSetString(queue, "leaky", "downstream"); err != nil {
+		return nil, err
+	}
+	convert, err := gst.NewElement("videoconvert")
+	if err != nil {
+		return nil, err
+	}
+	var encoder *gst.Element
+	tail := []*gst.Element{}
+	switch codec := ctx.Media.OutputCodec(); codec {
+	case CodecVP8:
+		encoder, err = gst.NewElementWithProperties("vp8enc", map[string]interface{}{
+			"deadline": int64(1), "cpu-used": 16, "lag-in-frames": 0, "error-resilient": 1,
+			// Keep detail (text, outlines) when the machine is busy: a bounded quantizer
+			// overshoots the bitrate a little rather than blurring the annotations away.
+			"max-quantizer":  50,
+			"target-bitrate": p.Int("bitrate") * 1000, "keyframe-max-dist": p.Int("keyframe_interval"),
+			// One thread: libvpx's VP8 threads spin-wait on each other, which burns
+			// the cores that other sessions need (measured: 80% of all CPU at 4 sessions).
+			"threads": 1,
+		})
+		if err == nil {
+			err = gstSetString(encoder, "end-usage", "cbr")
+		}
+	case CodecH264:
+		encoder, err = gst.NewElementWithProperties("x264enc", map[string]interface{}{
+			"bitrate": uint(p.Int("bitrate")), "key-int-max": uint(p.Int("keyframe_interval")),
+			"bframes": uint(0), "threads": uint(1),
+		})
+		if err == nil {
+			err = gstSetString(encoder, "tune", "zerolatency")
+		}
+		if err == nil {
+			err = gstSetString(encoder, "speed-preset", "ultrafast")
+		}
+		if err == nil {
+			var parse *gst.Element
+			parse, err = gst.NewElementWithProperties("h264parse", map[string]interface{}{"config-interval": -1})
+			tail = append(tail, parse, capsFilter("video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline"))
+		}
+	default:
+		return nil, fmt.Errorf("webrtc sink: codec %q is not supported (VP8, H264)", codec)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webrtc sink: encoder: %v", err)
+	}
+	sink, err := gst.NewElementWithProperties("appsink", map[string]interface{}{
+		"sync": false, "async": false, "max-buffers": uint(4), "drop": true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	chain := append([]*gst.Element{queue, convert, capsFilter("video/x-raw,format=I420"), encoder}, tail...)
+	chain = append(chain, sink)
+	bin := gst.NewBin("sink")
+	if err := bin.AddMany(chain...); err != nil {
+		return nil, err
+	}
+	if err := gst.ElementLinkMany(chain...); err != nil {
+		return nil, err
+	}
+	if !bin.AddPad(gst.NewGhostPad("sink", queue.GetStaticPad("sink")).Pad) {
+		return nil, fmt.Errorf("webrtc sink: cannot expose sink pad")
+	}
+	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
+	return bin.Element, nil
 }
 
 // gstSetString sets a property from its string form (enums by nick), as a pipeline file would.

@@ -50,9 +50,9 @@ type SupervisorOptions struct {
 	OnFrame   func(buf *gst.Buffer)
 	Configure func(step *Step, el *gst.Element) error
 	Media     MediaLink
-	// Bind, used by the Manager, gives each supervisor it starts its Configure hook: how a
-	// standing pipeline (a camera) is tied to its checkout station. nil: no binding.
-	Bind func(spec *Spec, sup *Supervisor) func(step *Step, el *gst.Element) error
+	// Bind, used by the Manager, gives each supervisor it starts its run-time bindings: how
+	// a standing pipeline (a camera) is tied to its checkout station. nil: none.
+	Bind func(spec *Spec, sup *Supervisor) Binding
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger
@@ -79,6 +79,13 @@ type Supervisor struct {
 	// same way every backoff period, and one line a minute says so.
 	lastLogged   string
 	lastLoggedAt time.Time
+}
+
+// Binding is what a standing pipeline is tied to at run time: Configure binds its elements
+// (the station's cart and ROI), Media its webrtc or whep sink (WHEP viewers).
+type Binding struct {
+	Configure func(step *Step, el *gst.Element) error
+	Media     MediaLink
 }
 
 // NewSupervisor prepares a supervisor; Start runs it.

@@ -223,36 +223,38 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// viewer is one WHEP connection watching a publisher's annotated video.
+// viewer is one WHEP connection watching a session's annotated video: a publisher's, or a
+// camera station's (pub nil).
 type viewer struct {
 	svc       *Service
 	id        string
 	pub       *publisher
+	session   string
 	pc        *webrtc.PeerConnection
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
-func (s *Service) startViewer(ctx context.Context, pub *publisher, offer string) (*viewer, string, error) {
+func (s *Service) startViewer(ctx context.Context, pub *publisher, out *bridge, session, offer string) (*viewer, string, error) {
 	pc, err := s.api.NewPeerConnection(s.cfg.rtcConfig())
 	if err != nil {
 		return nil, "", err
 	}
-	v := &viewer{svc: s, id: newResourceID(), pub: pub, pc: pc, done: make(chan struct{})}
+	v := &viewer{svc: s, id: newResourceID(), pub: pub, session: session, pc: pc, done: make(chan struct{})}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		pc.Close()
 		return nil, "", refuse(http.StatusBadRequest, "sdp", "the offer was refused: %v", err)
 	}
-	sender, err := pc.AddTrack(pub.bridge.out)
+	sender, err := pc.AddTrack(out.out)
 	if err != nil {
 		pc.Close()
 		return nil, "", err
 	}
-	go readRTCP(sender, pub.bridge)
+	go readRTCP(sender, out)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			pub.bridge.requestKeyframe() // a new viewer can only start decoding at a keyframe
+			out.requestKeyframe() // a new viewer can only start decoding at a keyframe
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go v.close("connection " + st.String())
 		}
@@ -265,7 +267,7 @@ func (s *Service) startViewer(ctx context.Context, pub *publisher, offer string)
 		return nil, "", fmt.Errorf("%w", err)
 	}
 	s.mu.Lock()
-	if s.closed || isClosed(pub.done) {
+	if s.closed || (pub != nil && isClosed(pub.done)) {
 		s.mu.Unlock()
 		pc.Close()
 		return nil, "", refuse(http.StatusConflict, "session", "the session's camera stopped")
@@ -296,6 +298,6 @@ func (v *viewer) close(reason string) {
 		delete(v.svc.viewers, v.id)
 		v.svc.mu.Unlock()
 		v.pc.Close()
-		v.svc.log.Info("viewer closed", "resource", v.id, "session", v.pub.session.ID, "reason", reason)
+		v.svc.log.Info("viewer closed", "resource", v.id, "session", v.session, "reason", reason)
 	})
 }

@@ -38,6 +38,7 @@ type Service struct {
 	mu         sync.Mutex
 	publishers map[string]*publisher // by resource id
 	viewers    map[string]*viewer
+	outputs    map[string]*bridge // stations' annotated video, by session id
 	closed     bool
 	wg         sync.WaitGroup
 }
@@ -53,7 +54,7 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, log *
 		log = slog.Default()
 	}
 	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, log: log.With("component", "webrtc"),
-		publishers: map[string]*publisher{}, viewers: map[string]*viewer{}}, nil
+		publishers: map[string]*publisher{}, viewers: map[string]*viewer{}, outputs: map[string]*bridge{}}, nil
 }
 
 // Routes adds the WHIP and WHEP endpoints.
@@ -211,7 +212,15 @@ func (s *Service) handleWHEP(c *gin.Context) {
 	}
 	sessionID := c.Param("session")
 	pub := s.publisherOf(sessionID)
-	if pub == nil {
+	var out *bridge
+	if pub != nil {
+		out = pub.bridge
+	} else {
+		s.mu.Lock()
+		out = s.outputs[sessionID] // a camera station's annotated video
+		s.mu.Unlock()
+	}
+	if out == nil {
 		if _, err := s.checkouts.Get(sessionID); err != nil {
 			fail(c, refuse(http.StatusNotFound, "session", "%v", err))
 		} else {
@@ -219,7 +228,7 @@ func (s *Service) handleWHEP(c *gin.Context) {
 		}
 		return
 	}
-	v, answer, err := s.startViewer(c.Request.Context(), pub, offer)
+	v, answer, err := s.startViewer(c.Request.Context(), pub, out, sessionID, offer)
 	if err != nil {
 		fail(c, err)
 		return
@@ -233,7 +242,7 @@ func (s *Service) handleDeleteViewer(c *gin.Context) {
 	s.mu.Lock()
 	v := s.viewers[c.Param("resource")]
 	s.mu.Unlock()
-	if v == nil || v.pub.session.ID != c.Param("session") {
+	if v == nil || v.session != c.Param("session") {
 		fail(c, refuse(http.StatusNotFound, "resource", "no such WHEP resource"))
 		return
 	}
@@ -305,6 +314,24 @@ func (s *Service) Peers() []PeerStats {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
+}
+
+// StationOutput returns the media link of a standing pipeline's whep sink: its annotated
+// video (VP8) for WHEP viewers of the station's session. The same link serves every rebuild
+// of the pipeline.
+func (s *Service) StationOutput(sessionID string) (pipelines.MediaLink, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.outputs[sessionID]; b != nil {
+		return b, nil
+	}
+	out, err := webrtc.NewTrackLocalStaticSample(codecCapability("VP8"), "video", "ebrcs-"+sessionID)
+	if err != nil {
+		return nil, err
+	}
+	b := newBridge("VP8", out)
+	s.outputs[sessionID] = b
+	return b, nil
 }
 
 // Close ends every peer (server shutdown).

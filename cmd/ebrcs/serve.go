@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-gst/go-gst/gst"
-
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/roigate"
@@ -78,12 +76,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	defer checkouts.Close()
 
+	var rtc *signaling.Service
 	// Standing pipelines that count (cameras) are checkout stations: sessions of their own.
 	manager := pipelines.NewManager(cfg.Pipelines, pipelines.SupervisorOptions{MaxRestarts: -1, Logger: log,
-		Bind: stationBinder(checkouts, log)})
+		Bind: stationBinder(checkouts, func() *signaling.Service { return rtc }, log)})
 	defer manager.Close() // before checkouts.Close: deferred later, runs earlier
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- manager.Watch(ctx) }()
 
 	token := cfg.AdminToken
 	if token == "" {
@@ -93,12 +91,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 		log.Warn("admin token (set admin_token or EBRCS_ADMIN_TOKEN to choose one)", "token", token)
 	}
-	rtc, err := signaling.NewService(cfg.WebRTC.service(), manager, checkouts, log)
+	rtc, err = signaling.NewService(cfg.WebRTC.service(), manager, checkouts, log)
 	if err != nil {
 		log.Error("webrtc", "error", err)
 		return 1
 	}
 	defer rtc.Close() // first: live pipelines stop before the sessions and catalogs
+	// Standing pipelines start only now: a camera station's whep sink needs the WebRTC service.
+	go func() { watchErr <- manager.Watch(ctx) }()
 	srv := &web.Server{Pipelines: manager, Checkout: checkouts, Logger: log,
 		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
 		Catalog: catalog, PipelineAdmin: manager, AdminToken: token, WebRTC: rtc}
@@ -238,9 +238,10 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 }
 
 // stationBinder ties every standing pipeline with an ebrcs_counter (an IP camera over a
-// counter) to its checkout station: the station's cart and ROI, through the session API.
-func stationBinder(checkouts *checkout.Manager, log *slog.Logger) func(*pipelines.Spec, *pipelines.Supervisor) func(*pipelines.Step, *gst.Element) error {
-	return func(spec *pipelines.Spec, sup *pipelines.Supervisor) func(*pipelines.Step, *gst.Element) error {
+// counter) to its checkout station: the station's cart and ROI, through the session API, and
+// with a whep sink its annotated video for WHEP viewers of the station.
+func stationBinder(checkouts *checkout.Manager, rtc func() *signaling.Service, log *slog.Logger) func(*pipelines.Spec, *pipelines.Supervisor) pipelines.Binding {
+	return func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
 		var roi []framemeta.Point
 		counts := false
 		for _, st := range spec.Elements {
@@ -256,13 +257,19 @@ func stationBinder(checkouts *checkout.Manager, log *slog.Logger) func(*pipeline
 			}
 		}
 		if !counts {
-			return nil
+			return pipelines.Binding{}
 		}
 		station, err := checkouts.Station(spec.Name, roi, sup)
 		if err != nil {
 			log.Error("checkout station", "pipeline", spec.Name, "error", err)
-			return nil
+			return pipelines.Binding{}
 		}
-		return station.Bind
+		b := pipelines.Binding{Configure: station.Bind}
+		if spec.Sink.Type == "whep" && rtc() != nil {
+			if b.Media, err = rtc().StationOutput(station.ID); err != nil {
+				log.Error("checkout station video", "pipeline", spec.Name, "error", err)
+			}
+		}
+		return b
 	}
 }
