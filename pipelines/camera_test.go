@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -43,6 +45,25 @@ type cameraEnv struct {
 	videos   map[string]string
 	truths   map[string]scenario.GroundTruth
 	sink     string // the pipelines' tail after the counter
+	logs     *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the supervisors' concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
@@ -90,7 +111,9 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(e.dir, "cameras"), 0o755)
+	e.logs = &syncBuffer{}
 	e.mgr = pipelines.NewManager(filepath.Join(e.dir, "cameras"), pipelines.SupervisorOptions{MaxRestarts: -1,
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Bind: func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
 			var roi []framemeta.Point
 			for _, st := range spec.Elements {
@@ -311,6 +334,15 @@ func TestCameraFailuresAreVisibleAndIsolated(t *testing.T) {
 	}
 	if st := e.status("no-video"); !strings.Contains(st.LastError, "no frame") {
 		t.Errorf("no-video: %q", st.LastError)
+	}
+	// No log spam: a camera failing the same way every backoff period is logged once a
+	// minute, not at every attempt; and never with its password.
+	logs := e.logs.String()
+	if n := strings.Count(logs, "pipeline=bad-url") - strings.Count(logs, "level=DEBUG"); n > 3 {
+		t.Errorf("%d log lines for the bad-url camera in 6 s:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "wrong-secret") {
+		t.Errorf("the password is in the logs")
 	}
 	frames := e.status("good").Frames
 	if _, ok := e.waitFrames("good", frames+30, 5*time.Second); !ok || e.status("good").Restarts != 0 {

@@ -34,6 +34,7 @@ var rtspSource = &EndpointType{
 	Silence: func(p Params) time.Duration { return p.Duration("silence_timeout") },
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
 		src, err := gst.NewElementWithProperties("rtspsrc", map[string]interface{}{
+			"name":     "camera", // errors read "camera: ...", the same on every attempt
 			"location": p.String("url"), "latency": uint(p.Int("latency_ms")),
 			// Give up on a dead server quickly: the supervisor's backoff does the retrying.
 			"tcp-timeout": uint64(5 * time.Second / time.Microsecond),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -222,9 +223,11 @@ func (s *Supervisor) run() {
 			st.NextAttempt = next
 			st.Restarts++
 		})
-		if msg != s.lastLogged || time.Since(s.lastLoggedAt) >= time.Minute {
+		// The same failure again (element instance numbers aside) is logged once a minute.
+		key := instanceNumbers.ReplaceAllString(msg, "#")
+		if key != s.lastLogged || time.Since(s.lastLoggedAt) >= time.Minute {
 			s.log.Warn("pipeline failed; restarting", "error", msg, "in", backoff, "restarts", st.Restarts+1)
-			s.lastLogged, s.lastLoggedAt = msg, time.Now()
+			s.lastLogged, s.lastLoggedAt = key, time.Now()
 		} else {
 			s.log.Debug("pipeline failed again; restarting", "error", msg, "in", backoff, "restarts", st.Restarts+1)
 		}
@@ -237,6 +240,9 @@ func (s *Supervisor) run() {
 		backoff = min(backoff*2, policy.MaxBackoff)
 	}
 }
+
+// instanceNumbers are the numbers GStreamer appends to element names (rtspsrc12).
+var instanceNumbers = regexp.MustCompile(`[0-9]+`)
 
 type outcome int
 

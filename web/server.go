@@ -55,6 +55,7 @@ func (s *Server) Handler() http.Handler {
 	r.Use(gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
+	r.GET("/metrics", s.metricsHandler())
 	r.GET("/api/pipelines", func(c *gin.Context) { c.JSON(http.StatusOK, s.Pipelines.Statuses()) })
 	if s.Checkout != nil {
 		s.checkoutRoutes(r)

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,31 @@ func TestHealthAndReadiness(t *testing.T) {
 	var list []pipelines.Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].Name != "good" || list[0].State != pipelines.StateRunning {
 		t.Fatalf("/api/pipelines: %s", rec.Body.String())
+	}
+}
+
+// /metrics shows every pipeline's state (one series per state), restarts and frames.
+func TestMetrics(t *testing.T) {
+	testelements.Register(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cam.yaml"), []byte("source: {type: test, width: 32, height: 24}\nsink: {type: fake}\n"), 0o644)
+	m := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	defer m.Close()
+	m.Sync()
+	h := (&Server{Pipelines: m}).Handler()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		body := rec.Body.String()
+		if rec.Code == 200 && strings.Contains(body, `ebrcs_pipeline_state{pipeline="cam",state="running"} 1`) &&
+			strings.Contains(body, `ebrcs_pipeline_state{pipeline="cam",state="restarting"} 0`) &&
+			strings.Contains(body, `ebrcs_pipeline_restarts_total{pipeline="cam"} 0`) && strings.Contains(body, "go_goroutines") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics %d:\n%s", rec.Code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

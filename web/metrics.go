@@ -1,0 +1,78 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ebrcs/ebrcs/pipelines"
+)
+
+// pipelineStates are every state a pipeline can be in, so that each series exists (at 0)
+// and a dashboard can alert on a camera that is "restarting".
+var pipelineStates = []pipelines.State{pipelines.StateStarting, pipelines.StateRunning, pipelines.StateRestarting,
+	pipelines.StateFinished, pipelines.StateFailed, pipelines.StateStopped, pipelines.StateInvalid, pipelines.StateIdle}
+
+// metricsCollector reads the server's state at scrape time: nothing to keep in sync.
+type metricsCollector struct{ s *Server }
+
+var (
+	descState    = prometheus.NewDesc("ebrcs_pipeline_state", "1 for the state the pipeline is in.", []string{"pipeline", "state"}, nil)
+	descRestarts = prometheus.NewDesc("ebrcs_pipeline_restarts_total", "Restarts (reconnects, for cameras) since the pipeline was loaded.", []string{"pipeline"}, nil)
+	descFrames   = prometheus.NewDesc("ebrcs_pipeline_frames_total", "Frames that reached the pipeline's sink.", []string{"pipeline"}, nil)
+	descSessions = prometheus.NewDesc("ebrcs_checkout_sessions", "Open checkout sessions (stations included).", nil, nil)
+	descPeers    = prometheus.NewDesc("ebrcs_webrtc_publishers", "Live WHIP publishers.", nil, nil)
+	descPeerPkts = prometheus.NewDesc("ebrcs_webrtc_packets_total", "RTP packets from live publishers, by outcome.", []string{"outcome"}, nil)
+	descPeerFrms = prometheus.NewDesc("ebrcs_webrtc_frames_total", "Frames of live publishers, by outcome.", []string{"outcome"}, nil)
+)
+
+func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms} {
+		ch <- d
+	}
+}
+
+func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	if m.s.Pipelines != nil {
+		for _, st := range m.s.Pipelines.Statuses() {
+			for _, state := range pipelineStates {
+				v := 0.0
+				if st.State == state {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.Name, string(state))
+			}
+			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
+			ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(st.Frames), st.Name)
+		}
+	}
+	if m.s.Checkout != nil {
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(m.s.Checkout.Sessions()))
+	}
+	if m.s.WebRTC != nil {
+		peers := m.s.WebRTC.Peers()
+		var in, dropped, out, skipped, encDropped int64
+		for _, p := range peers {
+			in, dropped, out, skipped, encDropped = in+p.PacketsIn, dropped+p.PacketsDropped, out+p.FramesOut, skipped+p.FramesSkipped, encDropped+p.FramesDropped
+		}
+		ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(len(peers)))
+		ch <- prometheus.MustNewConstMetric(descPeerPkts, prometheus.CounterValue, float64(in), "received")
+		ch <- prometheus.MustNewConstMetric(descPeerPkts, prometheus.CounterValue, float64(dropped), "dropped")
+		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(out), "sent")
+		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(skipped), "skipped_by_analysis")
+		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(encDropped), "dropped_by_encoder")
+	}
+}
+
+// metricsHandler serves Prometheus metrics: the pipelines' states, restarts and frames, the
+// checkout sessions and the WebRTC peers' counters, plus Go runtime metrics.
+func (s *Server) metricsHandler() gin.HandlerFunc {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metricsCollector{s}, prometheus.NewGoCollector())
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) }
+}
+
+var _ http.Handler = promhttp.Handler()
