@@ -6,6 +6,9 @@ import (
 	"image"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
 // BatchFunc embeds a batch of images, one vector per image: (*Encoder).Embed or
@@ -167,7 +170,10 @@ func (b *Batcher) work() {
 		for _, r := range batch {
 			imgs = append(imgs, r.img)
 		}
+		start := time.Now()
 		vecs, err := b.fn(imgs)
+		metrics.EmbedSeconds.Observe(time.Since(start).Seconds())
+		metrics.EmbedBatch.Observe(float64(len(imgs)))
 		b.batches.Add(1)
 		b.items.Add(int64(len(batch)))
 		if err == nil && len(vecs) != len(batch) {

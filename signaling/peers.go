@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -90,6 +92,7 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go p.watch()
+	metrics.WebRTCConnections.WithLabelValues("whip", "opened").Inc()
 	s.log.Info("publisher connected", "resource", p.id, "session", sess.ID, "pipeline", spec.Name, "codec", info.codec)
 	return p, answer, nil
 }
@@ -209,6 +212,7 @@ func (p *publisher) close(reason string) {
 				p.svc.log.Warn("closing the publisher's session", "session", p.session.ID, "error", err)
 			}
 		}
+		metrics.WebRTCConnections.WithLabelValues("whip", closeOutcome(reason)).Inc()
 		p.svc.log.Info("publisher closed", "resource", p.id, "session", p.session.ID, "reason", reason,
 			"packets_in", p.bridge.stats.PacketsIn.Load(), "frames_out", p.bridge.stats.FramesOut.Load())
 	})
@@ -275,6 +279,7 @@ func (s *Service) startViewer(ctx context.Context, pub *publisher, out *bridge, 
 	s.viewers[v.id] = v
 	s.wg.Add(1)
 	s.mu.Unlock()
+	metrics.WebRTCConnections.WithLabelValues("whep", "opened").Inc()
 	go func() {
 		defer s.wg.Done()
 		timer := time.NewTimer(s.cfg.ConnectTimeout)
@@ -298,6 +303,24 @@ func (v *viewer) close(reason string) {
 		delete(v.svc.viewers, v.id)
 		v.svc.mu.Unlock()
 		v.pc.Close()
+		metrics.WebRTCConnections.WithLabelValues("whep", closeOutcome(reason)).Inc()
 		v.svc.log.Info("viewer closed", "resource", v.id, "session", v.session, "reason", reason)
 	})
+}
+
+// closeOutcome turns a close reason into a bounded metric label.
+func closeOutcome(reason string) string {
+	switch {
+	case reason == "deleted by the client":
+		return "deleted"
+	case reason == "ICE did not connect in time":
+		return "never_connected"
+	case strings.HasPrefix(reason, "connection "):
+		return "disconnected"
+	case reason == "session ended", reason == "the camera stopped":
+		return "session_ended"
+	case reason == "server shutdown":
+		return "shutdown"
+	}
+	return "other"
 }

@@ -88,7 +88,7 @@ func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64, produc
 		t.Fatal(err)
 	}
 	t.Cleanup(mgr.Close)
-	srv := &Server{Pipelines: noPipelines{}, Checkout: mgr, UploadLimit: uploadLimit, UploadDir: filepath.Join(dir, "uploads")}
+	srv := &Server{Pipelines: noPipelines{}, Checkout: mgr, Catalog: cat, UploadLimit: uploadLimit, UploadDir: filepath.Join(dir, "uploads")}
 	return &checkoutEnv{t: t, h: srv.Handler(), mgr: mgr, catalog: cat, dir: dir}
 }
 
@@ -528,6 +528,17 @@ func TestUploadCountsTheVideosCart(t *testing.T) {
 	p, err := e.catalog.PurchaseBySession(id)
 	if err != nil || len(p.Items) != len(truth.Items) {
 		t.Fatalf("purchase %+v %v", p, err)
+	}
+	// The metrics families an operator watches, after a real checkout.
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, family := range []string{`ebrcs_element_frames_total{element="ebrcs_bgsub"}`, `ebrcs_element_processing_seconds_bucket{element="ebrcs_embed"`,
+		"ebrcs_embedding_seconds_count", "ebrcs_embedding_batch_size_bucket", `ebrcs_match_score_bucket{outcome="known"`,
+		`ebrcs_counter_events_total{event="count"}`, "ebrcs_sessions_created_total", "ebrcs_catalog_products",
+		`ebrcs_http_request_duration_seconds_bucket{code="202",method="POST",route="/api/sessions/:id/video"`, "process_resident_memory_bytes"} {
+		if !strings.Contains(rec.Body.String(), family) {
+			t.Errorf("/metrics lacks %s", family)
+		}
 	}
 
 	// The session's ROI is the one its pipeline uses: a corner nothing enters counts nothing.

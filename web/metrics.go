@@ -1,12 +1,14 @@
 package web
 
 import (
-	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -26,10 +28,12 @@ var (
 	descPeers    = prometheus.NewDesc("ebrcs_webrtc_publishers", "Live WHIP publishers.", nil, nil)
 	descPeerPkts = prometheus.NewDesc("ebrcs_webrtc_packets_total", "RTP packets from live publishers, by outcome.", []string{"outcome"}, nil)
 	descPeerFrms = prometheus.NewDesc("ebrcs_webrtc_frames_total", "Frames of live publishers, by outcome.", []string{"outcome"}, nil)
+	descProducts = prometheus.NewDesc("ebrcs_catalog_products", "Products in the catalog (searchable).", nil, nil)
+	descVectors  = prometheus.NewDesc("ebrcs_catalog_vectors", "Vectors in the catalog's index.", nil, nil)
 )
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms} {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors} {
 		ch <- d
 	}
 }
@@ -47,6 +51,11 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
 			ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(st.Frames), st.Name)
 		}
+	}
+	if m.s.Catalog != nil {
+		st := m.s.Catalog.Stats()
+		ch <- prometheus.MustNewConstMetric(descProducts, prometheus.GaugeValue, float64(m.s.Catalog.Len()))
+		ch <- prometheus.MustNewConstMetric(descVectors, prometheus.GaugeValue, float64(st.Vectors))
 	}
 	if m.s.Checkout != nil {
 		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(m.s.Checkout.Sessions()))
@@ -66,13 +75,25 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// metricsHandler serves Prometheus metrics: the pipelines' states, restarts and frames, the
-// checkout sessions and the WebRTC peers' counters, plus Go runtime metrics.
+// metricsHandler serves Prometheus metrics: everything recorded in internal/metrics
+// (elements, embedding, matching, counting, sessions, WebRTC, HTTP), and, read at scrape time,
+// the pipelines' states, restarts and frames, the catalog's size, the sessions and the WebRTC
+// peers' counters, plus Go runtime and process metrics.
 func (s *Server) metricsHandler() gin.HandlerFunc {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metricsCollector{s}, prometheus.NewGoCollector())
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	local := prometheus.NewRegistry()
+	local.MustRegister(metricsCollector{s}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	h := promhttp.HandlerFor(prometheus.Gatherers{metrics.Registry, local}, promhttp.HandlerOpts{})
 	return func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) }
 }
 
-var _ http.Handler = promhttp.Handler()
+// observeRequests records every request's duration by route and status code; refusals (4xx)
+// are counted there too.
+func observeRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	metrics.HTTPSeconds.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+}

@@ -42,6 +42,8 @@ type Server struct {
 	// AdminToken guards the admin endpoints (catalog changes, pipeline edits): requests need
 	// "Authorization: Bearer <token>". Never empty when serving (serve generates one).
 	AdminToken string
+	// CORSOrigins may call the API from their own pages ("*": any); none: same origin only.
+	CORSOrigins []string
 	// WebRTC serves WHIP and WHEP (nil: no live cameras).
 	WebRTC *signaling.Service
 
@@ -52,7 +54,7 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery())
+	r.Use(gin.Recovery(), observeRequests, s.cors)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", s.metricsHandler())
@@ -61,6 +63,7 @@ func (s *Server) Handler() http.Handler {
 		s.checkoutRoutes(r)
 	}
 	s.adminRoutes(r)
+	s.debugRoutes(r)
 	s.pageRoutes(r)
 	if s.WebRTC != nil {
 		s.WebRTC.Routes(r)

@@ -89,3 +89,30 @@ func TestMetrics(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// pprof needs the admin token; CORS is closed unless an origin is configured.
+func TestPprofAndCORS(t *testing.T) {
+	h := (&Server{Pipelines: noPipelines{}, AdminToken: "0123456789abcdef0123", CORSOrigins: []string{"https://shop.example"}}).Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("pprof without the token: %d", rec.Code)
+	}
+	req := httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil)
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef0123")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "goroutine") {
+		t.Fatalf("pprof with the token: %d", rec.Code)
+	}
+	for origin, allowed := range map[string]bool{"https://shop.example": true, "https://evil.example": false} {
+		req := httptest.NewRequest("OPTIONS", "/api/pipelines", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Access-Control-Allow-Origin") == origin; got != allowed {
+			t.Errorf("origin %s: allowed %v, want %v", origin, got, allowed)
+		}
+	}
+}

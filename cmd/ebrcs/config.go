@@ -24,6 +24,8 @@ type config struct {
 	LogLevel  string         `yaml:"log_level"`
 	Checkout  checkoutConfig `yaml:"checkout"`
 	WebRTC    webrtcConfig   `yaml:"webrtc"`
+	// CORSOrigins may call the API from their own pages; none: same origin only.
+	CORSOrigins []string `yaml:"cors_origins"`
 
 	// AdminToken guards the admin API; empty: serve generates one and logs it.
 	AdminToken string `yaml:"admin_token"`

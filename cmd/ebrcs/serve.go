@@ -101,7 +101,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	go func() { watchErr <- manager.Watch(ctx) }()
 	srv := &web.Server{Pipelines: manager, Checkout: checkouts, Logger: log,
 		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
-		Catalog: catalog, PipelineAdmin: manager, AdminToken: token, WebRTC: rtc}
+		Catalog: catalog, PipelineAdmin: manager, AdminToken: token, WebRTC: rtc, CORSOrigins: cfg.CORSOrigins}
 	serveErr := serveHTTP(ctx, srv, cfg, log)
 	stop()
 	if err := <-watchErr; err != nil {

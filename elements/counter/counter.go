@@ -40,6 +40,7 @@ import (
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/cart"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
 // Property names.
@@ -212,6 +213,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 		if c.visit.active && !c.visit.reported {
 			c.visit.reported = true
 			c.unknown.Add(1)
+			metrics.CounterEvents.WithLabelValues("unknown").Inc()
 			events.Publish(cart.Event{Type: cart.EventUnknown, StreamTime: streamTime,
 				Product: m.Product, ProductID: m.ProductID, Score: m.Score})
 		}
@@ -222,6 +224,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	if last, ok := c.lastCounted[key]; ok && now-last < cooldown {
 		c.visit.decided = true
 		c.suppressed.Add(1)
+		metrics.CounterEvents.WithLabelValues("cooldown").Inc()
 		events.Publish(cart.Event{Type: cart.EventCooldown, StreamTime: streamTime,
 			Product: m.Product, ProductID: m.ProductID, Score: m.Score, SinceLast: (now - last).Seconds()})
 		return
@@ -234,6 +237,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	}
 	c.lastCounted[key] = now
 	c.counted.Add(1)
+	metrics.CounterEvents.WithLabelValues("count").Inc()
 	events.Publish(cart.Event{Type: cart.EventCount, StreamTime: streamTime,
 		Product: m.Product, ProductID: m.ProductID, Score: m.Score, Quantity: qty})
 }

@@ -11,11 +11,14 @@ import "C"
 import (
 	"fmt"
 	"runtime/debug"
+	"time"
 	"unsafe"
 
 	"github.com/go-gst/go-glib/glib"
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/base"
+
+	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
 // self is nil in every virtual method below (see transform.element); don't use it.
@@ -196,7 +199,12 @@ func (t *transform[T]) TransformIP(self *base.GstBaseTransform, buf *gst.Buffer)
 			}
 		}
 	}
-	if err := t.proc.Process(&b); err != nil {
+	start := time.Now()
+	err := t.proc.Process(&b)
+	metrics.ElementSeconds.WithLabelValues(t.def.Name).Observe(time.Since(start).Seconds())
+	metrics.ElementFrames.WithLabelValues(t.def.Name).Inc()
+	if err != nil {
+		metrics.ElementErrors.WithLabelValues(t.def.Name).Inc()
 		t.fail("%v", err)
 		return gst.FlowError
 	}

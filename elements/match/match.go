@@ -16,6 +16,7 @@ import (
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 )
 
@@ -105,8 +106,13 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	}
 	b.Meta().Match = res
 	m.matches.Add(1)
+	outcome := "unknown"
 	if res.Known {
 		m.known.Add(1)
+		outcome = "known"
+	}
+	if len(hits) > 0 {
+		metrics.MatchScore.WithLabelValues(outcome).Observe(float64(res.Score))
 	}
 	return nil
 }

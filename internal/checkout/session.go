@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/ebrcs/ebrcs/internal/cart"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"log/slog"
 	"os"
 	"slices"
@@ -238,6 +239,7 @@ func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
 		return nil, err
 	}
 	m.sessions[s.ID] = s
+	metrics.SessionsCreated.Inc()
 	m.log.Info("session created", "session", s.ID)
 	return s, nil
 }
@@ -313,6 +315,7 @@ func (m *Manager) Station(pipeline string, roi []framemeta.Point, sup *pipelines
 			return nil, err
 		}
 		m.sessions[id] = s
+		metrics.SessionsCreated.Inc()
 		m.log.Info("station created", "session", id, "pipeline", pipeline)
 	}
 	s.mu.Lock()
@@ -365,6 +368,7 @@ func (m *Manager) closeSession(s *Session, reason string) {
 	s.Events.Publish(cart.Event{Type: cart.EventClosed, Error: reason})
 	s.Events.Close()
 	close(s.done)
+	metrics.SessionsEnded.WithLabelValues(reason).Inc()
 	m.log.Info("session closed", "session", s.ID, "reason", reason)
 }
 
