@@ -13,7 +13,7 @@ RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./
 OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' \
 	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout' -e '/e2e')
 
-.PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean
+.PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean soak
 
 all: build plugin
 
@@ -68,6 +68,12 @@ bench: install models
 	@echo "    EBRCS_BENCH_1M=flat adds 1M vectors)"
 	mkdir -p build/benchcache
 	EBRCS_BENCH_CACHE=$(CURDIR)/build/benchcache $(GO) test -run '^$$' -bench 'IndexSearch/n=(10k|100k|1M)' -benchtime 300x -timeout 3h ./data/
+
+# 30 minutes of WebRTC sessions churned (half dropped abruptly) while products are registered
+# and removed; RSS and goroutines every 10 s, plotted to build/soak/soak.png (+ soak.csv).
+SOAK ?= 30m
+soak: install models
+	set -o pipefail; EBRCS_SOAK=$(SOAK) EBRCS_SOAK_OUT=$(CURDIR)/build/soak $(GO) test -count=1 -run '^TestSoak$$' -timeout 60m -v ./web/ | grep -v INFO
 
 # Recognition accuracy on the real GroceryStore photos (../shared/datasets): the catalog is each
 # class's iconic image plus its first 5 train photos, the queries are the val photos.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -535,4 +536,53 @@ func TestH264PublisherWithAudio(t *testing.T) {
 	if len(peers) != 1 || peers[0].Codec != "H264" || peers[0].FramesOut < int64(len(frames))/2 || back.Load() == 0 {
 		t.Fatalf("H.264: peers %+v, %d packets back", peers, back.Load())
 	}
+}
+
+// 50 sessions churned (connect, stream briefly, then half deleted, half dropped abruptly):
+// afterwards no peer or session is left and the goroutines return to their baseline.
+func TestSessionChurnReturnsToBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churns 50 WebRTC sessions")
+	}
+	e := newEnv(t, Config{})
+	frames, err := EncodeVideo(e.testVideo(t), "VP8", 30, 800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames = frames[:20]
+	api, _ := ClientAPI(true)
+	runtime.GC()
+	time.Sleep(200 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for batch := 0; batch < 5; batch++ {
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func(abrupt bool) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				c, err := Publish(ctx, api, e.url+"/whip/live", "VP8", nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.Send(ctx, frames, 60, nil)
+				if abrupt {
+					c.PC.Close()
+				} else {
+					c.Close()
+				}
+			}(i%2 == 0)
+		}
+		wg.Wait()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && (len(e.svc.Peers()) > 0 || e.mgr.Sessions() > 0 || runtime.NumGoroutine() > baseline+5) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n, s, g := len(e.svc.Peers()), e.mgr.Sessions(), runtime.NumGoroutine(); n != 0 || s != 0 || g > baseline+5 {
+		t.Fatalf("after 50 sessions: %d peers, %d sessions, %d goroutines (baseline %d)", n, s, g, baseline)
+	}
+	t.Logf("50 sessions churned; goroutines %d (baseline %d)", runtime.NumGoroutine(), baseline)
 }

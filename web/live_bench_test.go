@@ -56,7 +56,7 @@ func (o oneSpec) Spec(name string) *pipelines.Spec {
 }
 
 // newLiveEnv starts the server; the catalog holds every scenario product except those in skip.
-func newLiveEnv(b *testing.B, maxSessions int, skip ...string) *liveEnv {
+func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	gsttest.Init(b)
 	dir := b.TempDir()
 	env := &liveEnv{token: "bench-admin-token-0123456789", products: scenario.SyntheticProducts(6, 1),
