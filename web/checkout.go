@@ -56,6 +56,8 @@ func checkoutError(c *gin.Context, err error) {
 	case errors.Is(err, checkout.ErrBusy):
 		c.Header("Retry-After", "10")
 		fail(c, http.StatusServiceUnavailable, "", "%v", err)
+	case errors.Is(err, checkout.ErrTooLong):
+		fail(c, http.StatusRequestEntityTooLarge, "video", "video: %v", err)
 	case errors.Is(err, checkout.ErrNotVideo):
 		fail(c, http.StatusUnprocessableEntity, "video", "%v", err)
 	default:

@@ -439,6 +439,13 @@ func TestUploadRefusesBadFiles(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("refused uploads left %d files behind", len(entries))
 	}
+	// Longer than the configured limit: refused before processing.
+	short := newCheckoutEnv(t, checkout.Config{MaxVideoLength: 500 * time.Millisecond}, 1<<20)
+	sid := short.create()
+	if code, body := short.upload(sid, "video", "long.mp4", video); code != http.StatusRequestEntityTooLarge || body["field"] != "video" ||
+		!strings.Contains(fmt.Sprint(body["error"]), "limit") {
+		t.Errorf("too long: %d %v", code, body)
+	}
 	// Not multipart at all.
 	if code, body := e.do("POST", "/api/sessions/"+id+"/video", "raw"); code != 400 || body["field"] != "video" {
 		t.Errorf("not multipart: %d %v", code, body)

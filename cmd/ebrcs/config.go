@@ -60,6 +60,7 @@ type checkoutConfig struct {
 	MaxSessions  int           `yaml:"max_sessions"`
 	SessionTTL   time.Duration `yaml:"session_ttl"`
 	MaxUploadMB  int64         `yaml:"max_upload_mb"`
+	MaxVideo     time.Duration `yaml:"max_video_length"`
 	UploadDir    string        `yaml:"upload_dir"`
 	MaxUploads   int           `yaml:"max_concurrent_uploads"`
 	QueueUploads int           `yaml:"max_queued_uploads"`
@@ -67,7 +68,7 @@ type checkoutConfig struct {
 
 var defaultConfig = config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
 	Checkout: checkoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
-		MaxUploadMB: 512, UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4},
+		MaxUploadMB: 512, MaxVideo: 30 * time.Minute, UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4},
 	WebRTC: webrtcConfig{ConnectTimeout: 20 * time.Second}}
 
 // envNames maps config keys to their environment variables.

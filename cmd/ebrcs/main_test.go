@@ -111,6 +111,9 @@ func TestServeBinary(t *testing.T) {
 	ln.Close()
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/pipelines", "--config", "../../configs/ebrcs.yaml",
 		"--checkout-pipeline", shippedCheckoutPipeline(t, filepath.Join(t.TempDir(), "catalog")))
+	// A token of our own: a generated one would be written under this source directory.
+	const token = "serve-binary-test-token-0123456789"
+	cmd.Env = append(os.Environ(), "EBRCS_ADMIN_TOKEN="+token)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -161,6 +164,9 @@ func TestServeBinary(t *testing.T) {
 	}
 	if code, body := get("/api/sessions/" + sess.ID + "/cart"); code != 200 || !strings.Contains(body, `"items":[]`) {
 		t.Fatalf("cart: %d %s", code, body)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("the admin token is in the logs:\n%s", logs.String())
 	}
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)

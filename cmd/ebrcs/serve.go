@@ -89,7 +89,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			log.Error("admin token", "error", err)
 			return 1
 		}
-		log.Warn("admin token (set admin_token or EBRCS_ADMIN_TOKEN to choose one)", "token", token)
+		// Never in a log line: the token goes to a file only the server's user can read.
+		if err := os.MkdirAll("var", 0o755); err != nil {
+			log.Error("admin token", "error", err)
+			return 1
+		}
+		if err := os.WriteFile(adminTokenFile, []byte(token+"\n"), 0o600); err != nil {
+			log.Error("admin token", "error", err)
+			return 1
+		}
+		log.Warn("no admin_token configured: a new one was generated (set admin_token or EBRCS_ADMIN_TOKEN to choose one)", "file", adminTokenFile)
 	}
 	rtc, err = signaling.NewService(cfg.WebRTC.service(), manager, checkouts, log)
 	if err != nil {
@@ -176,6 +185,9 @@ func ipStrings(ips []net.IP) []string {
 	return out
 }
 
+// adminTokenFile is where a generated admin token is written (relative to the working dir).
+const adminTokenFile = "var/admin-token"
+
 // randomToken is 32 hex characters (128 random bits).
 func randomToken() (string, error) {
 	b := make([]byte, 16)
@@ -229,7 +241,7 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 	}
 	mgr, err := checkout.NewManager(checkout.Config{
 		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL,
-		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, Logger: log,
+		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, MaxVideoLength: cfg.MaxVideo, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err

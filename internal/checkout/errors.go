@@ -16,6 +16,9 @@ var (
 	// ErrBusy: the upload queue is full; try again later.
 	ErrBusy = errors.New("too many uploads in progress")
 
+	// ErrTooLong: an uploaded video is longer than the configured limit.
+	ErrTooLong = errors.New("the video is too long")
+
 	// ErrNotVideo: an uploaded file is not a video GStreamer can decode.
 	ErrNotVideo = errors.New("not a playable video")
 )

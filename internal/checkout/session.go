@@ -42,6 +42,7 @@ type Config struct {
 	MaxQueuedTasks  int           // uploads waiting beyond those (4); more is ErrBusy
 	KeepTasks       time.Duration // finished tasks stay visible for this long (15m)
 	ProbeTimeout    time.Duration // time allowed to inspect an upload (10s)
+	MaxVideoLength  time.Duration // longest video accepted for upload (30m)
 
 	Logger *slog.Logger
 }
@@ -66,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProbeTimeout <= 0 {
 		c.ProbeTimeout = 10 * time.Second
+	}
+	if c.MaxVideoLength <= 0 {
+		c.MaxVideoLength = 30 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -139,6 +139,10 @@ func (m *Manager) Upload(sessionID, path, name string) (*Task, error) {
 		removeQuietly(m.log, path)
 		return nil, fmt.Errorf("%w: %v", ErrNotVideo, err)
 	}
+	if info.Duration > m.cfg.MaxVideoLength {
+		removeQuietly(m.log, path)
+		return nil, fmt.Errorf("%w: the video lasts %v, the limit is %v", ErrTooLong, info.Duration.Round(time.Second), m.cfg.MaxVideoLength)
+	}
 	t := &Task{ID: newID("t"), SessionID: s.ID, Name: name, Info: info, Events: cart.NewBus(0),
 		session: s, path: path, state: TaskQueued, created: time.Now().UTC()}
 	m.mu.Lock()
