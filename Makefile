@@ -13,7 +13,7 @@ RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./
 OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' \
 	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout' -e '/e2e')
 
-.PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean soak
+.PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean soak fuzz fuzz-ci
 
 all: build plugin
 
@@ -46,6 +46,21 @@ test: install models
 	@# The browser tests last, alone: a real-time camera in Chromium degrades under the load of
 	@# other packages testing in parallel, as it would on a busy machine.
 	$(GO) test -count=1 ./e2e/
+	@# Short fuzz runs (crashers found become regression tests under testdata/fuzz).
+	$(MAKE) --no-print-directory fuzz-ci
+
+# Fuzzing: the pipeline YAML loader, password redaction, WHIP/WHEP offers, image decoding, the
+# ROI and cart JSON handlers. `make fuzz FUZZTIME=10m` for a longer run.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./pipelines/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./pipelines/
+	$(GO) test -run '^$$' -fuzz '^FuzzInspectOffer$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./signaling/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./data/
+	$(GO) test -run '^$$' -fuzz '^FuzzROIAndCartJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./web/
+
+fuzz-ci:
+	$(MAKE) --no-print-directory fuzz FUZZTIME=8s
 
 # Benchmarks, each side by side with its reference in the same run (see the issues' notes).
 bench: install models

@@ -89,7 +89,9 @@ func (l *loader) load(raw []byte) *Spec {
 	fields := l.mapping(root, "pipeline", []string{"name", "description", "autostart", "source", "elements", "sink", "restart"})
 	if n := fields["name"]; n != nil {
 		spec.Name = l.scalarString(n, "name")
-		if spec.Name != "" && !namePattern.MatchString(spec.Name) {
+		if spec.Name == "" && n.Kind == yaml.ScalarNode {
+			l.errorf(n, "name is empty: give the pipeline a name, or leave the key out to use the file's")
+		} else if spec.Name != "" && !namePattern.MatchString(spec.Name) {
 			l.errorf(n, "name %q: use lower-case letters, digits, '-' and '_' (at most 63, starting with a letter or digit)", spec.Name)
 		}
 	} else {

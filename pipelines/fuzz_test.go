@@ -1,0 +1,141 @@
+package pipelines
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/ebrcs/ebrcs/internal/testelements"
+)
+
+// FuzzLoad feeds arbitrary bytes to Load. Load must never panic; a refusal is an ErrorList
+// whose every entry names the file (file:line:col), and an accepted Spec has a name, a
+// source and a sink.
+//
+//	go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 60s ./pipelines/
+func FuzzLoad(f *testing.F) {
+	testelements.Register(f)
+	files, err := filepath.Glob("../configs/pipelines/*.yaml")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed pipelines in ../configs/pipelines: %v", err)
+	}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	for _, s := range []string{
+		"",
+		"\n",
+		"source: {type: test}\nsink: {type: fake}\n",
+		"name: x\nsource: {type: test, width: 99999999}\nsink: {type: fake}\n",
+		"source: {type: rtsp, url: 'rtsp://u:secret@cam/1'}\nsink: {type: fake}\n",
+		"source: {type: webrtc}\nsink: {type: webrtc}\nautostart: true\n",
+		"source: {type: test}\nelements:\n  - caps: video/x-raw,format=RGBA\n  - element: videoconvert\n    properties: {qos: maybe}\nsink: {type: fake}\n",
+		"source: {type: test}\nelements:\n  - element: ebrcs_test_paint\n    name: p\n    properties: {value: 300}\n  - element: ebrcs_test_paint\n    name: p\nsink: {type: fake}\n",
+		"source: {type: test}\nelements: [caps: 'video/x-raw,', {element: nope}]\nsink: {type: fake}\n",
+		"restart: {initial_backoff: 5s, max_backoff: 1s}\nsource: {type: test}\nsink: {type: fake}\n",
+		"source: [\n",         // unterminated flow sequence
+		"source:\n\t- test\n", // a tab in the indentation
+		"- source\n- sink\n",  // a sequence, not a mapping
+		"&a [*a]\n",           // a self-referencing alias
+		"source: *missing\n",  // an unknown alias
+		"a: &a {b: *a}\n",     // an alias cycle inside a mapping
+		"source: {type: test}\n---\nsink: {type: fake}\n",
+		"\xff\xfe\x00s\x00o\x00u\x00r\x00c\x00e\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := Load("fuzz.yaml", data)
+		if err != nil {
+			if spec != nil {
+				t.Errorf("Load returned a Spec with an error: %v", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "fuzz.yaml") {
+				t.Fatalf("error does not start with the file name: %q", msg)
+			}
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error is %T, not a non-empty ErrorList: %q", err, msg)
+			}
+			for _, e := range list {
+				if e.File != "fuzz.yaml" || e.Pos.Line < 0 || e.Pos.Column < 0 || e.Msg == "" {
+					t.Errorf("bad entry %+v", *e)
+				}
+				if !strings.HasPrefix(e.Error(), "fuzz.yaml:") {
+					t.Errorf("entry does not start with the file name: %q", e.Error())
+				}
+			}
+			return
+		}
+		if spec == nil {
+			t.Fatal("Load returned neither a Spec nor an error")
+		}
+		if spec.Name == "" || spec.Source.Type == "" || spec.Sink.Type == "" {
+			t.Fatalf("accepted a Spec without name, source or sink: name=%q source=%q sink=%q",
+				spec.Name, spec.Source.Type, spec.Sink.Type)
+		}
+		if !namePattern.MatchString(spec.Name) {
+			t.Errorf("accepted an invalid pipeline name %q", spec.Name)
+		}
+		if spec.File != "fuzz.yaml" {
+			t.Errorf("Spec.File = %q", spec.File)
+		}
+	})
+}
+
+// FuzzRedact: Redact never panics, and the password of a URL with credentials never survives
+// it, wherever the URL sits in the text.
+//
+//	go test -run '^$' -fuzz '^FuzzRedact$' -fuzztime 60s ./pipelines/
+func FuzzRedact(f *testing.F) {
+	for _, seed := range []struct{ text, secret string }{
+		{"", "hunter2"},
+		{"rtsp://admin:pa55@10.0.0.2:554/stream1", "pa55"},
+		{`{"url": "rtsp://u:p@h/x", "password": "s3cret"}`, "s3cret"},
+		{"password: 'a b c'\nurl: rtsp://user@cam/1", "p:w"},
+		{"rtsp://u:%40encoded@host/", "%40enc%2F"},
+		{"a://b:c@d e://f:g@h", "ÿ\xff\xfe"},
+		{"password=", "***"},
+	} {
+		f.Add(seed.text, seed.secret)
+	}
+	f.Fuzz(func(t *testing.T, text, secret string) {
+		_ = Redact(text)
+		if !redactableSecret(secret) {
+			return
+		}
+		inputs := []string{"rtsp://user:" + secret + "@host/x"}
+		// The same URL between two copies of text, when text cannot bring the password in by
+		// itself: it does not contain it, and the password has no '*' (the redaction mark,
+		// which could join what precedes it in text into the password).
+		if !strings.Contains(text, secret) && !strings.Contains(secret, "*") {
+			inputs = append(inputs, text+" rtsp://user:"+secret+"@host/x "+text)
+		}
+		for _, in := range inputs {
+			if out := Redact(in); strings.Contains(out, secret) {
+				t.Fatalf("Redact(%q) = %q still contains the password %q", in, out, secret)
+			}
+		}
+	})
+}
+
+// redactableSecret reports whether s is a password that Redact must hide in
+// rtsp://user:s@host/x: non-empty, without '@', '/', whitespace or quotes, and not a piece of
+// the redacted URL itself (a password "user" or "host" would match by coincidence).
+func redactableSecret(s string) bool {
+	if s == "" || strings.ContainsAny(s, "@/\"'") {
+		return false
+	}
+	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		return false
+	}
+	return !strings.Contains("rtsp://user:***@host/x", s)
+}
