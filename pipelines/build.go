@@ -23,7 +23,13 @@ type BuildContext struct {
 	// Media connects webrtc sources and sinks to their peer (nil: such a pipeline cannot
 	// be built, only validated).
 	Media MediaLink
+
+	// release collects what endpoint builders tied to Go closures (Built.Release undoes it).
+	release []func()
 }
+
+// onRelease registers an undo for Built.Release (a signal handler to disconnect).
+func (ctx *BuildContext) onRelease(f func()) { ctx.release = append(ctx.release, f) }
 
 // Built is a linked GStreamer pipeline made from a Spec, in the NULL state.
 type Built struct {
@@ -32,6 +38,19 @@ type Built struct {
 	// chain is source, the elements in file order, sink; steps[i] describes chain[i+1].
 	chain  []*gst.Element
 	frames atomic.Int64
+	// release undoes what ties the pipeline's C objects to Go closures (pad probes, signal
+	// handlers), which would otherwise keep each other alive after the pipeline stops.
+	release []func()
+}
+
+// Release frees what Build tied to the pipeline; call it once the pipeline is in NULL.
+// Without it every stopped pipeline stays in memory, elements included (measured: about
+// 0.6 MB a run for a pipeline with ebrcs_bgsub).
+func (b *Built) Release() {
+	for i := len(b.release) - 1; i >= 0; i-- {
+		b.release[i]()
+	}
+	b.release = nil
 }
 
 // Frames returns how many frames have reached the sink.
@@ -97,13 +116,16 @@ func Build(ctx *BuildContext) (*Built, error) {
 		return nil, b.fail(fmt.Errorf("sink (%s) has no sink pad", spec.Sink.Type))
 	}
 	onFrame := ctx.OnFrame
-	sinkPad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+	probe := sinkPad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		b.frames.Add(1)
 		if onFrame != nil {
 			onFrame(info.GetBuffer())
 		}
 		return gst.PadProbeOK
 	})
+	b.release = append(b.release, func() { sinkPad.RemoveProbe(probe) })
+	b.release = append(b.release, ctx.release...)
+	ctx.release = nil
 	return b, nil
 }
 
@@ -130,6 +152,7 @@ func buildStep(st *Step) (*gst.Element, error) {
 // fail releases a half-built pipeline.
 func (b *Built) fail(err error) error {
 	b.Pipeline.SetState(gst.StateNull)
+	b.Release()
 	return err
 }
 

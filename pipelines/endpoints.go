@@ -135,7 +135,7 @@ var fileSource = &EndpointType{
 		} else if st.IsDir() {
 			return nil, fmt.Errorf("file source: %s is a directory", path)
 		}
-		return decodeBin(path, p.Bool("realtime"))
+		return decodeBin(ctx, path, p.Bool("realtime"))
 	},
 }
 
@@ -196,7 +196,7 @@ func chainBin(name string, elements []*gst.Element) (*gst.Element, error) {
 // streams (audio) are decoded into a fakesink so that they never block the demuxer. With
 // realtime, frames leave the bin at their timestamps, as from a camera: paced here, at the
 // source, and not at the sink, so that they do not queue up inside the pipeline.
-func decodeBin(path string, realtime bool) (*gst.Element, error) {
+func decodeBin(ctx *BuildContext, path string, realtime bool) (*gst.Element, error) {
 	bin := gst.NewBin("source")
 	src, err := gst.NewElementWithProperties("filesrc", map[string]interface{}{"location": path})
 	if err != nil {
@@ -223,7 +223,7 @@ func decodeBin(path string, realtime bool) (*gst.Element, error) {
 		ghost.SetTarget(pace.GetStaticPad("src"))
 	}
 	var videoLinked bool
-	dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	handler, _ := dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
 		caps := pad.GetCurrentCaps()
 		if caps == nil {
 			caps = pad.QueryCaps(nil)
@@ -246,6 +246,8 @@ func decodeBin(path string, realtime bool) (*gst.Element, error) {
 		drain.SyncStateWithParent()
 		pad.Link(drain.GetStaticPad("sink"))
 	})
+	// The handler's closure holds the bin: disconnect it when the pipeline is released.
+	ctx.onRelease(func() { dec.HandlerDisconnect(handler) })
 	return bin.Element, nil
 }
 

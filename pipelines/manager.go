@@ -149,6 +149,7 @@ func (m *Manager) prepare(file string, raw []byte) (*Spec, error) {
 		return spec, nil
 	}
 	trial.Pipeline.SetState(gst.StateNull)
+	trial.Release()
 	return spec, nil
 }
 

@@ -53,13 +53,13 @@ var rtspSource = &EndpointType{
 		if err := gstprops.Set(src, "protocols", protocols); err != nil {
 			return nil, err
 		}
-		return rtspBin(src)
+		return rtspBin(ctx, src)
 	},
 }
 
 // rtspBin puts rtspsrc and a decodebin for its video stream in a bin exposing decoded video on
 // "src". Other streams (audio, metadata) go to a fakesink.
-func rtspBin(src *gst.Element) (*gst.Element, error) {
+func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 	bin := gst.NewBin("source")
 	dec, err := gst.NewElement("decodebin")
 	if err != nil {
@@ -71,7 +71,7 @@ func rtspBin(src *gst.Element) (*gst.Element, error) {
 	ghost := gst.NewGhostPadNoTarget("src", gst.PadDirectionSource)
 	bin.AddPad(ghost.Pad)
 	var videoIn, videoOut bool
-	src.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	srcHandler, _ := src.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
 		caps := pad.QueryCaps(nil)
 		isVideo := caps != nil && caps.GetSize() > 0 && strings.Contains(caps.String(), "media=(string)video")
 		if isVideo && !videoIn {
@@ -81,7 +81,7 @@ func rtspBin(src *gst.Element) (*gst.Element, error) {
 		}
 		drain(bin, pad)
 	})
-	dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	decHandler, _ := dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
 		caps := pad.QueryCaps(nil)
 		if caps != nil && caps.GetSize() > 0 && strings.HasPrefix(caps.GetStructureAt(0).Name(), "video/x-raw") && !videoOut {
 			videoOut = true
@@ -90,6 +90,8 @@ func rtspBin(src *gst.Element) (*gst.Element, error) {
 		}
 		drain(bin, pad)
 	})
+	// The handlers' closures hold the bin: disconnect them when the pipeline is released.
+	ctx.onRelease(func() { src.HandlerDisconnect(srcHandler); dec.HandlerDisconnect(decHandler) })
 	return bin.Element, nil
 }
 

@@ -264,6 +264,7 @@ func (s *Supervisor) runOnce() (outcome, error) {
 	s.setState(StateStarting, func(st *Status) { st.NextAttempt = time.Time{} })
 	defer func() {
 		built.Pipeline.SetState(gst.StateNull)
+		built.Release()
 		s.mu.Lock()
 		s.framesSoFar += built.Frames()
 		s.built = nil

@@ -64,6 +64,7 @@ func checkFile(file string) (string, error) {
 		// Sources that need a file or a device at build time can still be valid.
 	} else {
 		built.Pipeline.SetState(gst.StateNull)
+		built.Release()
 	}
 	chain := []string{spec.Source.Type}
 	for _, st := range spec.Elements {
