@@ -31,6 +31,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 )
 
 const (
@@ -306,8 +307,7 @@ func checkoutPipeline(t *testing.T, dir, catalog, models string) string {
 	if !strings.Contains(text, "catalog: var/catalog") || !strings.Contains(text, "- element: ebrcs_embed\n") {
 		t.Fatal("checkout.yaml changed shape; update this test's path substitution")
 	}
-	text = strings.Replace(text, "catalog: var/catalog", "catalog: "+catalog+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text = testenv.PointPipeline(t, text, catalog, models)
 	path := filepath.Join(dir, "checkout.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

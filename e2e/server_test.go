@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 )
 
 // adminToken is the server's admin token in these tests (32 characters).
@@ -192,8 +193,7 @@ func shippedPipeline(t *testing.T, name, dst, catalog, models string) {
 	if !strings.Contains(text, "catalog: var/catalog") || !strings.Contains(text, "- element: ebrcs_embed\n") {
 		t.Fatalf("configs/pipelines/%s changed shape; update this test's path substitution", name)
 	}
-	text = strings.Replace(text, "catalog: var/catalog", "catalog: "+catalog+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text = testenv.PointPipeline(t, text, catalog, models)
 	if err := os.WriteFile(dst, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/elements/roigate"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
@@ -115,15 +113,7 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 	e.mgr = pipelines.NewManager(filepath.Join(e.dir, "cameras"), pipelines.SupervisorOptions{MaxRestarts: -1,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Bind: func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
-			var roi []framemeta.Point
-			for _, st := range spec.Elements {
-				for _, p := range st.Properties {
-					if st.Element == "ebrcs_roigate" && p.Name == "roi" {
-						roi, _ = roigate.ParsePolygon(p.Value)
-					}
-				}
-			}
-			station, err := e.stations.Station(spec.Name, roi, sup)
+			station, err := e.stations.Station(spec, sup)
 			if err != nil {
 				t.Error(err)
 				return pipelines.Binding{}

@@ -25,6 +25,9 @@ type MediaLink interface {
 	AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element)
 }
 
+// rtpMTU bounds one RTP packet's size, for the source queue's limit in bytes.
+const rtpMTU = 1500
+
 // Codecs the webrtc endpoints can decode and encode.
 const (
 	CodecVP8  = "VP8"
@@ -59,7 +62,9 @@ var webrtcSource = &EndpointType{
 		}
 		src, err := gst.NewElementWithProperties("appsrc", map[string]interface{}{
 			"is-live": true, "do-timestamp": true, "format": int(gst.FormatTime),
-			"max-buffers": uint64(p.Int("max_queue")), "max-bytes": uint64(0), "max-time": uint64(0),
+			// Bounded in bytes (packets of at most an MTU): the bridge checks the level in
+			// bytes on every packet with a direct call, to count what the leaky queue drops.
+			"max-buffers": uint64(0), "max-bytes": uint64(p.Int("max_queue") * rtpMTU), "max-time": uint64(0),
 		})
 		if err != nil {
 			return nil, err

@@ -96,6 +96,33 @@ func (s *Spec) Endless() bool {
 	return t != nil && t.Endless != nil && t.Endless(s.Source.Params)
 }
 
+// Uses reports whether a step of the pipeline is made by the element factory.
+func (s *Spec) Uses(factory string) bool {
+	for _, st := range s.Elements {
+		if st.Element == factory {
+			return true
+		}
+	}
+	return false
+}
+
+// Property returns the value the file gives to a property of the first step made by the
+// element factory; ok is false when no such step sets it.
+func (s *Spec) Property(factory, name string) (value string, ok bool) {
+	for _, st := range s.Elements {
+		if st.Element != factory {
+			continue
+		}
+		for _, p := range st.Properties {
+			if p.Name == name {
+				return p.Value, true
+			}
+		}
+		return "", false
+	}
+	return "", false
+}
+
 // SilenceTimeout is how long the pipeline may go without a frame before the supervisor treats
 // it as failed (0: never).
 func (s *Spec) SilenceTimeout() time.Duration {

@@ -52,11 +52,7 @@ func (b *bridge) OutputCodec() string { return b.codec }
 // AttachSource implements pipelines.MediaLink.
 func (b *bridge) AttachSource(src *app.Source, frameQueue *gst.Element) {
 	frameQueue.Connect("overrun", func(*gst.Element) { b.stats.FramesSkipped.Add(1) })
-	if v, err := src.GetProperty("max-buffers"); err == nil {
-		if n, ok := v.(uint64); ok {
-			b.srcMax.Store(n)
-		}
-	}
+	b.srcMax.Store(src.GetMaxBytes())
 	b.src.Store(src)
 	if b.onSource != nil {
 		b.onSource()
@@ -106,12 +102,8 @@ func (b *bridge) push(pkt []byte) {
 		b.stats.PacketsDropped.Add(1)
 		return
 	}
-	if max := b.srcMax.Load(); max > 0 {
-		if v, err := src.GetProperty("current-level-buffers"); err == nil {
-			if n, ok := v.(uint64); ok && n >= max {
-				b.stats.PacketsDropped.Add(1) // the leaky queue drops its oldest packet
-			}
-		}
+	if max := b.srcMax.Load(); max > 0 && src.GetCurrentLevelBytes()+uint64(len(pkt)) > max {
+		b.stats.PacketsDropped.Add(1) // the leaky queue drops its oldest packet
 	}
 	src.PushBuffer(gst.NewBufferFromBytes(pkt))
 }

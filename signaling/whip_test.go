@@ -35,6 +35,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -80,8 +81,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	models, _ := filepath.Abs("../models")
-	text := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text := testenv.PointPipeline(t, string(raw), catDir, models)
 	spec, err := pipelines.Load("live.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -76,8 +77,7 @@ func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64, produc
 		t.Fatal(err)
 	}
 	models, _ := filepath.Abs("../models")
-	yaml := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
-	yaml = strings.Replace(yaml, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	yaml := testenv.PointPipeline(t, string(raw), catDir, models)
 	spec, err := pipelines.Load("upload.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
 )
@@ -100,8 +101,7 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 		b.Fatal(err)
 	}
 	models, _ := filepath.Abs("../models")
-	text := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catDir+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text := testenv.PointPipeline(b, string(raw), catDir, models)
 	spec, err := pipelines.Load("live.yaml", []byte(text))
 	if err != nil {
 		b.Fatal(err)

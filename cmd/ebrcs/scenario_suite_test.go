@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ebrcs/ebrcs/internal/testenv"
 )
 
 // shippedCheckoutPipeline writes configs/pipelines/checkout.yaml with its catalog and model
@@ -18,13 +20,8 @@ func shippedCheckoutPipeline(t *testing.T, catalog string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(raw)
-	if !strings.Contains(text, "catalog: var/catalog") || !strings.Contains(text, "- element: ebrcs_embed\n") {
-		t.Fatal("checkout.yaml changed shape; update this test's path substitution")
-	}
 	models, _ := filepath.Abs("../../models")
-	text = strings.Replace(text, "catalog: var/catalog", "catalog: "+catalog+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text := testenv.PointPipeline(t, string(raw), catalog, models)
 	path := filepath.Join(t.TempDir(), "checkout.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/elements/roigate"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
@@ -206,25 +204,15 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 	if err != nil {
 		return nil, nil, err
 	}
-	catalogDir, embedder, modelDir := "var/catalog", "", "models"
-	found := false
-	for _, st := range spec.Elements {
-		if st.Element != "ebrcs_match" {
-			continue
+	// The element's defaults where the file does not set them.
+	property := func(name, fallback string) string {
+		if v, ok := spec.Property("ebrcs_match", name); ok {
+			return v
 		}
-		found = true
-		for _, p := range st.Properties {
-			switch p.Name {
-			case "catalog":
-				catalogDir = p.Value
-			case "embedder":
-				embedder = p.Value
-			case "model-dir":
-				modelDir = p.Value
-			}
-		}
+		return fallback
 	}
-	if !found {
+	catalogDir, embedder, modelDir := property("catalog", "var/catalog"), property("embedder", ""), property("model-dir", "models")
+	if !spec.Uses("ebrcs_match") {
 		return nil, nil, fmt.Errorf("%s: the checkout pipeline has no ebrcs_match: it could not recognise products", cfg.Pipeline)
 	}
 	emb, err := recognition.OpenEmbedder(embedder, modelDir)
@@ -254,24 +242,10 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 // with a whep sink its annotated video for WHEP viewers of the station.
 func stationBinder(checkouts *checkout.Manager, rtc func() *signaling.Service, log *slog.Logger) func(*pipelines.Spec, *pipelines.Supervisor) pipelines.Binding {
 	return func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
-		var roi []framemeta.Point
-		counts := false
-		for _, st := range spec.Elements {
-			switch st.Element {
-			case "ebrcs_counter":
-				counts = true
-			case "ebrcs_roigate":
-				for _, p := range st.Properties {
-					if p.Name == "roi" {
-						roi, _ = roigate.ParsePolygon(p.Value) // validated when the file loaded
-					}
-				}
-			}
-		}
-		if !counts {
+		if !spec.Uses("ebrcs_counter") {
 			return pipelines.Binding{}
 		}
-		station, err := checkouts.Station(spec.Name, roi, sup)
+		station, err := checkouts.Station(spec, sup)
 		if err != nil {
 			log.Error("checkout station", "pipeline", spec.Name, "error", err)
 			return pipelines.Binding{}

@@ -17,6 +17,7 @@ import (
 	"github.com/go-gst/go-glib/glib"
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/base"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebrcs/ebrcs/internal/metrics"
 )
@@ -48,6 +49,9 @@ type transform[T Processor] struct {
 	// self (its ToGstBaseTransform does not accept the C pointer it is given), so we keep the
 	// pointer from Constructed. The GObject owns this Go value, so the pointer outlives it.
 	element *C.GstElement
+	// The element's metric series, looked up once: Process runs on every frame.
+	framesMetric, errorsMetric prometheus.Counter
+	secondsMetric              prometheus.Observer
 }
 
 // warn posts a warning message from this element (the pipeline goes on).
@@ -68,7 +72,10 @@ func (t *transform[T]) fail(format string, args ...any) {
 // New is called by GLib for every new element instance.
 func (t *transform[T]) New() glib.GoObjectSubclass {
 	props := newProps(t.def.Properties)
-	return &transform[T]{def: t.def, props: props, proc: t.def.New(props)}
+	return &transform[T]{def: t.def, props: props, proc: t.def.New(props),
+		framesMetric:  metrics.ElementFrames.WithLabelValues(t.def.Name),
+		errorsMetric:  metrics.ElementErrors.WithLabelValues(t.def.Name),
+		secondsMetric: metrics.ElementSeconds.WithLabelValues(t.def.Name)}
 }
 
 func (t *transform[T]) ClassInit(klass *glib.ObjectClass) {
@@ -201,10 +208,10 @@ func (t *transform[T]) TransformIP(self *base.GstBaseTransform, buf *gst.Buffer)
 	}
 	start := time.Now()
 	err := t.proc.Process(&b)
-	metrics.ElementSeconds.WithLabelValues(t.def.Name).Observe(time.Since(start).Seconds())
-	metrics.ElementFrames.WithLabelValues(t.def.Name).Inc()
+	t.secondsMetric.Observe(time.Since(start).Seconds())
+	t.framesMetric.Inc()
 	if err != nil {
-		metrics.ElementErrors.WithLabelValues(t.def.Name).Inc()
+		t.errorsMetric.Inc()
 		t.fail("%v", err)
 		return gst.FlowError
 	}

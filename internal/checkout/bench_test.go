@@ -18,6 +18,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 
@@ -94,8 +95,7 @@ func shippedPipeline(b *testing.B, catalog string, realtime bool) *pipelines.Spe
 		b.Fatal(err)
 	}
 	models, _ := filepath.Abs("../../models")
-	text := strings.Replace(string(raw), "catalog: var/catalog", "catalog: "+catalog+"\n      model-dir: "+models, 1)
-	text = strings.Replace(text, "- element: ebrcs_embed\n", "- element: ebrcs_embed\n    properties: {model-dir: "+models+"}\n", 1)
+	text := testenv.PointPipeline(b, string(raw), catalog, models)
 	if realtime {
 		text = strings.Replace(text, "  type: file\n", "  type: file\n  realtime: true\n", 1)
 	}

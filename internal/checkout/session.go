@@ -189,20 +189,11 @@ func NewManager(cfg Config) (*Manager, error) {
 		stop:     make(chan struct{}),
 	}
 	if cfg.Pipeline != nil {
-		for _, st := range cfg.Pipeline.Elements {
-			if st.Element != "ebrcs_roigate" {
-				continue
-			}
-			for _, p := range st.Properties {
-				if p.Name == "roi" {
-					roi, err := roigate.ParsePolygon(p.Value)
-					if err != nil {
-						return nil, fmt.Errorf("checkout: pipeline %s: %w", cfg.Pipeline.Name, err)
-					}
-					m.defaultROI = roi
-				}
-			}
+		roi, err := specROI(cfg.Pipeline)
+		if err != nil {
+			return nil, err
 		}
+		m.defaultROI = roi
 	}
 	m.wg.Add(1)
 	go m.janitor()
@@ -294,14 +285,29 @@ func pointPairs(pts []framemeta.Point) [][2]float64 {
 	return out
 }
 
+// specROI is the ROI a pipeline file gives its ebrcs_roigate (nil: none).
+func specROI(spec *pipelines.Spec) ([]framemeta.Point, error) {
+	text, _ := spec.Property("ebrcs_roigate", "roi")
+	roi, err := roigate.ParsePolygon(text)
+	if err != nil {
+		return nil, fmt.Errorf("checkout: pipeline %s: %w", spec.Name, err)
+	}
+	return roi, nil
+}
+
 // StationID is the session id of a camera pipeline's checkout station.
 func StationID(pipeline string) string { return "st_" + pipeline }
 
 // Station returns the standing checkout station of a camera pipeline, creating it (with the
-// pipeline's ROI) the first time. A station is a session like a shopper's (ROI, cart, events,
+// ROI of the pipeline's ebrcs_roigate) the first time. A station is a session like a shopper's (ROI, cart, events,
 // confirm) that never expires; its cart survives the camera's reconnects and hot reloads.
 // sup, the camera's running supervisor, receives ROI changes from then on.
-func (m *Manager) Station(pipeline string, roi []framemeta.Point, sup *pipelines.Supervisor) (*Session, error) {
+func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Session, error) {
+	roi, err := specROI(spec)
+	if err != nil {
+		return nil, err
+	}
+	pipeline := spec.Name
 	id := StationID(pipeline)
 	m.mu.Lock()
 	defer m.mu.Unlock()
