@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/internal/gsignal"
 	"github.com/ebrcs/ebrcs/pipelines/gstprops"
 )
 
@@ -223,7 +224,7 @@ func decodeBin(ctx *BuildContext, path string, realtime bool) (*gst.Element, err
 		ghost.SetTarget(pace.GetStaticPad("src"))
 	}
 	var videoLinked bool
-	handler, _ := dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	handler, _ := gsignal.ConnectPadAdded(dec, func(pad *gst.Pad) {
 		caps := pad.GetCurrentCaps()
 		if caps == nil {
 			caps = pad.QueryCaps(nil)
@@ -246,8 +247,9 @@ func decodeBin(ctx *BuildContext, path string, realtime bool) (*gst.Element, err
 		drain.SyncStateWithParent()
 		pad.Link(drain.GetStaticPad("sink"))
 	})
-	// The handler's closure holds the bin: disconnect it when the pipeline is released.
-	ctx.onRelease(func() { dec.HandlerDisconnect(handler) })
+	// The handler's closure holds the bin, which holds the decoder, which holds the handler:
+	// disconnect it when the pipeline is released to break the cycle.
+	ctx.onRelease(func() { gsignal.Disconnect(dec.Object.Object, handler) })
 	return bin.Element, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/internal/gsignal"
 	"github.com/ebrcs/ebrcs/pipelines/gstprops"
 )
 
@@ -71,7 +72,7 @@ func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 	ghost := gst.NewGhostPadNoTarget("src", gst.PadDirectionSource)
 	bin.AddPad(ghost.Pad)
 	var videoIn, videoOut bool
-	srcHandler, _ := src.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	srcHandler, _ := gsignal.ConnectPadAdded(src, func(pad *gst.Pad) {
 		caps := pad.QueryCaps(nil)
 		isVideo := caps != nil && caps.GetSize() > 0 && strings.Contains(caps.String(), "media=(string)video")
 		if isVideo && !videoIn {
@@ -81,7 +82,7 @@ func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 		}
 		drain(bin, pad)
 	})
-	decHandler, _ := dec.Connect("pad-added", func(_ *gst.Element, pad *gst.Pad) {
+	decHandler, _ := gsignal.ConnectPadAdded(dec, func(pad *gst.Pad) {
 		caps := pad.QueryCaps(nil)
 		if caps != nil && caps.GetSize() > 0 && strings.HasPrefix(caps.GetStructureAt(0).Name(), "video/x-raw") && !videoOut {
 			videoOut = true
@@ -90,8 +91,12 @@ func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 		}
 		drain(bin, pad)
 	})
-	// The handlers' closures hold the bin: disconnect them when the pipeline is released.
-	ctx.onRelease(func() { src.HandlerDisconnect(srcHandler); dec.HandlerDisconnect(decHandler) })
+	// The handlers' closures hold the bin, which holds the elements, which hold the handlers:
+	// disconnect them when the pipeline is released to break the cycle.
+	ctx.onRelease(func() {
+		gsignal.Disconnect(src.Object.Object, srcHandler)
+		gsignal.Disconnect(dec.Object.Object, decHandler)
+	})
 	return bin.Element, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/go-gst/go-gst/gst/app"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/ebrcs/ebrcs/internal/gsignal"
 )
 
 // bridge is one live session's media path between pion and its GStreamer pipeline. It
@@ -51,7 +53,7 @@ func (b *bridge) OutputCodec() string { return b.codec }
 
 // AttachSource implements pipelines.MediaLink.
 func (b *bridge) AttachSource(src *app.Source, frameQueue *gst.Element) {
-	frameQueue.Connect("overrun", func(*gst.Element) { b.stats.FramesSkipped.Add(1) })
+	gsignal.Connect(frameQueue.Object.Object, "overrun", func() { b.stats.FramesSkipped.Add(1) })
 	b.srcMax.Store(src.GetMaxBytes())
 	b.src.Store(src)
 	if b.onSource != nil {
@@ -63,7 +65,7 @@ func (b *bridge) AttachSource(src *app.Source, frameQueue *gst.Element) {
 func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	b.encoder.Store(encoder)
 	b.sinkEl.Store(sink.Element)
-	frameQueue.Connect("overrun", func(*gst.Element) { b.stats.FramesDropped.Add(1) })
+	gsignal.Connect(frameQueue.Object.Object, "overrun", func() { b.stats.FramesDropped.Add(1) })
 	sink.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
 		sample := s.PullSample()
 		if sample == nil {

@@ -50,6 +50,9 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	p := &publisher{svc: s, id: newResourceID(), spec: spec, session: sess, owned: owned, pc: pc,
 		bridge: newBridge(info.codec, out), started: time.Now().UTC(), done: make(chan struct{})}
 	p.bridge.onSource = p.sendPLI
+	if testHookNewPublisher != nil {
+		testHookNewPublisher(p)
+	}
 
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		pc.Close()
@@ -324,3 +327,6 @@ func closeOutcome(reason string) string {
 	}
 	return "other"
 }
+
+// testHookNewPublisher lets the churn test follow publishers until they are collected.
+var testHookNewPublisher func(*publisher)

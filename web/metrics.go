@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ebrcs/ebrcs/internal/malloctune"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
@@ -30,15 +31,19 @@ var (
 	descPeerFrms = prometheus.NewDesc("ebrcs_webrtc_frames_total", "Frames of live publishers, by outcome.", []string{"outcome"}, nil)
 	descProducts = prometheus.NewDesc("ebrcs_catalog_products", "Products in the catalog (searchable).", nil, nil)
 	descVectors  = prometheus.NewDesc("ebrcs_catalog_vectors", "Vectors in the catalog's index.", nil, nil)
+	descNative   = prometheus.NewDesc("ebrcs_native_heap_bytes", "The C heap (GStreamer, codecs, ONNX Runtime, FAISS): in_use is allocated, free is freed but kept by malloc.", []string{"state"}, nil)
 )
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors} {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descNative} {
 		ch <- d
 	}
 }
 
 func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	native := malloctune.Read()
+	ch <- prometheus.MustNewConstMetric(descNative, prometheus.GaugeValue, float64(native.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(descNative, prometheus.GaugeValue, float64(native.Free), "free")
 	if m.s.Pipelines != nil {
 		for _, st := range m.s.Pipelines.Statuses() {
 			for _, state := range pipelineStates {

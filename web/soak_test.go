@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	_ "github.com/ebrcs/ebrcs/internal/malloctune" // as in the server binary
+	"github.com/ebrcs/ebrcs/internal/malloctune"
 	"github.com/ebrcs/ebrcs/signaling"
 )
 
@@ -49,6 +49,7 @@ func TestSoak(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	go malloctune.TrimEvery(ctx, 30*time.Second) // as ebrcs serve does
 
 	var samples []soakSample
 	start := time.Now()

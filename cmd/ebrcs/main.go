@@ -19,7 +19,6 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/elements"
-	_ "github.com/ebrcs/ebrcs/internal/malloctune" // flat memory under session churn
 )
 
 // version is set at build time: -ldflags "-X main.version=..."

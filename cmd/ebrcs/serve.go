@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/internal/malloctune"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
@@ -63,6 +64,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Sessions come and go all day; without this the native heap keeps their freed memory.
+	go malloctune.TrimEvery(ctx, 30*time.Second)
 
 	// Deferred in this order so that the pipelines stop before the shared catalogs and
 	// embedders they use are closed.
