@@ -42,9 +42,20 @@ const (
 	minKills   = 20
 )
 
+// buildServer builds the ebrcs binary into dir.
+func buildServer(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "ebrcs")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ebrcs").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // server is one `ebrcs serve` process.
 type server struct {
 	bin, dir, config, base string
+	wrap                   []string // a command prefix (nsenter into a mount namespace), or none
 	cmd                    *exec.Cmd
 	log                    *bytes.Buffer
 	done                   chan struct{}
@@ -53,7 +64,8 @@ type server struct {
 func (s *server) start(t *testing.T) {
 	t.Helper()
 	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(s.bin, "serve", "--config", s.config)
+	args := append(append([]string(nil), s.wrap...), s.bin, "serve", "--config", s.config)
+	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -83,6 +95,23 @@ func (s *server) start(t *testing.T) {
 }
 
 // kill SIGKILLs the process and waits for it; a no-op when it is not running.
+// stop ends the server with SIGTERM, as systemd does, and waits for it.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the server did not stop within 30 s of SIGTERM:\n%s", s.log)
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
 func (s *server) kill() {
 	if s.cmd == nil {
 		return
@@ -326,10 +355,7 @@ func TestKill9CrashSafety(t *testing.T) {
 	}
 	began := time.Now()
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "ebrcs")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ebrcs").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t, tmp)
 	models, err := filepath.Abs("../models")
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,12 @@ type Stats struct {
 	// PersistErrors counts index files that could not be written (the catalog stays
 	// correct: the next Open sees the stale file and rebuilds).
 	PersistErrors int
+	// StorageErrors counts changes refused because the data directory was read-only or
+	// its disk full (ErrReadOnly, ErrDiskFull); nothing was stored for them.
+	StorageErrors int
+	// ReadOnly: the data directory was read-only at Open, so the catalog serves what is
+	// stored and refuses every change with ErrReadOnly.
+	ReadOnly bool
 }
 
 // liveProduct is what Search needs about a product without asking SQLite.
@@ -86,6 +92,7 @@ type liveProduct struct {
 // storage (a memory move of the vectors after the removed ones).
 type Catalog struct {
 	dir       string
+	readOnly  bool // the directory was read-only at Open: serve what is stored, refuse changes
 	opts      Options
 	emb       Embedder
 	fp        string
@@ -127,6 +134,11 @@ type Catalog struct {
 // the database, or rebuilds the index from the stored vectors.
 //
 // Only one Catalog may have dir open at a time (ErrLocked otherwise).
+//
+// A read-only directory (a volume mounted read-only, a file system the kernel remounted
+// read-only after errors) opens read-only: searches, lists and images are served from what is
+// stored, and every change is refused with ErrReadOnly, so that checkout keeps recognising
+// products while the operator fixes the storage.
 func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 	if emb == nil {
 		return nil, errors.New("data: Open: nil Embedder")
@@ -142,21 +154,30 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data: create %s: %w", dir, err)
 	}
-	lock, err := lockDir(dir)
+	readOnly := errors.Is(probeWritable(dir), ErrReadOnly)
+	lock, err := lockDir(dir, readOnly)
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
-	db, err := openDB(ctx, dir)
+	open := openDB
+	if readOnly {
+		open = openDBReadOnly
+	}
+	db, err := open(ctx, dir)
 	if err != nil {
 		unlockDir(lock)
 		return nil, err
 	}
 	c := &Catalog{
-		dir: dir, opts: opts, emb: emb, fp: fp, dim: dim, db: db, lockFile: lock,
+		dir: dir, readOnly: readOnly, opts: opts, emb: emb, fp: fp, dim: dim, db: db, lockFile: lock,
 		log:      opts.Logger.With("component", "catalog"),
 		owner:    map[int64]int64{},
 		products: map[int64]*liveProduct{},
+	}
+	c.stats.ReadOnly = readOnly
+	if readOnly {
+		c.log.Warn("the data directory is read-only: the catalog is served as stored, and registrations, removals and purchases are refused until it is writable and the server restarted", "dir", dir)
 	}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if err := c.open(ctx); err != nil {
@@ -176,12 +197,20 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 }
 
 func (c *Catalog) open(ctx context.Context) error {
-	if err := migrate(ctx, c.db); err != nil {
-		return err
-	}
-	removeTempFiles(c.dir)
-	if err := c.reembedMissing(ctx); err != nil {
-		return err
+	if c.readOnly {
+		if err := checkSchema(ctx, c.db); err != nil {
+			return err
+		}
+	} else {
+		if err := migrate(ctx, c.db); err != nil {
+			return err
+		}
+		removeTempFiles(c.dir)
+		// Read-only, images without vectors for this model stay unsearchable until the
+		// directory is writable: their vectors could not be stored.
+		if err := c.reembedMissing(ctx); err != nil {
+			return err
+		}
 	}
 	if err := c.loadState(ctx); err != nil {
 		return err
@@ -393,6 +422,9 @@ func (c *Catalog) unlockWrite() {
 // logged, not returned: the database is the truth and is already committed, and the stale
 // file will be noticed and rebuilt at the next Open.
 func (c *Catalog) persistLocked() {
+	if c.readOnly {
+		return // the index lives in memory only; nothing can be written
+	}
 	c.mu.RLock()
 	if c.closed || c.idx == nil {
 		c.mu.RUnlock()

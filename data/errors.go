@@ -73,3 +73,15 @@ func (e *ImageError) Error() string {
 
 // Unwrap returns the decoder's error, if any.
 func (e *ImageError) Unwrap() error { return e.Err }
+
+// Storage failures: a write could not be stored because of the storage itself. The
+// transaction rolled back, so nothing was stored and nothing stored before was touched; the
+// catalog keeps serving searches from memory, and the same request succeeds once the
+// operator has made room or remounted the directory read-write.
+var (
+	// ErrReadOnly: the data directory, or the file system it is on, is read-only.
+	ErrReadOnly = errors.New("data: the data directory is read-only")
+
+	// ErrDiskFull: the file system holding the data directory is full (or over quota).
+	ErrDiskFull = errors.New("data: the disk holding the data directory is full")
+)

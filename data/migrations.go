@@ -124,6 +124,22 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// checkSchema is migrate for a read-only database: it must already be at schemaVersion.
+func checkSchema(ctx context.Context, db *sql.DB) error {
+	var current int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("data: read schema version: %w", err)
+	}
+	switch {
+	case current > schemaVersion():
+		return fmt.Errorf("%w: database is at version %d, this program knows up to %d", ErrSchemaTooNew, current, schemaVersion())
+	case current < schemaVersion():
+		return fmt.Errorf("%w: the database (schema version %d) needs migrating to version %d, which needs a writable directory",
+			ErrReadOnly, current, schemaVersion())
+	}
+	return nil
+}
+
 func applyMigration(ctx context.Context, db *sql.DB, version int, m migration) error {
 	// One connection for the whole step: BEGIN IMMEDIATE takes the write lock up front, so a
 	// second process migrating at the same moment waits (busy_timeout) and then sees our

@@ -46,7 +46,7 @@ func (c *Catalog) AddProduct(p NewProduct) (*Product, error) {
 	case n > c.opts.MaxImages:
 		return nil, fmt.Errorf("%w: %d images, at most %d", ErrTooManyImages, n, c.opts.MaxImages)
 	}
-	if err := c.checkOpen(); err != nil {
+	if err := c.checkWritable(); err != nil {
 		return nil, err
 	}
 	// Refuse a duplicate before the expensive embedding. The UNIQUE index still decides
@@ -77,7 +77,7 @@ func (c *Catalog) AddProduct(p NewProduct) (*Product, error) {
 	}
 	gen, pid, ids, flat, err := c.insertProduct(ctx, name, key, sku, price, created, imgs, views)
 	if err != nil {
-		return nil, err
+		return nil, c.storageError(err)
 	}
 	c.mu.Lock()
 	if err := c.idx.add(flat, ids); err != nil {
@@ -251,7 +251,7 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	ctx := context.Background()
 	c.lockWrite()
 	defer c.unlockWrite()
-	if err := c.checkOpen(); err != nil {
+	if err := c.checkWritable(); err != nil {
 		return err
 	}
 	// The vector ids are read before the delete cascades them away.
@@ -261,7 +261,7 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	}
 	gen, err := c.deleteProduct(ctx, id)
 	if err != nil {
-		return err
+		return c.storageError(err)
 	}
 	c.mu.Lock()
 	if c.idx.kind == IndexFlat {
@@ -457,6 +457,21 @@ func (c *Catalog) checkOpen() error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// checkWritable refuses a change at once, before any work, when the catalog was opened
+// read-only.
+func (c *Catalog) checkWritable() error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	if !c.readOnly {
+		return nil
+	}
+	c.mu.Lock()
+	c.stats.StorageErrors++
+	c.mu.Unlock()
+	return fmt.Errorf("%w (%s): it was read-only when the server started; nothing was stored", ErrReadOnly, c.dir)
 }
 
 // Search returns the products most similar to vec (an embedding of a crop, from the same

@@ -34,7 +34,7 @@ type Purchase struct {
 // id. A session can be confirmed only once: a second call returns ErrAlreadyConfirmed and
 // changes nothing. Items keep their order.
 func (c *Catalog) RecordPurchase(sessionID string, items []PurchaseItem) (*Purchase, error) {
-	if err := c.checkOpen(); err != nil {
+	if err := c.checkWritable(); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(sessionID) == "" {
@@ -51,6 +51,12 @@ func (c *Catalog) RecordPurchase(sessionID string, items []PurchaseItem) (*Purch
 			return nil, fmt.Errorf("%w: item %d (%s) has quantity %d", ErrInvalidPurchase, i, it.Product, it.Quantity)
 		}
 	}
+	p, err := c.recordPurchase(sessionID, items)
+	return p, c.storageError(err)
+}
+
+// recordPurchase writes a validated purchase in one transaction.
+func (c *Catalog) recordPurchase(sessionID string, items []PurchaseItem) (*Purchase, error) {
 	ctx := context.Background()
 	p := &Purchase{SessionID: sessionID, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Items: append([]PurchaseItem(nil), items...)}
 	tx, err := c.db.BeginTx(ctx, nil)

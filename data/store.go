@@ -57,9 +57,49 @@ func openDB(ctx context.Context, dir string) (*sql.DB, error) {
 	return db, nil
 }
 
+// openDBReadOnly opens the database of a read-only directory. SQLite cannot create the
+// WAL's shared-memory file there, so a cleanly closed database (no WAL left) is opened
+// immutable; one with a WAL left by a crash is opened read-only, which works only when its
+// -shm file survived too, and otherwise fails with a message saying what to do.
+func openDBReadOnly(ctx context.Context, dir string) (*sql.DB, error) {
+	path := filepath.Join(dir, dbFile)
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("data: data directory %q: '?' and '#' are not allowed in the path", dir)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w (%s): there is no catalog to serve: %v", ErrReadOnly, dir, err)
+	}
+	params := "mode=ro&immutable=1"
+	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
+		params = "mode=ro"
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+params+"&_foreign_keys=1")
+	if err != nil {
+		return nil, fmt.Errorf("data: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w (%s): the database cannot be read without writing (a crash left its write-ahead log): make the directory writable once: %v",
+			ErrReadOnly, dir, err)
+	}
+	return db, nil
+}
+
 // lockDir takes an exclusive advisory lock on the data directory for the life of the Catalog.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "catalog.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+// A read-only directory is locked through its existing lock file, if it has one (flock needs
+// no write access); nothing can be written there anyway.
+func lockDir(dir string, readOnly bool) (*os.File, error) {
+	flags := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flags = os.O_RDONLY
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "catalog.lock"), flags, 0o644)
+	if readOnly && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("data: lock %s: %w", dir, err)
 	}

@@ -141,6 +141,10 @@ func catalogError(c *gin.Context, err error) {
 		fail(c, http.StatusBadRequest, "price", "%v", strings.TrimPrefix(err.Error(), "data: "))
 	case errors.Is(err, data.ErrNoImages), errors.Is(err, data.ErrTooManyImages):
 		fail(c, http.StatusBadRequest, "images", "%v", strings.TrimPrefix(err.Error(), "data: "))
+	case errors.Is(err, data.ErrReadOnly), errors.Is(err, data.ErrDiskFull):
+		// 507: the request was fine, the server could not store it; the same request
+		// succeeds once the operator has made room or remounted the directory.
+		fail(c, http.StatusInsufficientStorage, "", "%v", strings.TrimPrefix(err.Error(), "data: "))
 	case errors.Is(err, data.ErrClosed):
 		fail(c, http.StatusServiceUnavailable, "", "%v", err)
 	default:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,6 +54,14 @@ func checkoutError(c *gin.Context, err error) {
 	case errors.Is(err, cart.ErrConfirmed), errors.Is(err, cart.ErrStale), errors.Is(err, cart.ErrEmptyCart),
 		errors.Is(err, data.ErrAlreadyConfirmed):
 		fail(c, http.StatusConflict, "", "%v", err)
+	case errors.Is(err, data.ErrReadOnly), errors.Is(err, data.ErrDiskFull):
+		// The shopper's cart stays open and unchanged: confirming again succeeds once the
+		// storage is fixed. The server's paths are for the operator's log, not the page.
+		why := "its disk is full"
+		if errors.Is(err, data.ErrReadOnly) {
+			why = "its data directory is read-only"
+		}
+		fail(c, http.StatusInsufficientStorage, "", "the server could not store the purchase (%s); the cart is kept, confirm again later", why)
 	case errors.Is(err, checkout.ErrBusy):
 		c.Header("Retry-After", "10")
 		fail(c, http.StatusServiceUnavailable, "", "%v", err)
@@ -339,6 +348,10 @@ func (s *Server) uploadVideo(c *gin.Context, sess *checkout.Session) {
 	}
 	f, err := os.CreateTemp(dir, "upload-*"+safeExt(part.FileName()))
 	if err != nil {
+		if why, ok := noRoom(err); ok {
+			fail(c, http.StatusInsufficientStorage, "", "the server cannot take uploads now (%s)", why)
+			return
+		}
 		fail(c, http.StatusInternalServerError, "", "upload: %v", err)
 		return
 	}
@@ -375,7 +388,22 @@ func uploadReadError(c *gin.Context, err error, limit int64) {
 		fail(c, http.StatusRequestEntityTooLarge, "video", "video: the upload is larger than the limit of %d bytes", limit)
 		return
 	}
+	if why, ok := noRoom(err); ok {
+		fail(c, http.StatusInsufficientStorage, "", "the server cannot take uploads now (%s)", why)
+		return
+	}
 	fail(c, http.StatusBadRequest, "video", "video: the upload could not be read: %v", err)
+}
+
+// noRoom recognises a write refused by the upload directory's file system.
+func noRoom(err error) (string, bool) {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "its upload directory's disk is full", true
+	case errors.Is(err, syscall.EROFS):
+		return "its upload directory is read-only", true
+	}
+	return "", false
 }
 
 // safeExt keeps a short alphanumeric extension of the client's file name (decoders do not

@@ -31,11 +31,13 @@ var (
 	descPeerFrms = prometheus.NewDesc("ebrcs_webrtc_frames_total", "Frames of live publishers, by outcome.", []string{"outcome"}, nil)
 	descProducts = prometheus.NewDesc("ebrcs_catalog_products", "Products in the catalog (searchable).", nil, nil)
 	descVectors  = prometheus.NewDesc("ebrcs_catalog_vectors", "Vectors in the catalog's index.", nil, nil)
+	descReadOnly = prometheus.NewDesc("ebrcs_catalog_read_only", "1 when the data directory was read-only at start: changes and purchases are refused.", nil, nil)
+	descStorErrs = prometheus.NewDesc("ebrcs_catalog_storage_errors_total", "Changes and purchases refused because the data directory was read-only or its disk full.", nil, nil)
 	descNative   = prometheus.NewDesc("ebrcs_native_heap_bytes", "The C heap (GStreamer, codecs, ONNX Runtime, FAISS): in_use is allocated, free is freed but kept by malloc.", []string{"state"}, nil)
 )
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descNative} {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descReadOnly, descStorErrs, descNative} {
 		ch <- d
 	}
 }
@@ -61,6 +63,12 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		st := m.s.Catalog.Stats()
 		ch <- prometheus.MustNewConstMetric(descProducts, prometheus.GaugeValue, float64(m.s.Catalog.Len()))
 		ch <- prometheus.MustNewConstMetric(descVectors, prometheus.GaugeValue, float64(st.Vectors))
+		readOnly := 0.0
+		if st.ReadOnly {
+			readOnly = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descReadOnly, prometheus.GaugeValue, readOnly)
+		ch <- prometheus.MustNewConstMetric(descStorErrs, prometheus.CounterValue, float64(st.StorageErrors))
 	}
 	if m.s.Checkout != nil {
 		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(m.s.Checkout.Sessions()))

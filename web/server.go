@@ -85,7 +85,14 @@ func (s *Server) ready(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "pipelines": notReady})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	body := gin.H{"status": "ready"}
+	if s.Catalog != nil {
+		// Ready either way (checkout works), but an operator should see that nothing can be
+		// stored.
+		st := s.Catalog.Stats()
+		body["catalog"] = gin.H{"read_only": st.ReadOnly, "storage_errors": st.StorageErrors}
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // ListenAndServe serves on addr until ctx ends, then shuts down gracefully.
