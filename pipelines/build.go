@@ -6,6 +6,8 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/internal/gsignal"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines/gstprops"
 )
 
@@ -26,10 +28,16 @@ type BuildContext struct {
 
 	// release collects what endpoint builders tied to Go closures (Built.Release undoes it).
 	release []func()
+	// leaky are the queues that drop frames by design (latest frame wins), to be counted.
+	leaky []*gst.Element
 }
 
 // onRelease registers an undo for Built.Release (a signal handler to disconnect).
 func (ctx *BuildContext) onRelease(f func()) { ctx.release = append(ctx.release, f) }
+
+// countDrops registers a leaky frame queue: each overrun of it is a dropped frame, counted
+// in ebrcs_pipeline_dropped_frames_total.
+func (ctx *BuildContext) countDrops(queue *gst.Element) { ctx.leaky = append(ctx.leaky, queue) }
 
 // Built is a linked GStreamer pipeline made from a Spec, in the NULL state.
 type Built struct {
@@ -116,14 +124,32 @@ func Build(ctx *BuildContext) (*Built, error) {
 		return nil, b.fail(fmt.Errorf("sink (%s) has no sink pad", spec.Sink.Type))
 	}
 	onFrame := ctx.OnFrame
+	sinkFrames := metrics.PipelineFrames.WithLabelValues(spec.Name, "sink")
 	probe := sinkPad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		b.frames.Add(1)
+		sinkFrames.Inc()
 		if onFrame != nil {
 			onFrame(info.GetBuffer())
 		}
 		return gst.PadProbeOK
 	})
 	b.release = append(b.release, func() { sinkPad.RemoveProbe(probe) })
+	if srcPad := b.chain[0].GetStaticPad("src"); srcPad != nil {
+		sourceFrames := metrics.PipelineFrames.WithLabelValues(spec.Name, "source")
+		probe := srcPad.AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+			sourceFrames.Inc()
+			return gst.PadProbeOK
+		})
+		b.release = append(b.release, func() { srcPad.RemoveProbe(probe) })
+	}
+	// The handlers hold only the counter, so they need no release: they go with the queue.
+	dropped := metrics.PipelineDropped.WithLabelValues(spec.Name)
+	for _, q := range ctx.leaky {
+		if _, err := gsignal.Connect(q.Object.Object, "overrun", dropped.Inc); err != nil {
+			return nil, b.fail(err)
+		}
+	}
+	ctx.leaky = nil
 	b.release = append(b.release, ctx.release...)
 	ctx.release = nil
 	return b, nil

@@ -101,6 +101,7 @@ var webrtcSource = &EndpointType{
 			return nil, err
 		}
 		chain = append(chain, frames)
+		ctx.countDrops(frames)
 		bin, err := chainBin("source", chain)
 		if err != nil {
 			return nil, err
@@ -154,6 +155,7 @@ func encoderSink(ctx *BuildContext, p Params) (*gst.Element, error) {
 	if err := gstSetString(queue, "leaky", "downstream"); err != nil {
 		return nil, err
 	}
+	ctx.countDrops(queue)
 	convert, err := gst.NewElement("videoconvert")
 	if err != nil {
 		return nil, err

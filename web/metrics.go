@@ -24,7 +24,6 @@ type metricsCollector struct{ s *Server }
 var (
 	descState    = prometheus.NewDesc("ebrcs_pipeline_state", "1 for the state the pipeline is in.", []string{"pipeline", "state"}, nil)
 	descRestarts = prometheus.NewDesc("ebrcs_pipeline_restarts_total", "Restarts (reconnects, for cameras) since the pipeline was loaded.", []string{"pipeline"}, nil)
-	descFrames   = prometheus.NewDesc("ebrcs_pipeline_frames_total", "Frames that reached the pipeline's sink.", []string{"pipeline"}, nil)
 	descSessions = prometheus.NewDesc("ebrcs_checkout_sessions", "Open checkout sessions (stations included).", nil, nil)
 	descPeers    = prometheus.NewDesc("ebrcs_webrtc_publishers", "Live WHIP publishers.", nil, nil)
 	descPeerPkts = prometheus.NewDesc("ebrcs_webrtc_packets_total", "RTP packets from live publishers, by outcome.", []string{"outcome"}, nil)
@@ -37,7 +36,7 @@ var (
 )
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descRestarts, descFrames, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descReadOnly, descStorErrs, descNative} {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descReadOnly, descStorErrs, descNative} {
 		ch <- d
 	}
 }
@@ -56,12 +55,11 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.Name, string(state))
 			}
 			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
-			ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(st.Frames), st.Name)
 		}
 	}
 	if m.s.Catalog != nil {
 		st := m.s.Catalog.Stats()
-		ch <- prometheus.MustNewConstMetric(descProducts, prometheus.GaugeValue, float64(m.s.Catalog.Len()))
+		ch <- prometheus.MustNewConstMetric(descProducts, prometheus.GaugeValue, float64(st.Products))
 		ch <- prometheus.MustNewConstMetric(descVectors, prometheus.GaugeValue, float64(st.Vectors))
 		readOnly := 0.0
 		if st.ReadOnly {
@@ -90,7 +88,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler serves Prometheus metrics: everything recorded in internal/metrics
 // (elements, embedding, matching, counting, sessions, WebRTC, HTTP), and, read at scrape time,
-// the pipelines' states, restarts and frames, the catalog's size, the sessions and the WebRTC
+// the pipelines' states and restarts, the catalog's size, the sessions and the WebRTC
 // peers' counters, plus Go runtime and process metrics.
 func (s *Server) metricsHandler() gin.HandlerFunc {
 	local := prometheus.NewRegistry()

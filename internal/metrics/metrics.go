@@ -17,6 +17,16 @@ var Registry = prometheus.NewRegistry()
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 var (
+	// PipelineFrames counts frames leaving each pipeline's source (at="source") and reaching
+	// its sink (at="sink"), by pipeline name; a live session's pipeline counts under its
+	// template's name ("live"), so the series stay few however many sessions come and go.
+	PipelineFrames = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_pipeline_frames_total",
+		Help: "Frames out of each pipeline's source (at=source) and into its sink (at=sink)."}, []string{"pipeline", "at"})
+	// PipelineDropped counts frames that a pipeline's leaky queues dropped: the analysis or
+	// the encoder could not keep up, and the newest frame won.
+	PipelineDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_pipeline_dropped_frames_total",
+		Help: "Frames dropped by each pipeline's leaky queues (latest frame wins)."}, []string{"pipeline"})
+
 	// ElementFrames counts frames through each Go element (by factory name), and
 	// ElementErrors the frames whose processing failed.
 	ElementFrames = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_element_frames_total",
@@ -59,7 +69,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(ElementFrames, ElementErrors, ElementSeconds, EmbedSeconds, EmbedBatch, MatchScore,
+	Registry.MustRegister(PipelineFrames, PipelineDropped, ElementFrames, ElementErrors, ElementSeconds, EmbedSeconds, EmbedBatch, MatchScore,
 		CounterEvents, SessionsCreated, SessionsEnded, WebRTCConnections, HTTPSeconds)
 }
 
