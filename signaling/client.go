@@ -190,7 +190,13 @@ func EncodeVideoKeyframes(path, codec string, fps, kbps, keyint int) ([][]byte, 
 		if sample == nil {
 			return gst.FlowEOS
 		}
-		frames = append(frames, sample.GetBuffer().Bytes())
+		defer releaseSample(sample)
+		buf := sample.GetBuffer()
+		if buf == nil {
+			return gst.FlowOK
+		}
+		defer releaseBuffer(buf)
+		frames = append(frames, buf.Bytes())
 		return gst.FlowOK
 	}})
 	if err := pipeline.SetState(gst.StatePlaying); err != nil {

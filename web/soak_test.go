@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ func TestSoak(t *testing.T) {
 	var samples []soakSample
 	start := time.Now()
 	var sessions, products int
+	profiled := false
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 4)
 	tick := time.NewTicker(10 * time.Second)
@@ -66,9 +68,14 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			samples = append(samples, soakSample{time.Since(start), rssMB(), runtime.NumGoroutine()})
-			t.Logf("%v: RSS %.0f MB, %d goroutines, %d sessions, %d products registered", time.Since(start).Round(time.Second),
-				samples[len(samples)-1].rssMB, samples[len(samples)-1].goroutines, sessions, products)
+			s := sample(start)
+			samples = append(samples, s)
+			t.Logf("%v: RSS %.0f MB (Go heap %.0f, native %.0f + %.0f free), %d goroutines, %d sessions, %d products registered",
+				s.at.Round(time.Second), s.rssMB, s.goHeapMB, s.nativeMB, s.freeMB, s.goroutines, sessions, products)
+			if !profiled && s.at > d/3 {
+				writeHeapProfile(filepath.Join(out, "heap-third.prof"))
+				profiled = true
+			}
 		case <-register.C:
 			products++
 			if err := env.registerAndRemove(fmt.Sprintf("Soak product %d", products)); err != nil {
@@ -95,15 +102,15 @@ loop:
 	}
 	wg.Wait()
 	time.Sleep(15 * time.Second) // abrupt drops are noticed within 8 s
-	runtime.GC()
-	samples = append(samples, soakSample{time.Since(start), rssMB(), runtime.NumGoroutine()})
+	writeHeapProfile(filepath.Join(out, "heap-end.prof"))
+	samples = append(samples, sample(start))
 	if err := plotSoak(filepath.Join(out, "soak.png"), samples); err != nil {
 		t.Error(err)
 	}
 	var csv strings.Builder
-	csv.WriteString("seconds,rss_mb,goroutines\n")
+	csv.WriteString("seconds,rss_mb,goroutines,go_heap_mb,native_in_use_mb,native_free_mb\n")
 	for _, s := range samples {
-		fmt.Fprintf(&csv, "%.0f,%.1f,%d\n", s.at.Seconds(), s.rssMB, s.goroutines)
+		fmt.Fprintf(&csv, "%.0f,%.1f,%d,%.1f,%.1f,%.1f\n", s.at.Seconds(), s.rssMB, s.goroutines, s.goHeapMB, s.nativeMB, s.freeMB)
 	}
 	os.WriteFile(filepath.Join(out, "soak.csv"), []byte(csv.String()), 0o644)
 	t.Logf("%d sessions, %d products; plot %s", sessions, products, filepath.Join(out, "soak.png"))
@@ -182,31 +189,60 @@ type soakSample struct {
 	at         time.Duration
 	rssMB      float64
 	goroutines int
+	goHeapMB   float64 // Go heap in use
+	nativeMB   float64 // glibc malloc in use (GStreamer, codecs, ONNX Runtime, FAISS)
+	freeMB     float64 // freed native memory malloc keeps
 }
 
-// plotSoak draws RSS (MB) and goroutines over time, one line each.
+func sample(start time.Time) soakSample {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := malloctune.Read()
+	return soakSample{at: time.Since(start), rssMB: rssMB(), goroutines: runtime.NumGoroutine(),
+		goHeapMB: float64(ms.HeapInuse) / (1 << 20), nativeMB: float64(m.InUse) / (1 << 20), freeMB: float64(m.Free) / (1 << 20)}
+}
+
+// writeHeapProfile saves the Go heap profile, to compare two points of a soak with
+// go tool pprof -base.
+func writeHeapProfile(path string) {
+	runtime.GC()
+	if f, err := os.Create(path); err == nil {
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+}
+
+// plotSoak draws RSS, the Go heap and the native heap in use (MB) and the goroutines over
+// time, one line each.
 func plotSoak(path string, samples []soakSample) error {
 	p := plot.New()
 	p.Title.Text = "EBRCS soak: memory and goroutines"
 	p.X.Label.Text = "minutes"
-	p.Y.Label.Text = "RSS (MB) / goroutines"
-	rss, gor := make(plotter.XYs, len(samples)), make(plotter.XYs, len(samples))
-	for i, s := range samples {
-		rss[i].X, rss[i].Y = s.at.Minutes(), s.rssMB
-		gor[i].X, gor[i].Y = s.at.Minutes(), float64(s.goroutines)
+	p.Y.Label.Text = "MB / goroutines"
+	series := []struct {
+		name   string
+		value  func(soakSample) float64
+		dashes []vg.Length
+	}{
+		{"RSS (MB)", func(s soakSample) float64 { return s.rssMB }, nil},
+		{"native heap in use (MB)", func(s soakSample) float64 { return s.nativeMB }, []vg.Length{vg.Points(6), vg.Points(2)}},
+		{"Go heap (MB)", func(s soakSample) float64 { return s.goHeapMB }, []vg.Length{vg.Points(2), vg.Points(2)}},
+		{"goroutines", func(s soakSample) float64 { return float64(s.goroutines) }, []vg.Length{vg.Points(4), vg.Points(3)}},
 	}
-	l1, err := plotter.NewLine(rss)
-	if err != nil {
-		return err
+	p.Add(plotter.NewGrid())
+	for _, ser := range series {
+		xy := make(plotter.XYs, len(samples))
+		for i, s := range samples {
+			xy[i].X, xy[i].Y = s.at.Minutes(), ser.value(s)
+		}
+		line, err := plotter.NewLine(xy)
+		if err != nil {
+			return err
+		}
+		line.Dashes = ser.dashes
+		p.Add(line)
+		p.Legend.Add(ser.name, line)
 	}
-	l2, err := plotter.NewLine(gor)
-	if err != nil {
-		return err
-	}
-	l2.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(l1, l2, plotter.NewGrid())
-	p.Legend.Add("RSS (MB)", l1)
-	p.Legend.Add("goroutines", l2)
 	p.Legend.Top = true
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }
