@@ -29,7 +29,8 @@ func collected[T any](t *testing.T, w weak.Pointer[T], what string) {
 // finalized (go-glib's Connect never releases it: the same test with it fails).
 func TestHandlersRunAndAreReleased(t *testing.T) {
 	gst.Init(nil)
-	func() {
+	// The payload is reachable only through the handler once this function returns.
+	q, id, w := func() (*gst.Element, HandlerID, weak.Pointer[payload]) {
 		pipeline, err := gst.NewPipelineFromString("videotestsrc num-buffers=5 ! queue max-size-buffers=1 leaky=downstream name=q ! fakesink sync=true")
 		if err != nil {
 			t.Fatal(err)
@@ -49,13 +50,12 @@ func TestHandlersRunAndAreReleased(t *testing.T) {
 		if p.hits.Load() == 0 {
 			t.Fatal("the overrun handler never ran")
 		}
-		w := weak.Make(p)
-		p = nil
-		Disconnect(q.Object.Object, id)
-		collected(t, w, "disconnected")
+		return q, id, weak.Make(p)
 	}()
+	Disconnect(q.Object.Object, id)
+	collected(t, w, "disconnected")
+	runtime.KeepAlive(q)
 
-	var w weak.Pointer[payload]
 	func() {
 		el, err := gst.NewElement("queue")
 		if err != nil {
