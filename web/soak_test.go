@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image/color"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -222,27 +223,32 @@ func plotSoak(path string, samples []soakSample) error {
 	series := []struct {
 		name   string
 		value  func(soakSample) float64
+		color  color.RGBA
 		dashes []vg.Length
 	}{
-		{"RSS (MB)", func(s soakSample) float64 { return s.rssMB }, nil},
-		{"native heap in use (MB)", func(s soakSample) float64 { return s.nativeMB }, []vg.Length{vg.Points(6), vg.Points(2)}},
-		{"Go heap (MB)", func(s soakSample) float64 { return s.goHeapMB }, []vg.Length{vg.Points(2), vg.Points(2)}},
-		{"goroutines", func(s soakSample) float64 { return float64(s.goroutines) }, []vg.Length{vg.Points(4), vg.Points(3)}},
+		{"RSS (MB)", func(s soakSample) float64 { return s.rssMB }, color.RGBA{200, 30, 30, 255}, nil},
+		{"native heap in use (MB)", func(s soakSample) float64 { return s.nativeMB }, color.RGBA{30, 90, 200, 255}, nil},
+		{"Go heap (MB)", func(s soakSample) float64 { return s.goHeapMB }, color.RGBA{30, 150, 60, 255}, nil},
+		{"goroutines", func(s soakSample) float64 { return float64(s.goroutines) }, color.RGBA{90, 90, 90, 255}, []vg.Length{vg.Points(4), vg.Points(3)}},
 	}
 	p.Add(plotter.NewGrid())
+	top := 0.0
 	for _, ser := range series {
 		xy := make(plotter.XYs, len(samples))
 		for i, s := range samples {
 			xy[i].X, xy[i].Y = s.at.Minutes(), ser.value(s)
+			top = max(top, xy[i].Y)
 		}
 		line, err := plotter.NewLine(xy)
 		if err != nil {
 			return err
 		}
-		line.Dashes = ser.dashes
+		line.Color, line.Dashes = ser.color, ser.dashes
 		p.Add(line)
 		p.Legend.Add(ser.name, line)
 	}
+	// Room above the lines for the legend; from zero, so that growth reads as growth.
+	p.Y.Min, p.Y.Max = 0, top*1.35
 	p.Legend.Top = true
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }
