@@ -52,6 +52,38 @@ func buildServer(t *testing.T, dir string) string {
 	return bin
 }
 
+// modelsDir is the repository's models directory (make models fills it).
+func modelsDir(t *testing.T) string {
+	t.Helper()
+	models, err := filepath.Abs("../models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return models
+}
+
+// newServer builds the binary into tmp and configures (without starting) a server on a free
+// loopback port whose checkout pipeline is the shipped one with its catalog in catalogDir.
+// extraCheckout is more YAML under checkout:; wrap prefixes the command (nsenter).
+func newServer(t *testing.T, tmp, catalogDir, extraCheckout string, wrap []string) *server {
+	t.Helper()
+	bin := buildServer(t, tmp)
+	pipelinesDir := filepath.Join(tmp, "pipelines")
+	if err := os.Mkdir(pipelinesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	config := filepath.Join(tmp, "ebrcs.yaml")
+	yaml := fmt.Sprintf("addr: 127.0.0.1:%d\npipelines: %s\nlog_level: warn\nadmin_token: %s\ncheckout:\n  pipeline: %s\n%s",
+		port, pipelinesDir, adminToken, checkoutPipeline(t, tmp, catalogDir, modelsDir(t)), extraCheckout)
+	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := &server{bin: bin, dir: tmp, config: config, base: fmt.Sprintf("http://127.0.0.1:%d", port), wrap: wrap}
+	t.Cleanup(srv.kill)
+	return srv
+}
+
 // server is one `ebrcs serve` process.
 type server struct {
 	bin, dir, config, base string
@@ -355,25 +387,9 @@ func TestKill9CrashSafety(t *testing.T) {
 	}
 	began := time.Now()
 	tmp := t.TempDir()
-	bin := buildServer(t, tmp)
-	models, err := filepath.Abs("../models")
-	if err != nil {
-		t.Fatal(err)
-	}
 	catalogDir := filepath.Join(tmp, "catalog")
-	pipelinesDir := filepath.Join(tmp, "pipelines")
-	if err := os.Mkdir(pipelinesDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	config := filepath.Join(tmp, "ebrcs.yaml")
-	yaml := fmt.Sprintf("addr: 127.0.0.1:%d\npipelines: %s\nlog_level: warn\nadmin_token: %s\ncheckout:\n  pipeline: %s\n  max_sessions: 1024\n",
-		port, pipelinesDir, adminToken, checkoutPipeline(t, tmp, catalogDir, models))
-	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv := &server{bin: bin, dir: tmp, config: config, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	t.Cleanup(srv.kill)
+	srv := newServer(t, tmp, catalogDir, "  max_sessions: 1024\n", nil)
+	models := modelsDir(t)
 
 	emb, err := recognition.OpenEmbedder("", models)
 	if err != nil {

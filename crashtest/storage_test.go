@@ -91,27 +91,12 @@ func TestServerWithFullOrReadOnlyDataDirectory(t *testing.T) {
 	}
 	ns := newMountNamespace(t)
 	tmp := t.TempDir()
-	bin := buildServer(t, tmp)
-	models, err := filepath.Abs("../models")
-	if err != nil {
-		t.Fatal(err)
-	}
 	catalogDir := filepath.Join(tmp, "catalog")
 	if err := os.Mkdir(catalogDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ns.run(t, false, "mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", catalogDir)
-	pipelinesDir := filepath.Join(tmp, "pipelines")
-	os.Mkdir(pipelinesDir, 0o755)
-	port := freePort(t)
-	config := filepath.Join(tmp, "ebrcs.yaml")
-	yaml := fmt.Sprintf("addr: 127.0.0.1:%d\npipelines: %s\nlog_level: warn\nadmin_token: %s\ncheckout:\n  pipeline: %s\n",
-		port, pipelinesDir, adminToken, checkoutPipeline(t, tmp, catalogDir, models))
-	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv := &server{bin: bin, dir: tmp, config: config, base: fmt.Sprintf("http://127.0.0.1:%d", port), wrap: ns.enter()}
-	t.Cleanup(srv.kill)
+	srv := newServer(t, tmp, catalogDir, "", ns.enter())
 	c := &client{base: srv.base, http: &http.Client{Timeout: 60 * time.Second}}
 
 	// A checkout video and its products.
