@@ -108,12 +108,9 @@ func schemaVersion() int { return len(migrations) }
 // migrate brings db up to schemaVersion. A database newer than that is refused with
 // ErrSchemaTooNew rather than used half-understood.
 func migrate(ctx context.Context, db *sql.DB) error {
-	var current int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return fmt.Errorf("data: read schema version: %w", err)
-	}
-	if current > schemaVersion() {
-		return fmt.Errorf("%w: database is at version %d, this program knows up to %d", ErrSchemaTooNew, current, schemaVersion())
+	current, err := readSchemaVersion(ctx, db)
+	if err != nil {
+		return err
 	}
 	for v := current + 1; v <= schemaVersion(); v++ {
 		m := migrations[v-1]
@@ -126,18 +123,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // checkSchema is migrate for a read-only database: it must already be at schemaVersion.
 func checkSchema(ctx context.Context, db *sql.DB) error {
-	var current int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return fmt.Errorf("data: read schema version: %w", err)
+	current, err := readSchemaVersion(ctx, db)
+	if err != nil {
+		return err
 	}
-	switch {
-	case current > schemaVersion():
-		return fmt.Errorf("%w: database is at version %d, this program knows up to %d", ErrSchemaTooNew, current, schemaVersion())
-	case current < schemaVersion():
+	if current < schemaVersion() {
 		return fmt.Errorf("%w: the database (schema version %d) needs migrating to version %d, which needs a writable directory",
 			ErrReadOnly, current, schemaVersion())
 	}
 	return nil
+}
+
+// readSchemaVersion returns the database's schema version, refusing one newer than this
+// build knows.
+func readSchemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var current int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return 0, fmt.Errorf("data: read schema version: %w", err)
+	}
+	if current > schemaVersion() {
+		return 0, fmt.Errorf("%w: database is at version %d, this program knows up to %d", ErrSchemaTooNew, current, schemaVersion())
+	}
+	return current, nil
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, version int, m migration) error {

@@ -28,9 +28,9 @@ const dbFile = "catalog.db"
 //   - busy_timeout: another process (a migration, a backup) holding the write lock briefly
 //     makes us wait instead of failing.
 func openDB(ctx context.Context, dir string) (*sql.DB, error) {
-	path := filepath.Join(dir, dbFile)
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("data: data directory %q: '?' and '#' are not allowed in the path", dir)
+	path, err := dbPath(dir)
+	if err != nil {
+		return nil, err
 	}
 	dsn := path + "?_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=FULL"
 	db, err := sql.Open("sqlite", dsn)
@@ -62,9 +62,9 @@ func openDB(ctx context.Context, dir string) (*sql.DB, error) {
 // immutable; one with a WAL left by a crash is opened read-only, which works only when its
 // -shm file survived too, and otherwise fails with a message saying what to do.
 func openDBReadOnly(ctx context.Context, dir string) (*sql.DB, error) {
-	path := filepath.Join(dir, dbFile)
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("data: data directory %q: '?' and '#' are not allowed in the path", dir)
+	path, err := dbPath(dir)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w (%s): there is no catalog to serve: %v", ErrReadOnly, dir, err)
@@ -86,6 +86,15 @@ func openDBReadOnly(ctx context.Context, dir string) (*sql.DB, error) {
 			ErrReadOnly, dir, err)
 	}
 	return db, nil
+}
+
+// dbPath is the database's path in dir; the driver reads '?' and '#' in it as URI syntax.
+func dbPath(dir string) (string, error) {
+	path := filepath.Join(dir, dbFile)
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("data: data directory %q: '?' and '#' are not allowed in the path", dir)
+	}
+	return path, nil
 }
 
 // lockDir takes an exclusive advisory lock on the data directory for the life of the Catalog.

@@ -186,18 +186,7 @@ func EncodeVideoKeyframes(path, codec string, fps, kbps, keyint int) ([][]byte, 
 	sink := app.SinkFromElement(el)
 	var frames [][]byte
 	sink.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
-		sample := s.PullSample()
-		if sample == nil {
-			return gst.FlowEOS
-		}
-		defer releaseSample(sample)
-		buf := sample.GetBuffer()
-		if buf == nil {
-			return gst.FlowOK
-		}
-		defer releaseBuffer(buf)
-		frames = append(frames, buf.Bytes())
-		return gst.FlowOK
+		return withNextBuffer(s, func(buf *gst.Buffer) { frames = append(frames, buf.Bytes()) })
 	}})
 	if err := pipeline.SetState(gst.StatePlaying); err != nil {
 		return nil, err
