@@ -88,6 +88,7 @@ func newServer(t *testing.T, tmp, catalogDir, extraCheckout string, wrap []strin
 type server struct {
 	bin, dir, config, base string
 	wrap                   []string // a command prefix (nsenter into a mount namespace), or none
+	env                    []string // added to the environment (KEY=value), or none
 	cmd                    *exec.Cmd
 	log                    *bytes.Buffer
 	done                   chan struct{}
@@ -99,6 +100,7 @@ func (s *server) start(t *testing.T) {
 	args := append(append([]string(nil), s.wrap...), s.bin, "serve", "--config", s.config)
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = s.dir
+	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
@@ -288,7 +290,7 @@ func (c *client) purchase(r *rand.Rand, l *ledger) {
 	if !ok {
 		return
 	}
-	code, b, err := c.do(http.MethodPost, "/api/sessions", "application/json", nil, false)
+	code, b, err := c.do(http.MethodPost, "/api/sessions", "application/json", nil, true)
 	if err != nil || code != http.StatusCreated {
 		return
 	}
@@ -300,11 +302,11 @@ func (c *client) purchase(r *rand.Rand, l *ledger) {
 	}
 	qty := 1 + r.IntN(5)
 	cart, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product": name, "quantity": qty}}})
-	code, _, err = c.do(http.MethodPut, "/api/sessions/"+sess.ID+"/cart", "application/json", cart, false)
+	code, _, err = c.do(http.MethodPut, "/api/sessions/"+sess.ID+"/cart", "application/json", cart, true)
 	if err != nil || code != http.StatusOK {
 		return // the product may have been deleted meanwhile
 	}
-	code, _, err = c.do(http.MethodPost, "/api/sessions/"+sess.ID+"/cart/confirm", "application/json", nil, false)
+	code, _, err = c.do(http.MethodPost, "/api/sessions/"+sess.ID+"/cart/confirm", "application/json", nil, true)
 	if err != nil || code != http.StatusOK {
 		return
 	}

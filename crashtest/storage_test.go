@@ -231,7 +231,7 @@ func expectStorage(t *testing.T, what string, code int, body, says string) {
 
 func newSession(t *testing.T, c *client) string {
 	t.Helper()
-	code, b, err := c.do(http.MethodPost, "/api/sessions", "application/json", nil, false)
+	code, b, err := c.do(http.MethodPost, "/api/sessions", "application/json", nil, true)
 	var sess struct {
 		ID string `json:"id"`
 	}
@@ -249,7 +249,7 @@ func uploadAndWait(t *testing.T, c *client, session string, video []byte) string
 	w, _ := mw.CreateFormFile("video", "checkout.mp4")
 	_, _ = w.Write(video)
 	_ = mw.Close()
-	code, b, err := c.do(http.MethodPost, "/api/sessions/"+session+"/video", mw.FormDataContentType(), body.Bytes(), false)
+	code, b, err := c.do(http.MethodPost, "/api/sessions/"+session+"/video", mw.FormDataContentType(), body.Bytes(), true)
 	var task struct {
 		ID    string `json:"id"`
 		State string `json:"state"`
@@ -258,7 +258,7 @@ func uploadAndWait(t *testing.T, c *client, session string, video []byte) string
 		t.Fatalf("upload: %d %s %v", code, b, err)
 	}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		_, b, err := c.do(http.MethodGet, "/api/tasks/"+task.ID, "", nil, false)
+		_, b, err := c.do(http.MethodGet, "/api/tasks/"+task.ID, "", nil, true)
 		if err == nil && json.Unmarshal(b, &task) == nil && task.State != "queued" && task.State != "running" {
 			if task.State != "done" {
 				t.Fatalf("upload task: %s", b)
@@ -272,7 +272,7 @@ func uploadAndWait(t *testing.T, c *client, session string, video []byte) string
 
 func checkCart(t *testing.T, c *client, session, when string, truth scenario.GroundTruth) {
 	t.Helper()
-	_, b, err := c.do(http.MethodGet, "/api/sessions/"+session+"/cart", "", nil, false)
+	_, b, err := c.do(http.MethodGet, "/api/sessions/"+session+"/cart", "", nil, true)
 	var cart struct {
 		Items []struct {
 			Product  string `json:"product"`
@@ -294,7 +294,7 @@ func checkCart(t *testing.T, c *client, session, when string, truth scenario.Gro
 
 func confirm(t *testing.T, c *client, session string) (int, string) {
 	t.Helper()
-	code, b, err := c.do(http.MethodPost, "/api/sessions/"+session+"/cart/confirm", "application/json", nil, false)
+	code, b, err := c.do(http.MethodPost, "/api/sessions/"+session+"/cart/confirm", "application/json", nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,16 +12,20 @@ var (
 	ErrNotFound = errors.New("data: not found")
 
 	// ErrDuplicateName: another product already has this name. Names are compared after
-	// trimming, Unicode NFC normalisation and case folding, so "Milk", " milk" and "MILK"
-	// are the same product for a cashier and for the catalog.
+	// trimming, Unicode NFC normalisation, spaces made plain and single, and case folding,
+	// so "Milk", " milk", "MILK" and "Cafe\u0301" / "Café" are the same product for a
+	// cashier and for the catalog.
 	ErrDuplicateName = errors.New("data: a product with this name already exists")
 
 	// ErrInvalidName: the name is empty after trimming, longer than MaxNameLength characters,
-	// not valid UTF-8, or contains control characters (which would corrupt receipts and logs).
+	// not valid UTF-8, or contains a character a reader cannot see: control characters (which
+	// would corrupt receipts and logs), format characters such as text direction overrides
+	// (U+202E) and zero-width spaces and joiners, and other invisibles, with which one name
+	// could pass for another. The error names the character.
 	ErrInvalidName = errors.New("data: invalid product name")
 
 	// ErrInvalidSKU: the SKU is longer than MaxSKULength characters, not valid UTF-8, or
-	// contains control characters.
+	// contains a character a reader cannot see (as for names).
 	ErrInvalidSKU = errors.New("data: invalid SKU")
 
 	// ErrInvalidPrice: the price is negative.

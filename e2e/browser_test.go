@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -31,6 +33,21 @@ type tab struct {
 	name    string
 	ctx     context.Context
 	console *tailWriter
+
+	mu         sync.Mutex
+	violations []string // what the page's Content-Security-Policy blocked
+}
+
+// checkPolicy fails the test when the page did something its Content-Security-Policy
+// blocked: the policy must never be what breaks a page.
+func (tb *tab) checkPolicy(t *testing.T) {
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		if len(tb.violations) > 0 {
+			t.Errorf("%s: the Content-Security-Policy blocked %d things:\n%s", tb.name, len(tb.violations), strings.Join(tb.violations, "\n"))
+		}
+	})
 }
 
 // startBrowser starts Chromium with the fake camera playing camera (a Y4M file, looped), in
@@ -65,6 +82,7 @@ func startBrowser(t *testing.T, camera, first string) *browser {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc) // kills the browser and waits for it
 	b.first = &tab{name: first, console: newTailWriter(100)}
+	b.first.checkPolicy(t)
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(b.first.listen))
 	t.Cleanup(cancelTab)
 	b.first.ctx = ctx
@@ -80,6 +98,7 @@ func startBrowser(t *testing.T, camera, first string) *browser {
 func (b *browser) newTab(t *testing.T, name string) *tab {
 	t.Helper()
 	tb := &tab{name: name, console: newTailWriter(100)}
+	tb.checkPolicy(t)
 	ctx, cancel := chromedp.NewContext(b.first.ctx, chromedp.WithListener(tb.listen))
 	t.Cleanup(cancel)
 	tb.ctx = ctx
@@ -110,6 +129,14 @@ func (tb *tab) listen(ev any) {
 			msg += " " + d.Exception.Description
 		}
 		tb.console.Printf("exception: %s (%s:%d)", msg, d.URL, d.LineNumber)
+	case *cdplog.EventEntryAdded:
+		e := ev.Entry
+		tb.console.Printf("log.%s (%s): %s %s", e.Level, e.Source, e.Text, e.URL)
+		if strings.Contains(e.Text, "Content Security Policy") {
+			tb.mu.Lock()
+			tb.violations = append(tb.violations, e.Text)
+			tb.mu.Unlock()
+		}
 	}
 }
 

@@ -84,10 +84,17 @@ func Build(ctx *BuildContext) (*Built, error) {
 		return nil, err
 	}
 	b := &Built{Spec: spec, Pipeline: pipeline}
+	// A failed build releases what the endpoint builders tied to Go closures too: a source's
+	// pad-added handlers otherwise keep the half-built bin alive through C, forever.
+	fail := func(err error) (*Built, error) {
+		b.release = append(b.release, ctx.release...)
+		ctx.release, ctx.leaky = nil, nil
+		return nil, b.fail(err)
+	}
 
 	src, err := sourceTypes[spec.Source.Type].Build(ctx, spec.Source.Params)
 	if err != nil {
-		return nil, b.fail(&Error{File: spec.File, Pos: spec.Source.Pos, Msg: fmt.Sprintf("source (%s): %v", spec.Source.Type, err)})
+		return fail(&Error{File: spec.File, Pos: spec.Source.Pos, Msg: fmt.Sprintf("source (%s): %v", spec.Source.Type, err)})
 	}
 	src.SetProperty("name", "source")
 	b.chain = append(b.chain, src)
@@ -98,33 +105,34 @@ func Build(ctx *BuildContext) (*Built, error) {
 			err = ctx.Configure(&spec.Elements[i], el)
 		}
 		if err != nil {
-			return nil, b.fail(&Error{File: spec.File, Pos: spec.Elements[i].Pos, Msg: err.Error()})
+			return fail(&Error{File: spec.File, Pos: spec.Elements[i].Pos, Msg: err.Error()})
 		}
 		b.chain = append(b.chain, el)
 	}
 
 	sink, err := sinkTypes[spec.Sink.Type].Build(ctx, spec.Sink.Params)
 	if err != nil {
-		return nil, b.fail(&Error{File: spec.File, Pos: spec.Sink.Pos, Msg: fmt.Sprintf("sink (%s): %v", spec.Sink.Type, err)})
+		return fail(&Error{File: spec.File, Pos: spec.Sink.Pos, Msg: fmt.Sprintf("sink (%s): %v", spec.Sink.Type, err)})
 	}
 	sink.SetProperty("name", "sink")
 	b.chain = append(b.chain, sink)
 
 	if err := pipeline.AddMany(b.chain...); err != nil {
-		return nil, b.fail(err)
+		return fail(err)
 	}
 	for i := 0; i+1 < len(b.chain); i++ {
 		if err := b.chain[i].Link(b.chain[i+1]); err != nil {
-			return nil, b.fail(b.linkError(i, false))
+			return fail(b.linkError(i, false))
 		}
 	}
 
 	sinkPad := sink.GetStaticPad("sink")
 	if sinkPad == nil {
-		return nil, b.fail(fmt.Errorf("sink (%s) has no sink pad", spec.Sink.Type))
+		return fail(fmt.Errorf("sink (%s) has no sink pad", spec.Sink.Type))
 	}
 	onFrame := ctx.OnFrame
-	sinkFrames := metrics.PipelineFrames.WithLabelValues(spec.Name, "sink")
+	label := metrics.PipelineNames.Value(spec.Name) // bounded: names come from files
+	sinkFrames := metrics.PipelineFrames.WithLabelValues(label, "sink")
 	probe := sinkPad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		b.frames.Add(1)
 		sinkFrames.Inc()
@@ -135,7 +143,7 @@ func Build(ctx *BuildContext) (*Built, error) {
 	})
 	b.release = append(b.release, func() { sinkPad.RemoveProbe(probe) })
 	if srcPad := b.chain[0].GetStaticPad("src"); srcPad != nil {
-		sourceFrames := metrics.PipelineFrames.WithLabelValues(spec.Name, "source")
+		sourceFrames := metrics.PipelineFrames.WithLabelValues(label, "source")
 		probe := srcPad.AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
 			sourceFrames.Inc()
 			return gst.PadProbeOK
@@ -143,10 +151,10 @@ func Build(ctx *BuildContext) (*Built, error) {
 		b.release = append(b.release, func() { srcPad.RemoveProbe(probe) })
 	}
 	// The handlers hold only the counter, so they need no release: they go with the queue.
-	dropped := metrics.PipelineDropped.WithLabelValues(spec.Name)
+	dropped := metrics.PipelineDropped.WithLabelValues(label)
 	for _, q := range ctx.leaky {
 		if _, err := gsignal.Connect(q.Object.Object, "overrun", dropped.Inc); err != nil {
-			return nil, b.fail(err)
+			return fail(err)
 		}
 	}
 	ctx.leaky = nil
@@ -194,14 +202,14 @@ func (b *Built) linkError(i int, negotiation bool) *LinkError {
 	e.FromCaps, e.ToCaps = "nothing", "nothing"
 	if pad := from.GetStaticPad("src"); pad != nil {
 		if caps := pad.GetCurrentCaps(); caps != nil {
-			e.FromCaps = shortCaps(caps.String())
+			e.FromCaps = shortCaps(capsString(caps))
 		} else if caps := pad.QueryCaps(nil); caps != nil {
-			e.FromCaps = shortCaps(caps.String())
+			e.FromCaps = shortCaps(capsString(caps))
 		}
 	}
 	if pad := to.GetStaticPad("sink"); pad != nil {
 		if caps := pad.QueryCaps(nil); caps != nil {
-			e.ToCaps = shortCaps(caps.String())
+			e.ToCaps = shortCaps(capsString(caps))
 		}
 	}
 	return e

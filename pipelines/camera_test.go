@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
@@ -32,6 +33,9 @@ import (
 
 // cameraEnv runs camera pipeline files under a real Manager, each bound to its checkout
 // station, against RTSP cameras on loopback serving rendered scenarios.
+// staffToken is the admin token of the tests' guard: camera stations are staff's.
+const staffToken = "staff-token-0123456789abcdef"
+
 type cameraEnv struct {
 	t        *testing.T
 	rtc      *signaling.Service
@@ -105,7 +109,8 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 	if e.stations, err = checkout.NewManager(checkout.Config{Store: cat}); err != nil {
 		t.Fatal(err)
 	}
-	if e.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, e.mgrSpecs(), e.stations, nil); err != nil {
+	if e.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, e.mgrSpecs(), e.stations,
+		&access.Guard{AdminToken: staffToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(e.dir, "cameras"), 0o755)
@@ -509,10 +514,23 @@ func TestCameraStationIsViewableWithWHEP(t *testing.T) {
 	gathered := webrtc.GatheringCompletePromise(pc)
 	pc.SetLocalDescription(offer)
 	<-gathered
-	resp, err := http.Post(ts.URL+"/whep/"+checkout.StationID("counter-1"), "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		t.Fatal(err)
+	// A station's video is staff's: refused without the admin token, served with it.
+	whep := func(header http.Header) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/whep/"+checkout.StationID("counter-1"), strings.NewReader(pc.LocalDescription().SDP))
+		req.Header = header
+		req.Header.Set("Content-Type", "application/sdp")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
+	if resp := whep(http.Header{}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("WHEP of a station without staff credentials: %d, want 401", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	resp := whep(http.Header{"Authorization": {"Bearer " + staffToken}})
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {

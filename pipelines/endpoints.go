@@ -3,6 +3,7 @@ package pipelines
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -177,6 +178,23 @@ func capsFilter(caps string) *gst.Element {
 	return el
 }
 
+// capsName returns the name of caps' first structure ("" for nil or empty caps), and
+// capsString caps as text. Both read caps in C after their last Go use, and caps from a query
+// are often held by their Go wrapper alone, whose finalizer could then free them mid-read:
+// the caps are kept alive until the reading is done.
+func capsName(caps *gst.Caps) string {
+	if caps == nil || caps.GetSize() == 0 {
+		return ""
+	}
+	defer runtime.KeepAlive(caps)
+	return caps.GetStructureAt(0).Name()
+}
+
+func capsString(caps *gst.Caps) string {
+	defer runtime.KeepAlive(caps)
+	return caps.String()
+}
+
 // chainBin puts elements in a bin, links them in order and exposes the last one's src pad.
 func chainBin(name string, elements []*gst.Element) (*gst.Element, error) {
 	bin := gst.NewBin(name)
@@ -187,7 +205,12 @@ func chainBin(name string, elements []*gst.Element) (*gst.Element, error) {
 		return nil, err
 	}
 	last := elements[len(elements)-1]
-	if !bin.AddPad(gst.NewGhostPad("src", last.GetStaticPad("src")).Pad) {
+	ghost := gst.NewGhostPad("src", last.GetStaticPad("src"))
+	ok := bin.AddPad(ghost.Pad)
+	// Until gst_element_add_pad has parented it, the wrapper holds the ghost pad's only
+	// reference: its finalizer must not run during the call.
+	runtime.KeepAlive(ghost)
+	if !ok {
 		return nil, fmt.Errorf("%s: cannot expose src pad", name)
 	}
 	return bin.Element, nil
@@ -229,7 +252,7 @@ func decodeBin(ctx *BuildContext, path string, realtime bool) (*gst.Element, err
 		if caps == nil {
 			caps = pad.QueryCaps(nil)
 		}
-		isVideo := caps != nil && caps.GetSize() > 0 && strings.HasPrefix(caps.GetStructureAt(0).Name(), "video/x-raw")
+		isVideo := strings.HasPrefix(capsName(caps), "video/x-raw")
 		if isVideo && !videoLinked {
 			videoLinked = true
 			if pace != nil {

@@ -1,12 +1,17 @@
 package pipelines
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/ebrcs/ebrcs/internal/testelements"
 )
@@ -138,4 +143,118 @@ func redactableSecret(s string) bool {
 		return false
 	}
 	return !strings.Contains("rtsp://user:***@host/x", s)
+}
+
+// FuzzPublicDefinition: a generated secret placed in a random form of a pipeline file (a
+// credential-named key with any quoting, a block scalar, an alias, a merge, a URL's password
+// or query, an element property, another document, CRLF lines, !!binary) never appears in
+// the public view; a refusal is ErrNotPublic and does not quote it either.
+//
+//	go test -run '^$' -fuzz '^FuzzPublicDefinition$' -fuzztime 60s ./pipelines/
+func FuzzPublicDefinition(f *testing.F) {
+	for _, seed := range []struct {
+		secret string
+		form   uint8
+	}{
+		{"hunter2", 0}, {"two words", 1}, {"p@ss:w/rd", 2}, {"a,b}c", 3}, {"line", 4}, {"it's", 5},
+		{"pässwörd", 6}, {"x&y=z", 7}, {"tok", 8}, {"***", 9}, {"\t\\\"", 10}, {"%41", 11},
+		{"rtsp", 12}, {"cam", 13}, {"a b", 14}, {"#hash", 15},
+	} {
+		f.Add(seed.secret, seed.form)
+	}
+	f.Fuzz(func(t *testing.T, secret string, form uint8) {
+		doc, ok := secretDocument(secret, form)
+		if !ok {
+			return
+		}
+		out, err := PublicDefinition([]byte(doc))
+		if err != nil {
+			if err != errUnparsable && err != errUnwritable && err != errLeak && err != errTooMany { // fixed texts only
+				t.Fatalf("refusal %v for\n%s", err, doc)
+			}
+			return
+		}
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("the secret %q is in the public view of\n%s\n---\n%s", secret, doc, out)
+		}
+		// Also once parsed (escapes undone).
+		docs, err := decodeDocuments(out)
+		if err != nil {
+			t.Fatalf("the public view does not parse: %v\n%s", err, out)
+		}
+		var texts []string
+		for _, d := range docs {
+			collectStrings(d, &texts, map[*yaml.Node]bool{})
+		}
+		for _, s := range texts {
+			if strings.Contains(s, secret) {
+				t.Fatalf("the secret %q is in %q of the public view of\n%s", secret, s, doc)
+			}
+		}
+	})
+}
+
+// secretDocument writes a pipeline file with secret in the given form; ok is false when the
+// secret cannot stand in that form (a URL password with '/', a block scalar with a line
+// break: the file would say something else).
+func secretDocument(secret string, form uint8) (string, bool) {
+	if secret == "" || !utf8.ValidString(secret) {
+		return "", false
+	}
+	q := strconv.QuoteToASCII(secret) // a valid YAML double-quoted scalar
+	printable := strings.IndexFunc(secret, func(r rune) bool { return !unicode.IsPrint(r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' }) < 0
+	inURL := printable && !strings.ContainsAny(secret, "/?#\"'<>`\\")
+	inQuery := inURL && !strings.ContainsAny(secret, "&;= \t")
+	const head = "name: cam\n"
+	const tail = "sink: {type: fake}\n"
+	switch form % 16 {
+	case 0:
+		return head + "source: {type: rtsp, url: 'rtsp://cam/x', password: " + q + "}\n" + tail, true
+	case 1:
+		return head + "source:\n  type: rtsp\n  url: rtsp://cam/x\n  \"password\": " + q + "\n" + tail, true
+	case 2:
+		if !inURL {
+			return "", false
+		}
+		return head + "source: {type: rtsp, url: " + strconv.QuoteToASCII("rtsp://admin:"+secret+"@cam:554/x") + "}\n" + tail, true
+	case 3:
+		if !inQuery {
+			return "", false
+		}
+		return head + "source: {type: rtsp, url: " + strconv.QuoteToASCII("rtsp://cam/x?ch=1&token="+secret+"&y=2") + "}\n" + tail, true
+	case 4:
+		// A literal block: one printable line, no leading space, nothing trailing.
+		if !printable || secret != strings.TrimSpace(secret) {
+			return "", false
+		}
+		return head + "source:\n  type: rtsp\n  url: rtsp://cam/x\n  password: |\n    " + secret + "\n" + tail, true
+	case 5:
+		if !printable {
+			return "", false
+		}
+		return head + "source:\n  type: rtsp\n  url: rtsp://cam/x\n  'password': '" + strings.ReplaceAll(secret, "'", "''") + "'\n" + tail, true
+	case 6:
+		return head + "x-secret-holder: &pw " + q + "\nsource: {type: rtsp, url: 'rtsp://cam/x', password: *pw}\n" + tail, true
+	case 7:
+		return head + "base: &b {password: " + q + "}\nsource: {<<: *b, type: rtsp, url: 'rtsp://cam/x'}\n" + tail, true
+	case 8:
+		return head + "source: {type: test}\nelements:\n  - element: rtspsrc\n    properties: {user-pw: " + q + "}\n" + tail, true
+	case 9:
+		return head + "source: {type: test}\n" + tail + "---\nsource: {type: rtsp, url: 'rtsp://cam/x', password: " + q + "}\n", true
+	case 10:
+		return strings.ReplaceAll(head+"source:\n  type: rtsp\n  url: rtsp://cam/x\n  password: "+q+"\n"+tail, "\n", "\r\n"), true
+	case 11:
+		return head + "password: !!binary " + base64.StdEncoding.EncodeToString([]byte(secret)) + "\n" + tail, true
+	case 12:
+		return head + "credentials: {user: bob, list: [" + q + "]}\n" + tail, true
+	case 13:
+		return head + "!!str token: !!str " + q + "\n" + tail, true
+	case 14:
+		if !inURL {
+			return "", false
+		}
+		return head + "source: {type: test}\nelements:\n  - element: souphttpsrc\n    properties: {location: " + strconv.QuoteToASCII("http://bob:"+secret+"@h/x") + "}\n" + tail, true
+	default:
+		return head + "k: &k secret\nsource:\n  type: rtsp\n  url: rtsp://cam/x\n  *k : " + q + "\n" + tail, true
+	}
 }

@@ -35,17 +35,14 @@ func LoadFile(path string) (*Spec, error) {
 // Load validates a pipeline definition given as bytes; file is used in messages and to name
 // the pipeline when the definition has no name.
 func Load(file string, raw []byte) (*Spec, error) {
-	l := &loader{file: file}
-	spec := l.load(raw)
-	if len(l.errs) > 0 {
-		return nil, l.errs
-	}
-	return spec, nil
+	return LoadWithPolicy(file, raw, nil)
 }
 
 type loader struct {
 	file string
 	errs ErrorList
+	// policy, when set, bounds what the definition may reach on the file system (policy.go).
+	policy *Policy
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
@@ -113,6 +110,9 @@ func (l *loader) load(raw []byte) *Spec {
 	}
 	if n := fields["source"]; n != nil {
 		spec.Source = l.endpoint(n, "source", sourceTypes)
+		if l.policy != nil {
+			l.checkSource(n, spec.Source)
+		}
 	} else {
 		l.errorf(root, "missing source (e.g. source: {type: test})")
 	}
@@ -336,6 +336,9 @@ func (l *loader) step(n *yaml.Node) (Step, bool) {
 		l.errorf(elemNode, "unknown element %q%s", st.Element, didYouMean(st.Element, gstprops.FactoryNames()))
 		return st, false
 	}
+	if l.policy != nil {
+		l.checkFactory(elemNode, st.Element)
+	}
 	if pn := fields["properties"]; pn != nil && pn.Tag != "!!null" {
 		st.Properties = l.properties(pn, st.Element, specs)
 	}
@@ -376,6 +379,9 @@ func (l *loader) properties(n *yaml.Node, factory string, specs []gstprops.Spec)
 		value, ok := l.propertyValue(v, factory, spec)
 		if !ok {
 			continue
+		}
+		if l.policy != nil {
+			l.checkProperty(k, v, factory, spec, value)
 		}
 		out = append(out, PropertyValue{Name: spec.Name, Value: value, Pos: Pos{v.Line, v.Column}})
 	}

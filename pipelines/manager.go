@@ -13,6 +13,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-gst/go-gst/gst"
+
+	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
 // Manager keeps every pipeline file of a directory running, each under its own Supervisor.
@@ -74,6 +76,10 @@ func (m *Manager) Sync() error {
 				e.sup.Stop()
 			}
 			delete(m.entries, f)
+			if e.spec != nil {
+				m.forgetMetrics(e.spec.Name) // its series go with it
+			}
+			m.forgetMetrics(fileName(f)) // the name it showed under while invalid
 		}
 	}
 	return nil
@@ -96,13 +102,16 @@ func (m *Manager) syncFile(file string) {
 	}
 	e.seenDigest = digest
 
-	spec, err := m.prepare(file, raw)
+	spec, err := m.prepare(file, raw, nil)
 	if err != nil {
-		e.configError = err.Error()
+		// Public in GET /api/pipelines: never a credential of the file, whatever the error
+		// quotes.
+		msg := RedactSecrets(err.Error(), DocumentSecrets(raw))
+		e.configError = msg
 		if e.sup != nil {
-			m.log.Error("pipeline file refused; the previous version keeps running", "file", file, "error", err)
+			m.log.Error("pipeline file refused; the previous version keeps running", "file", file, "error", msg)
 		} else {
-			m.log.Error("pipeline file invalid", "file", file, "error", err)
+			m.log.Error("pipeline file invalid", "file", file, "error", msg)
 		}
 		return
 	}
@@ -112,7 +121,11 @@ func (m *Manager) syncFile(file string) {
 		e.sup.Stop()
 		e.sup = nil
 	}
+	old := e.spec
 	e.spec = spec
+	if old != nil && old.Name != spec.Name {
+		m.forgetMetrics(old.Name) // renamed: the old name's series go
+	}
 	if !spec.Autostart {
 		m.log.Info("pipeline loaded; autostart is off", "pipeline", spec.Name, "file", file)
 		return
@@ -126,9 +139,23 @@ func (m *Manager) syncFile(file string) {
 	e.sup.Start()
 }
 
-// prepare validates a file and test-links it; m.mu is held.
-func (m *Manager) prepare(file string, raw []byte) (*Spec, error) {
-	spec, err := Load(file, raw)
+// forgetMetrics drops the metric series of a pipeline name that no file uses any more (its
+// place among metrics.MaxPipelineLabels is then free); m.mu is held.
+func (m *Manager) forgetMetrics(name string) {
+	for f, e := range m.entries {
+		if (e.spec != nil && e.spec.Name == name) || (e.spec == nil && fileName(f) == name) {
+			return
+		}
+	}
+	metrics.ForgetPipeline(name)
+}
+
+// fileName is the name a pipeline file shows under while it has no valid definition.
+func fileName(file string) string { return strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)) }
+
+// prepare validates a file (under policy p, when set) and test-links it; m.mu is held.
+func (m *Manager) prepare(file string, raw []byte, p *Policy) (*Spec, error) {
+	spec, err := LoadWithPolicy(file, raw, p)
 	if err != nil {
 		return nil, err
 	}
@@ -303,8 +330,9 @@ func (m *Manager) Definition(name string) (file string, raw []byte, ok bool) {
 	return candidates[0], raw, true
 }
 
-// Replace validates and test-links new content for the named pipeline and, only if it is
-// good, writes it to the pipeline's file (atomically: a temporary file renamed over it) and
+// Replace validates (under the API policy, SupervisorOptions.APIPolicy: no file access beyond
+// media_dir) and test-links new content for the named pipeline and, only if it is good,
+// writes it to the pipeline's file (atomically: a temporary file renamed over it) and
 // hot-swaps it. A refused definition returns the error (file:line:column) and changes nothing:
 // the running version keeps running. The new content must keep the pipeline's name.
 func (m *Manager) Replace(name string, raw []byte) error {
@@ -312,8 +340,14 @@ func (m *Manager) Replace(name string, raw []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNoPipeline, name)
 	}
+	// What arrives through the API is bounded by the API policy (policy.go), whatever the
+	// files of the directory may do.
+	policy := m.opts.APIPolicy
+	if policy == nil {
+		policy = &Policy{} // no media directory: no file source may name a path
+	}
 	m.mu.Lock()
-	spec, err := m.prepare(file, raw)
+	spec, err := m.prepare(file, raw, policy)
 	m.mu.Unlock()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -73,8 +74,9 @@ var webrtcSource = &EndpointType{
 		if err := gstSetString(src, "leaky-type", "downstream"); err != nil {
 			return nil, err
 		}
-		app.SrcFromElement(src).SetCaps(gst.NewCapsFromString(fmt.Sprintf(
-			"application/x-rtp,media=video,clock-rate=90000,encoding-name=%s", codec)))
+		rtpCaps := gst.NewCapsFromString(fmt.Sprintf("application/x-rtp,media=video,clock-rate=90000,encoding-name=%s", codec))
+		app.SrcFromElement(src).SetCaps(rtpCaps)
+		runtime.KeepAlive(rtpCaps) // ours alone until gst_app_src_set_caps has taken its own reference
 		jitter, err := gst.NewElementWithProperties("rtpjitterbuffer", map[string]interface{}{
 			"latency": uint(p.Duration("jitter_latency") / time.Millisecond), "drop-on-latency": true,
 		})
@@ -214,7 +216,10 @@ func encoderSink(ctx *BuildContext, p Params) (*gst.Element, error) {
 	if err := gst.ElementLinkMany(chain...); err != nil {
 		return nil, err
 	}
-	if !bin.AddPad(gst.NewGhostPad("sink", queue.GetStaticPad("sink")).Pad) {
+	ghost := gst.NewGhostPad("sink", queue.GetStaticPad("sink"))
+	ok := bin.AddPad(ghost.Pad)
+	runtime.KeepAlive(ghost) // its only reference until gst_element_add_pad has parented it
+	if !ok {
 		return nil, fmt.Errorf("webrtc sink: cannot expose sink pad")
 	}
 	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)

@@ -3,7 +3,6 @@ package pipelines
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 	var videoIn, videoOut bool
 	srcHandler, _ := gsignal.ConnectPadAdded(src, func(pad *gst.Pad) {
 		caps := pad.QueryCaps(nil)
-		isVideo := caps != nil && caps.GetSize() > 0 && strings.Contains(caps.String(), "media=(string)video")
+		isVideo := caps != nil && caps.GetSize() > 0 && strings.Contains(capsString(caps), "media=(string)video")
 		if isVideo && !videoIn {
 			videoIn = true
 			pad.Link(dec.GetStaticPad("sink"))
@@ -83,8 +82,7 @@ func rtspBin(ctx *BuildContext, src *gst.Element) (*gst.Element, error) {
 		drain(bin, pad)
 	})
 	decHandler, _ := gsignal.ConnectPadAdded(dec, func(pad *gst.Pad) {
-		caps := pad.QueryCaps(nil)
-		if caps != nil && caps.GetSize() > 0 && strings.HasPrefix(caps.GetStructureAt(0).Name(), "video/x-raw") && !videoOut {
+		if strings.HasPrefix(capsName(pad.QueryCaps(nil)), "video/x-raw") && !videoOut {
 			videoOut = true
 			ghost.SetTarget(pad)
 			return
@@ -135,17 +133,4 @@ func oneOf(values ...string) func(v any) error {
 		}
 		return fmt.Errorf("%q is not one of %s", s, strings.Join(values, ", "))
 	}
-}
-
-// Credentials in URLs (scheme://user:password@) and in password fields of YAML or JSON.
-var (
-	urlCredentials = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/@:\s"']*):[^@/\s"']*@`)
-	passwordField  = regexp.MustCompile(`(?m)((?:^|[\s{,])"?password"?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}]+)`)
-)
-
-// Redact hides passwords in text that may reach a log line, an error or an API response: the
-// password of any URL with credentials, and the value of any "password" field.
-func Redact(s string) string {
-	s = urlCredentials.ReplaceAllString(s, "${1}:***@")
-	return passwordField.ReplaceAllString(s, "${1}***")
 }

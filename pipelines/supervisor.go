@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ type SupervisorOptions struct {
 	// Bind, used by the Manager, gives each supervisor it starts its run-time bindings: how
 	// a standing pipeline (a camera) is tied to its checkout station. nil: none.
 	Bind func(spec *Spec, sup *Supervisor) Binding
+	// APIPolicy bounds the definitions Manager.Replace accepts (the admin API); nil: a
+	// Policy with no media directory. Files of the pipeline directory are not bound by it.
+	APIPolicy *Policy
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger
@@ -76,6 +80,10 @@ type Supervisor struct {
 	stop     chan struct{}
 	done     chan struct{}
 
+	// secrets are the credentials of the definition (Spec.Secrets), removed from every error
+	// text the supervisor shows or logs.
+	secrets []string
+
 	// lastLogged and lastLoggedAt rate-limit failure logs: a camera that is down fails the
 	// same way every backoff period, and one line a minute says so.
 	lastLogged   string
@@ -97,10 +105,11 @@ func NewSupervisor(spec *Spec, opts SupervisorOptions) *Supervisor {
 	}
 	return &Supervisor{
 		spec: spec, opts: opts,
-		log:    log.With("pipeline", spec.Name),
-		status: Status{Name: spec.Name, File: spec.File, State: StateStarting, Since: time.Now()},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		log:     log.With("pipeline", spec.Name),
+		secrets: spec.Secrets(),
+		status:  Status{Name: spec.Name, File: spec.File, State: StateStarting, Since: time.Now()},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -172,6 +181,10 @@ func (s *Supervisor) Position() (pos, length time.Duration, ok bool) {
 	}
 	okPos, p := built.Pipeline.QueryPosition(gst.FormatTime)
 	okLen, l := built.Pipeline.QueryDuration(gst.FormatTime)
+	// The run may end meanwhile and drop its Built: then our reference is the pipeline's
+	// last, and without it the wrapper's finalizer could dispose of the pipeline while the
+	// queries above are still running in C.
+	runtime.KeepAlive(built)
 	if !okPos || !okLen || p < 0 || l <= 0 {
 		return 0, 0, false
 	}
@@ -211,7 +224,7 @@ func (s *Supervisor) run() {
 			backoff = policy.InitialBackoff
 		}
 		st := s.Status()
-		msg := Redact(err.Error()) // never a camera's password in the API or the logs
+		msg := s.redact(err.Error()) // never a camera's password in the API or the logs
 		if s.opts.MaxRestarts >= 0 && st.Restarts >= s.opts.MaxRestarts {
 			s.setState(StateFailed, func(st *Status) { st.LastError, st.LastErrorAt = msg, time.Now() })
 			s.log.Error("pipeline failed", "error", msg)
@@ -240,6 +253,10 @@ func (s *Supervisor) run() {
 		backoff = min(backoff*2, policy.MaxBackoff)
 	}
 }
+
+// redact removes the pipeline's own credentials, then any credential-looking text, from an
+// error message bound for Status or a log line.
+func (s *Supervisor) redact(msg string) string { return RedactSecrets(msg, s.secrets) }
 
 // instanceNumbers are the numbers GStreamer appends to element names (rtspsrc12).
 var instanceNumbers = regexp.MustCompile(`[0-9]+`)
@@ -314,7 +331,7 @@ func (s *Supervisor) runOnce() (outcome, error) {
 			return outcomeFinished, nil
 		case gst.MessageWarning:
 			w := msg.ParseWarning()
-			s.log.Warn("pipeline warning", "from", msg.Source(), "warning", Redact(w.Error()))
+			s.log.Warn("pipeline warning", "from", msg.Source(), "warning", s.redact(w.Error()))
 		case gst.MessageStateChanged:
 			if msg.Source() == s.spec.Name {
 				if _, newState := msg.ParseStateChanged(); newState == gst.StatePlaying {

@@ -131,6 +131,9 @@ func (b *bridge) push(pkt []byte) {
 		b.stats.PacketsDropped.Add(1) // the leaky queue drops its oldest packet
 	}
 	src.PushBuffer(gst.NewBufferFromBytes(pkt))
+	// detach or a rebuild may drop b.src meanwhile, and the stopped pipeline its own
+	// reference: ours must outlive the push, or the appsrc could be finalized under it.
+	runtime.KeepAlive(src)
 }
 
 // requestKeyframe asks the encoder for a keyframe (a viewer joined, or one lost packets).
@@ -142,6 +145,7 @@ func (b *bridge) requestKeyframe() {
 	b.stats.KeyframesAsked.Add(1)
 	st := gst.NewStructureFromString("GstForceKeyUnit, all-headers=(boolean)true")
 	sink.SendEvent(gst.NewCustomEvent(gst.EventTypeCustomUpstream, st))
+	runtime.KeepAlive(sink) // as in push: detach may drop the bridge's reference meanwhile
 }
 
 // detach forgets the pipeline (it is stopping): packets are dropped until the next one.

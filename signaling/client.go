@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ type Client struct {
 	Track    *webrtc.TrackLocalStaticSample
 	Location string // the WHIP resource, absolute URL
 	Session  string // X-Ebrcs-Session
+	// Key opens the session the POST made (X-Session-Key): send it to read or change the
+	// session through the API.
+	Key string
 
 	// Returned counts RTP packets of the video coming back.
 	Returned atomic.Int64
@@ -120,7 +124,7 @@ func Publish(ctx context.Context, api *webrtc.API, endpoint, codec string, onRet
 		pc.Close()
 		return nil, fmt.Errorf("WHIP: bad Location: %v", err)
 	}
-	c.Location, c.Session = loc.String(), resp.Header.Get("X-Ebrcs-Session")
+	c.Location, c.Session, c.Key = loc.String(), resp.Header.Get("X-Ebrcs-Session"), resp.Header.Get("X-Session-Key")
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		pc.Close()
 		return nil, err
@@ -191,7 +195,13 @@ func EncodeVideoKeyframes(path, codec string, fps, kbps, keyint int) ([][]byte, 
 	if err := pipeline.SetState(gst.StatePlaying); err != nil {
 		return nil, err
 	}
-	defer pipeline.SetState(gst.StateNull)
+	// The wrapper is the pipeline's only owner: a deferred method call alone does not keep
+	// it alive while set_state runs (only open-coded defers happen to), and its finalizer
+	// would dispose of the pipeline mid-call.
+	defer func() {
+		pipeline.SetState(gst.StateNull)
+		runtime.KeepAlive(pipeline)
+	}()
 	msg := pipeline.GetPipelineBus().TimedPopFiltered(gst.ClockTime(5*time.Minute), gst.MessageEOS|gst.MessageError)
 	if msg == nil {
 		return nil, fmt.Errorf("encoding %s timed out", path)

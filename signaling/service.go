@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
@@ -33,6 +35,7 @@ type Service struct {
 	api       *webrtc.API
 	specs     SpecSource
 	checkouts *checkout.Manager
+	guard     *access.Guard
 	log       *slog.Logger
 
 	mu         sync.Mutex
@@ -43,8 +46,9 @@ type Service struct {
 	wg         sync.WaitGroup
 }
 
-// NewService prepares the WebRTC service.
-func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, log *slog.Logger) (*Service, error) {
+// NewService prepares the WebRTC service. guard decides who may join or watch a session (the
+// same guard as the HTTP API's; nil: session keys only, nobody is staff).
+func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, guard *access.Guard, log *slog.Logger) (*Service, error) {
 	cfg = cfg.withDefaults()
 	api, err := newAPI(cfg)
 	if err != nil {
@@ -53,7 +57,7 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, log *
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, log: log.With("component", "webrtc"),
+	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, guard: guard, log: log.With("component", "webrtc"),
 		publishers: map[string]*publisher{}, viewers: map[string]*viewer{}, outputs: map[string]*bridge{}}, nil
 }
 
@@ -158,11 +162,24 @@ func (s *Service) handleWHIP(c *gin.Context) {
 	var sess *checkout.Session
 	owned := false
 	if id := c.Query("session"); id != "" {
+		// Publishing into a session is changing it: its key or staff only.
 		if sess, err = s.checkouts.Get(id); err != nil {
 			fail(c, refuse(http.StatusNotFound, "session", "%v", err))
 			return
 		}
+		if err := s.guard.Session(c.Request, sess); err != nil {
+			fail(c, refuse(access.Status(err), "session", "%v", err))
+			return
+		}
 	} else {
+		if err := s.guard.AllowCreate(c.Request); err != nil {
+			var rate *access.RateError
+			if errors.As(err, &rate) {
+				c.Header("Retry-After", strconv.Itoa(int(rate.RetryAfter.Round(time.Second)/time.Second)))
+			}
+			fail(c, refuse(access.Status(err), "", "%v", err))
+			return
+		}
 		if sess, err = s.checkouts.Create(nil); err != nil {
 			status := http.StatusServiceUnavailable
 			if errors.Is(err, checkout.ErrTooManySessions) {
@@ -182,9 +199,12 @@ func (s *Service) handleWHIP(c *gin.Context) {
 		return
 	}
 	location := fmt.Sprintf("/whip/%s/%s", name, p.id)
-	c.Header("Location", location)
+	c.Header("Location", location) // the resource's id is the capability to end the stream
 	c.Header("X-Ebrcs-Session", sess.ID)
-	c.Header("Access-Control-Expose-Headers", "Location, X-Ebrcs-Session")
+	if owned {
+		access.GiveKey(c.Writer, c.Request, sess) // the session's key, for its cart and events
+	}
+	c.Header("Access-Control-Expose-Headers", "Location, X-Ebrcs-Session, "+access.KeyHeader)
 	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
 }
 
@@ -211,6 +231,16 @@ func (s *Service) handleWHEP(c *gin.Context) {
 		return
 	}
 	sessionID := c.Param("session")
+	// Watching a shopper's camera is theirs and staff's; a station's, staff's only.
+	sess, err := s.checkouts.Get(sessionID)
+	if err != nil {
+		fail(c, refuse(http.StatusNotFound, "session", "%v", err))
+		return
+	}
+	if err := s.guard.Session(c.Request, sess); err != nil {
+		fail(c, refuse(access.Status(err), "session", "%v", err))
+		return
+	}
 	pub := s.publisherOf(sessionID)
 	var out *bridge
 	if pub != nil {
@@ -221,11 +251,7 @@ func (s *Service) handleWHEP(c *gin.Context) {
 		s.mu.Unlock()
 	}
 	if out == nil {
-		if _, err := s.checkouts.Get(sessionID); err != nil {
-			fail(c, refuse(http.StatusNotFound, "session", "%v", err))
-		} else {
-			fail(c, refuse(http.StatusConflict, "session", "session %s has no live camera to watch", sessionID))
-		}
+		fail(c, refuse(http.StatusConflict, "session", "session %s has no live camera to watch", sessionID))
 		return
 	}
 	v, answer, err := s.startViewer(c.Request.Context(), pub, out, sessionID, offer)

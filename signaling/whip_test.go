@@ -32,6 +32,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
@@ -92,7 +93,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	cfg.LoopbackOnly = true
-	svc, err := NewService(cfg, specMap{"live": spec}, mgr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := NewService(cfg, specMap{"live": spec}, mgr, &access.Guard{AdminToken: staffToken}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +133,18 @@ type whipClient struct {
 	track      *webrtc.TrackLocalStaticSample
 	location   string
 	session    string
+	key        string       // the session's key, for a session the WHIP POST made
 	returned   atomic.Int64 // RTP packets of the annotated video received
 	returnedKF atomic.Int64 // VP8 keyframes among them
 }
 
 func (e *env) publish(pipeline string) (*whipClient, int, string) {
+	return e.publishWith(pipeline, nil)
+}
+
+// publishWith publishes to /whip/<target> (a pipeline, and ?session= to join one) with the
+// request's extra headers.
+func (e *env) publishWith(target string, header http.Header) (*whipClient, int, string) {
 	t := e.t
 	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -184,7 +192,12 @@ func (e *env) publish(pipeline string) (*whipClient, int, string) {
 	gathered := webrtc.GatheringCompletePromise(pc)
 	pc.SetLocalDescription(offer)
 	<-gathered
-	resp, err := http.Post(e.url+"/whip/"+pipeline, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/whip/"+target, strings.NewReader(pc.LocalDescription().SDP))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +207,7 @@ func (e *env) publish(pipeline string) (*whipClient, int, string) {
 		pc.Close()
 		return nil, resp.StatusCode, string(body)
 	}
-	c.location, c.session = resp.Header.Get("Location"), resp.Header.Get("X-Ebrcs-Session")
+	c.location, c.session, c.key = resp.Header.Get("Location"), resp.Header.Get("X-Ebrcs-Session"), resp.Header.Get(access.KeyHeader)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +301,8 @@ func TestWHIPPublisherGetsCountedCartAndAnnotatedVideo(t *testing.T) {
 		gathered := webrtc.GatheringCompletePromise(viewerPC)
 		viewerPC.SetLocalDescription(offer)
 		<-gathered
-		code, answer := post(t, e.url+"/whep/"+c.session, "application/sdp", viewerPC.LocalDescription().SDP)
+		code, answer := postWith(t, e.url+"/whep/"+c.session, "application/sdp", viewerPC.LocalDescription().SDP,
+			http.Header{access.KeyHeader: {c.key}})
 		if code != http.StatusCreated {
 			t.Errorf("WHEP: %d %s", code, answer)
 			return
@@ -320,8 +334,21 @@ func TestWHIPPublisherGetsCountedCartAndAnnotatedVideo(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, url, ct, body string) (int, string) {
-	resp, err := http.Post(url, ct, strings.NewReader(body))
+// staffToken is the admin token of the tests' guard: staff may open every session.
+const staffToken = "staff-token-0123456789abcdef"
+
+func post(t *testing.T, url, ct, body string) (int, string) { return postWith(t, url, ct, body, nil) }
+
+func postWith(t *testing.T, url, ct, body string, header http.Header) (int, string) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", ct)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,6 +444,78 @@ func TestBadOffersAndAbandonedConnectionsLeaveNothing(t *testing.T) {
 	}
 	if live := framemeta.Live(); live > metaBefore {
 		t.Fatalf("%d frame metadata alive, %d before the attempts", live, metaBefore)
+	}
+}
+
+// A session is its shopper's: publishing into it (WHIP ?session=) or watching it (WHEP) needs
+// its key, from the header, a bearer token or its cookie, or staff's token; without any the
+// answer is 401, with another session's key 403. (Before, anyone who read a session id from
+// the public peers list could watch the shopper's camera or publish into their cart.)
+func TestSessionsOpenOnlyWithTheirKey(t *testing.T) {
+	e := newEnv(t, Config{})
+	owner, code, body := e.publish("live")
+	if owner == nil {
+		t.Fatalf("WHIP: %d %s", code, body)
+	}
+	defer owner.pc.Close()
+	if len(owner.key) != 32 {
+		t.Fatalf("the WHIP answer gave the session key %q, want 32 hex characters", owner.key)
+	}
+	other, code, body := e.publish("live")
+	if other == nil {
+		t.Fatalf("WHIP: %d %s", code, body)
+	}
+	defer other.pc.Close()
+	viewerOffer := func() string {
+		pc, _ := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+		defer pc.Close()
+		pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		offer, _ := pc.CreateOffer(nil)
+		gathered := webrtc.GatheringCompletePromise(pc)
+		pc.SetLocalDescription(offer)
+		<-gathered
+		return pc.LocalDescription().SDP
+	}
+	join := "live?session=" + owner.session
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"no credentials", nil, http.StatusUnauthorized},
+		{"another session's key", http.Header{access.KeyHeader: {other.key}}, http.StatusForbidden},
+		{"another session's key as bearer", http.Header{"Authorization": {"Bearer " + other.key}}, http.StatusForbidden},
+		{"another session's cookie", http.Header{"Cookie": {"ebrcs_sk_" + owner.session + "=" + other.key}}, http.StatusForbidden},
+	} {
+		if c, code, body := e.publishWith(join, tc.header); c != nil || code != tc.want {
+			if c != nil {
+				c.pc.Close()
+			}
+			t.Errorf("WHIP join with %s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+		if code, body := postWith(t, e.url+"/whep/"+owner.session, "application/sdp", viewerOffer(), tc.header); code != tc.want {
+			t.Errorf("WHEP with %s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"its key", http.Header{access.KeyHeader: {owner.key}}},
+		{"its key as bearer", http.Header{"Authorization": {"Bearer " + owner.key}}},
+		{"its cookie", http.Header{"Cookie": {"ebrcs_sk_" + owner.session + "=" + owner.key}}},
+		{"staff's token", http.Header{"Authorization": {"Bearer " + staffToken}}},
+	} {
+		c, code, body := e.publishWith(join, tc.header)
+		if c == nil {
+			t.Errorf("WHIP join with %s: %d %s, want 201", tc.name, code, body)
+		} else {
+			c.pc.Close()
+			e.delete(c.location)
+		}
+		if code, body := postWith(t, e.url+"/whep/"+owner.session, "application/sdp", viewerOffer(), tc.header); code != http.StatusCreated {
+			t.Errorf("WHEP with %s: %d %s, want 201", tc.name, code, body)
+		}
 	}
 }
 

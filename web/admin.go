@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,9 +65,8 @@ func (s *Server) adminRoutes(r *gin.Engine) {
 }
 
 // requireAdmin lets a request through only with the admin token, given as
-// "Authorization: Bearer <token>" or "X-Admin-Token: <token>". The comparison is in constant
-// time (of SHA-256 digests, so that not even the token's length leaks). With no token
-// configured every request is refused: the admin API fails closed.
+// "Authorization: Bearer <token>" or "X-Admin-Token: <token>" (see access.Guard.IsStaff).
+// With no token configured every request is refused: the admin API fails closed.
 func (s *Server) requireAdmin() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !s.isAdmin(c.Request) {
@@ -81,28 +79,7 @@ func (s *Server) requireAdmin() gin.HandlerFunc {
 }
 
 // isAdmin reports whether the request carries the admin token.
-func (s *Server) isAdmin(r *http.Request) bool {
-	want := sha256.Sum256([]byte(s.AdminToken))
-	given, ok := adminTokenOf(r)
-	got := sha256.Sum256([]byte(given))
-	return ok && s.AdminToken != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
-}
-
-// adminTokenOf returns the token a request carries, if any.
-func adminTokenOf(r *http.Request) (string, bool) {
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		scheme, token, found := strings.Cut(auth, " ")
-		if found && strings.EqualFold(scheme, "Bearer") {
-			if token = strings.TrimSpace(token); token != "" {
-				return token, true
-			}
-		}
-	}
-	if token := strings.TrimSpace(r.Header.Get("X-Admin-Token")); token != "" {
-		return token, true
-	}
-	return "", false
-}
+func (s *Server) isAdmin(r *http.Request) bool { return s.Guard.IsStaff(r) }
 
 // productJSON is a product's JSON form.
 type productJSON struct {
@@ -415,18 +392,34 @@ func (s *Server) getPipelineDefinition(c *gin.Context) {
 		fail(c, http.StatusNotFound, "", "no such pipeline: %q", c.Param("name"))
 		return
 	}
-	// Camera credentials are shown to admins only (who edit and PUT the file back).
+	// Camera credentials are shown to admins only (who edit and PUT the file back). The
+	// public gets the parsed document with every credential masked and no comments, or
+	// nothing when that cannot be done safely (pipelines.PublicDefinition).
+	c.Header("Vary", "Authorization, X-Admin-Token")
 	if !s.isAdmin(c.Request) {
-		raw = []byte(pipelines.Redact(string(raw)))
+		public, err := pipelines.PublicDefinition(raw)
+		if err != nil {
+			fail(c, http.StatusForbidden, "", "%v", err)
+			return
+		}
+		raw = public
+	} else {
+		c.Header("Cache-Control", "no-store")
 	}
 	c.Data(http.StatusOK, "application/yaml; charset=utf-8", raw)
 }
 
 // putPipelineDefinition: PUT /api/pipelines/{name} with the new YAML as the body. It is
-// validated and test-linked before anything changes; if refused (422, with file:line:column)
-// the running version keeps running and the file is untouched.
+// validated (under pipelines.Policy: no element may read or write files outside media_dir)
+// and test-linked before anything changes; if refused (422, with file:line:column) the
+// running version keeps running and the file is untouched. With pipelines_api: read-only
+// every PUT is refused (403).
 func (s *Server) putPipelineDefinition(c *gin.Context) {
 	name := c.Param("name")
+	if s.PipelinesReadOnly {
+		fail(c, http.StatusForbidden, "", "pipeline definitions cannot be changed through the API: pipelines_api is read-only (set pipelines_api: read-write to allow it)")
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxPipelineBytes))
 	var tooBig *http.MaxBytesError
 	switch {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/internal/scenario"
@@ -76,7 +77,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	if err := mgr.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Pipelines: mgr, Catalog: cat, PipelineAdmin: mgr, AdminToken: testAdminToken}
+	srv := &Server{Pipelines: mgr, Catalog: cat, PipelineAdmin: mgr, Guard: &access.Guard{AdminToken: testAdminToken}}
 	e := &adminEnv{t: t, srv: srv, h: srv.Handler(), catalog: cat, emb: emb, mgr: mgr, camFile: camFile}
 	e.waitRunning()
 	return e
@@ -628,7 +629,7 @@ func TestPipelineDefinitionAPI(t *testing.T) {
 
 // Without a catalog or a pipeline admin, their routes do not exist.
 func TestAdminRoutesOptional(t *testing.T) {
-	h := (&Server{Pipelines: noPipelines{}, AdminToken: testAdminToken}).Handler()
+	h := (&Server{Pipelines: noPipelines{}, Guard: &access.Guard{AdminToken: testAdminToken}}).Handler()
 	for _, path := range []string{"/api/products", "/api/pipelines/cam"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -22,10 +23,22 @@ func fail(c *gin.Context, status int, field, format string, args ...any) {
 	c.AbortWithStatusJSON(status, apiError{Error: fmt.Sprintf(format, args...), Field: field})
 }
 
+// maxJSONBytes bounds a JSON request body (a cart edit or a ROI is a few kB).
+const maxJSONBytes = 1 << 20
+
 // decodeJSON reads a JSON body strictly into dst: unknown fields, trailing data and wrong
 // types are errors naming the field. An empty body is allowed only when optional.
+//
+// A body must be declared as JSON (Content-Type: application/json): a browser sends that
+// type only after a CORS preflight, so another site's page cannot post JSON here as a
+// "simple" request.
 func decodeJSON(c *gin.Context, dst any, optional bool) bool {
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, 1<<20))
+	ct := c.GetHeader("Content-Type")
+	if ct != "" && !isJSONType(ct) {
+		fail(c, http.StatusUnsupportedMediaType, "Content-Type", "Content-Type: send JSON as application/json, not %q", ct)
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if errors.Is(err, io.EOF) {
@@ -33,6 +46,10 @@ func decodeJSON(c *gin.Context, dst any, optional bool) bool {
 			return true
 		}
 		fail(c, http.StatusBadRequest, "", "the request needs a JSON body")
+		return false
+	}
+	if ct == "" {
+		fail(c, http.StatusUnsupportedMediaType, "Content-Type", "Content-Type: the body must be sent as application/json")
 		return false
 	}
 	if err == nil && dec.More() {
@@ -43,7 +60,10 @@ func decodeJSON(c *gin.Context, dst any, optional bool) bool {
 	}
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, "", "the JSON body is larger than the limit of %d bytes", maxJSONBytes)
 	case errors.As(err, &typeErr):
 		fail(c, http.StatusBadRequest, typeErr.Field, "%s: want %s, got JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	case errors.As(err, &syntaxErr):
@@ -55,4 +75,10 @@ func decodeJSON(c *gin.Context, dst any, optional bool) bool {
 		fail(c, http.StatusBadRequest, "", "invalid JSON: %v", err)
 	}
 	return false
+}
+
+// isJSONType reports whether a Content-Type is JSON (application/json or application/*+json).
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }

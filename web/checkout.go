@@ -9,14 +9,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/cart"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 )
@@ -25,13 +28,14 @@ import (
 const DefaultUploadLimit = 512 << 20
 
 // checkoutRoutes adds the checkout API: sessions, their ROI and cart, event streams and
-// video uploads.
+// video uploads. Anyone may start a session (at a bounded rate); a session is then the
+// shopper's who holds its key, and staff's; stations are staff's only (access.Guard).
 func (s *Server) checkoutRoutes(r *gin.Engine) {
 	api := r.Group("/api")
 	api.POST("/sessions", s.createSession)
-	api.GET("/stations", func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Stations()) })
+	api.GET("/stations", s.requireAdmin(), func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Stations()) })
 	api.GET("/sessions/:id", s.withSession(s.getSession))
-	api.DELETE("/sessions/:id", s.deleteSession)
+	api.DELETE("/sessions/:id", s.withSession(s.deleteSession))
 	api.PUT("/sessions/:id/roi", s.withSession(s.putROI))
 	api.DELETE("/sessions/:id/roi", s.withSession(s.deleteROI))
 	api.GET("/sessions/:id/cart", s.withSession(s.getCart))
@@ -51,6 +55,11 @@ func checkoutError(c *gin.Context, err error) {
 		fail(c, http.StatusNotFound, "", "%v", err)
 	case errors.Is(err, checkout.ErrTooManySessions):
 		fail(c, http.StatusTooManyRequests, "", "%v", err)
+	case errors.Is(err, checkout.ErrStation):
+		c.Header("Allow", "GET")
+		fail(c, http.StatusMethodNotAllowed, "", "%v", err)
+	case errors.Is(err, cart.ErrTooMany):
+		fail(c, http.StatusBadRequest, "items", "items: %v", err)
 	case errors.Is(err, cart.ErrConfirmed), errors.Is(err, cart.ErrStale), errors.Is(err, cart.ErrEmptyCart),
 		errors.Is(err, data.ErrAlreadyConfirmed):
 		fail(c, http.StatusConflict, "", "%v", err)
@@ -65,7 +74,7 @@ func checkoutError(c *gin.Context, err error) {
 	case errors.Is(err, checkout.ErrBusy):
 		c.Header("Retry-After", "10")
 		fail(c, http.StatusServiceUnavailable, "", "%v", err)
-	case errors.Is(err, checkout.ErrTooLong):
+	case errors.Is(err, checkout.ErrTooLong), errors.Is(err, checkout.ErrVideoTooLarge):
 		fail(c, http.StatusRequestEntityTooLarge, "video", "video: %v", err)
 	case errors.Is(err, checkout.ErrNotVideo):
 		fail(c, http.StatusUnprocessableEntity, "video", "%v", err)
@@ -74,6 +83,8 @@ func checkoutError(c *gin.Context, err error) {
 	}
 }
 
+// withSession finds the session named by :id and lets the request through only with its
+// key or staff credentials.
 func (s *Server) withSession(h func(*gin.Context, *checkout.Session)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		sess, err := s.Checkout.Get(c.Param("id"))
@@ -81,10 +92,14 @@ func (s *Server) withSession(h func(*gin.Context, *checkout.Session)) gin.Handle
 			checkoutError(c, err)
 			return
 		}
+		if !s.mayOpen(c, sess) {
+			return
+		}
 		h(c, sess)
 	}
 }
 
+// withTask finds the upload task named by :task; it is its session's, and opens as it does.
 func (s *Server) withTask(h func(*gin.Context, *checkout.Task)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t, err := s.Checkout.Task(c.Param("task"))
@@ -92,8 +107,23 @@ func (s *Server) withTask(h func(*gin.Context, *checkout.Task)) gin.HandlerFunc 
 			checkoutError(c, err)
 			return
 		}
+		if !s.mayOpen(c, t.Session()) {
+			return
+		}
 		h(c, t)
 	}
+}
+
+// mayOpen answers 401 or 403 (and false) unless the request may act on sess.
+func (s *Server) mayOpen(c *gin.Context, sess *checkout.Session) bool {
+	if err := s.Guard.Session(c.Request, sess); err != nil {
+		if errors.Is(err, access.ErrNoCredentials) {
+			c.Header("WWW-Authenticate", `Bearer realm="ebrcs session"`)
+		}
+		fail(c, access.Status(err), "", "%v", err)
+		return false
+	}
+	return true
 }
 
 // roiBody is the ROI's JSON form: {"points": [[x, y], ...]}, normalised coordinates.
@@ -105,6 +135,10 @@ type roiBody struct {
 func (b *roiBody) polygon(c *gin.Context, prefix string) ([]framemeta.Point, bool) {
 	if b.Points == nil {
 		fail(c, http.StatusBadRequest, prefix+"points", "points: required, a list of [x, y] pairs")
+		return nil, false
+	}
+	if len(b.Points) > roigate.MaxPolygonPoints {
+		fail(c, http.StatusBadRequest, prefix+"points", "%spoints: %d points, a ROI has at most %d", prefix, len(b.Points), roigate.MaxPolygonPoints)
 		return nil, false
 	}
 	pts := make([][]float64, len(b.Points))
@@ -141,8 +175,23 @@ func (b *roiBody) polygon(c *gin.Context, prefix string) ([]framemeta.Point, boo
 	return poly, true
 }
 
-// createSession: POST /api/sessions [{"roi": {"points": [...]}}] → 201 with the session.
+// newSessionJSON is a new session as its creator sees it: with its key, shown only once.
+type newSessionJSON struct {
+	checkout.SessionView
+	Key string `json:"key"`
+}
+
+// createSession: POST /api/sessions [{"roi": {"points": [...]}}] → 201 with the session and
+// its key (also in the X-Session-Key header and a cookie; see access.GiveKey).
 func (s *Server) createSession(c *gin.Context) {
+	if err := s.Guard.AllowCreate(c.Request); err != nil {
+		var rate *access.RateError
+		if errors.As(err, &rate) {
+			c.Header("Retry-After", strconv.Itoa(int(rate.RetryAfter.Round(time.Second)/time.Second)))
+		}
+		fail(c, access.Status(err), "", "%v", err)
+		return
+	}
 	var body struct {
 		ROI *roiBody `json:"roi"`
 	}
@@ -162,18 +211,20 @@ func (s *Server) createSession(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/sessions/"+sess.ID)
-	c.JSON(http.StatusCreated, s.Checkout.View(sess))
+	access.GiveKey(c.Writer, c.Request, sess)
+	c.JSON(http.StatusCreated, newSessionJSON{SessionView: s.Checkout.View(sess), Key: sess.Key()})
 }
 
 func (s *Server) getSession(c *gin.Context, sess *checkout.Session) {
 	c.JSON(http.StatusOK, s.Checkout.View(sess))
 }
 
-func (s *Server) deleteSession(c *gin.Context) {
-	if err := s.Checkout.Delete(c.Param("id")); err != nil {
+func (s *Server) deleteSession(c *gin.Context, sess *checkout.Session) {
+	if err := s.Checkout.Delete(sess.ID); err != nil {
 		checkoutError(c, err)
 		return
 	}
+	access.ForgetKey(c.Writer, c.Request, sess.ID)
 	c.Status(http.StatusNoContent)
 }
 
@@ -230,8 +281,13 @@ func (s *Server) putCart(c *gin.Context, sess *checkout.Session) {
 		fail(c, http.StatusBadRequest, "version", "version: must not be negative")
 		return
 	}
+	if n := len(*body.Items); n > cart.MaxLines {
+		fail(c, http.StatusBadRequest, "items", "items: %d lines, a cart edit has at most %d", n, cart.MaxLines)
+		return
+	}
 	current := sess.Cart.View()
 	lines := make([]cart.Line, 0, len(*body.Items))
+	found := map[string]*data.Product{} // catalog lookups by lower-case name: once per product
 	for i, it := range *body.Items {
 		field := fmt.Sprintf("items[%d]", i)
 		name := strings.TrimSpace(it.Product)
@@ -247,14 +303,19 @@ func (s *Server) putCart(c *gin.Context, sess *checkout.Session) {
 			fail(c, http.StatusBadRequest, field+".quantity", "%s.quantity: %d is negative", field, *it.Quantity)
 			return
 		}
-		if *it.Quantity > 10000 {
-			fail(c, http.StatusBadRequest, field+".quantity", "%s.quantity: %d is more than 10000", field, *it.Quantity)
+		if *it.Quantity > cart.MaxQuantity {
+			fail(c, http.StatusBadRequest, field+".quantity", "%s.quantity: %d is more than %d", field, *it.Quantity, cart.MaxQuantity)
 			return
 		}
 		line := cart.Line{ProductID: it.ProductID, Product: name, Quantity: *it.Quantity}
 		if !inCart(current, &line) {
-			p, err := s.productByName(name)
-			if err != nil {
+			key := strings.ToLower(name)
+			p, looked := found[key]
+			if !looked {
+				p, _ = s.productByName(name)
+				found[key] = p
+			}
+			if p == nil {
 				fail(c, http.StatusUnprocessableEntity, field+".product", "%s.product: %q is not in the catalog", field, name)
 				return
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/cart"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
@@ -43,7 +44,13 @@ type checkoutEnv struct {
 	mgr     *checkout.Manager
 	catalog *data.Catalog
 	dir     string
+	// keys are the sessions' keys, from their creation; do sends a session's key with every
+	// request to its paths (as the shopper's browser sends its cookie).
+	keys map[string]string
 }
+
+// staffToken is the admin token of the checkout tests' server.
+const staffToken = "staff-token-0123456789abcdef"
 
 func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64, products ...scenario.Product) *checkoutEnv {
 	t.Helper()
@@ -88,8 +95,9 @@ func newCheckoutEnv(t *testing.T, cfg checkout.Config, uploadLimit int64, produc
 		t.Fatal(err)
 	}
 	t.Cleanup(mgr.Close)
-	srv := &Server{Pipelines: noPipelines{}, Checkout: mgr, Catalog: cat, UploadLimit: uploadLimit, UploadDir: filepath.Join(dir, "uploads")}
-	return &checkoutEnv{t: t, h: srv.Handler(), mgr: mgr, catalog: cat, dir: dir}
+	srv := &Server{Pipelines: noPipelines{}, Checkout: mgr, Catalog: cat, UploadLimit: uploadLimit, UploadDir: filepath.Join(dir, "uploads"),
+		Guard: &access.Guard{AdminToken: staffToken}}
+	return &checkoutEnv{t: t, h: srv.Handler(), mgr: mgr, catalog: cat, dir: dir, keys: map[string]string{}}
 }
 
 func pngOf(t *testing.T, seed int) []byte {
@@ -104,19 +112,57 @@ func pngOf(t *testing.T, seed int) []byte {
 	return b.Bytes()
 }
 
-// do sends a request with a JSON body (string) and decodes the JSON answer.
+// do sends a request with a JSON body (string) and decodes the JSON answer. A request to a
+// session's paths carries the session's key, when the test made it; a new session's key is
+// kept.
 func (e *checkoutEnv) do(method, path, body string) (int, map[string]any) {
+	e.t.Helper()
+	return e.doWith(method, path, body, e.keyHeader(path))
+}
+
+// keyHeader is the X-Session-Key header for the session or task a path names (nil: none known).
+func (e *checkoutEnv) keyHeader(path string) http.Header {
+	rest, ok := strings.CutPrefix(path, "/api/sessions/")
+	if !ok {
+		if rest, ok = strings.CutPrefix(path, "/api/tasks/"); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			if t, err := e.mgr.Task(id); err == nil {
+				rest = t.SessionID
+			}
+		}
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	if key := e.keys[id]; ok && key != "" {
+		return http.Header{access.KeyHeader: {key}}
+	}
+	return nil
+}
+
+// doWith is do with the given headers only (and Content-Type: application/json for a body).
+func (e *checkoutEnv) doWith(method, path, body string, header http.Header) (int, map[string]any) {
 	e.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	rec := httptest.NewRecorder()
-	e.h.ServeHTTP(rec, httptest.NewRequest(method, path, r))
+	req := httptest.NewRequest(method, path, r)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	e.h.ServeHTTP(rec, req)
 	var out map[string]any
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			e.t.Fatalf("%s %s: %d, body is not JSON: %q", method, path, rec.Code, rec.Body.String())
+		}
+	}
+	if id, ok := out["id"].(string); ok && rec.Code == http.StatusCreated {
+		if key, ok := out["key"].(string); ok {
+			e.keys[id] = key
 		}
 	}
 	return rec.Code, out
@@ -129,6 +175,18 @@ func (e *checkoutEnv) create() string {
 		e.t.Fatalf("create session: %d %v", code, body)
 	}
 	return body["id"].(string)
+}
+
+// get is an HTTP GET of base+path with the key of the session (or task) it names.
+func (e *checkoutEnv) get(base, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if h := e.keyHeader(path); h != nil {
+		req.Header = h
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func roiOf(body map[string]any) string { b, _ := json.Marshal(body["roi"]); return string(b) }
@@ -299,6 +357,7 @@ func TestEventsOverSSEAndWebSocket(t *testing.T) {
 	defer cancel()
 
 	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/sessions/"+id+"/events", nil)
+	req.Header = e.keyHeader("/api/sessions/" + id)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +366,9 @@ func TestEventsOverSSEAndWebSocket(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
-	ws, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1)+"/api/sessions/"+id+"/events", nil)
+	// The WebSocket brings the key as the browser does: in the session's cookie.
+	ws, _, err := websocket.Dial(ctx, strings.Replace(ts.URL, "http", "ws", 1)+"/api/sessions/"+id+"/events",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"ebrcs_sk_" + id + "=" + e.keys[id]}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +428,7 @@ func TestEventsOverSSEAndWebSocket(t *testing.T) {
 		s2.Events.Publish(cart.Event{Type: cart.EventUnknown})
 	}
 	req, _ = http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/sessions/"+id2+"/events", nil)
+	req.Header = e.keyHeader("/api/sessions/" + id2)
 	req.Header.Set("Last-Event-ID", "1")
 	resp2, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -391,6 +453,9 @@ func multipartBody(t *testing.T, field, name string, content []byte) (*bytes.Buf
 func (e *checkoutEnv) upload(id, field, name string, content []byte) (int, map[string]any) {
 	body, ct := multipartBody(e.t, field, name, content)
 	req := httptest.NewRequest("POST", "/api/sessions/"+id+"/video", body)
+	if h := e.keyHeader("/api/sessions/" + id); h != nil {
+		req.Header = h
+	}
 	req.Header.Set("Content-Type", ct)
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
@@ -457,7 +522,7 @@ func TestUploadRefusesBadFiles(t *testing.T) {
 	}
 	ts := httptest.NewServer(e.h)
 	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/api/tasks/" + task["id"].(string) + "/events")
+	resp, err := e.get(ts.URL, "/api/tasks/"+task["id"].(string)+"/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +572,7 @@ func TestUploadCountsTheVideosCart(t *testing.T) {
 		if code != http.StatusAccepted {
 			t.Fatalf("upload: %d %v", code, task)
 		}
-		resp, err := http.Get(ts.URL + "/api/tasks/" + task["id"].(string) + "/events")
+		resp, err := e.get(ts.URL, "/api/tasks/"+task["id"].(string)+"/events")
 		if err != nil {
 			t.Fatal(err)
 		}

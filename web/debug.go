@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -35,17 +34,17 @@ func (s *Server) debugRoutes(r *gin.Engine) {
 // from their pages, answering preflight requests.
 func (s *Server) cors(c *gin.Context) {
 	origin := c.GetHeader("Origin")
-	if origin == "" || !slices.Contains(s.CORSOrigins, origin) && !slices.Contains(s.CORSOrigins, "*") {
+	if origin == "" || !s.allowedOrigin(origin) {
 		c.Next()
 		return
 	}
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "Location, X-Ebrcs-Session")
+	h.Set("Access-Control-Expose-Headers", "Location, X-Ebrcs-Session, X-Session-Key")
 	if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Admin-Token, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Admin-Token, X-Session-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 		return

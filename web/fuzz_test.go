@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 )
 
@@ -79,6 +80,7 @@ func FuzzROIAndCartJSON(f *testing.F) {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPut, "/api/sessions/"+sess.ID+"/"+what, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(access.KeyHeader, sess.Key())
 			h.ServeHTTP(rec, req)
 			switch rec.Code {
 			case http.StatusOK:

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/cart"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/gsttest"
@@ -39,6 +40,7 @@ import (
 // live pipeline, and the scenario suite's videos.
 type liveEnv struct {
 	url, token string
+	guard      *access.Guard
 	srv        *httptest.Server
 	rtc        *signaling.Service
 	mgr        *checkout.Manager
@@ -62,6 +64,7 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	dir := b.TempDir()
 	env := &liveEnv{token: "bench-admin-token-0123456789", products: scenario.SyntheticProducts(6, 1),
 		videos: map[string]string{}, truths: map[string]scenario.GroundTruth{}}
+	env.guard = &access.Guard{AdminToken: env.token}
 	suite, err := scenario.Suite(env.products)
 	if err != nil {
 		b.Fatal(err)
@@ -111,11 +114,11 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{spec}, env.mgr, quiet)
+	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{spec}, env.mgr, env.guard, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Server{Pipelines: noPipelines{}, Checkout: env.mgr, Catalog: cat, AdminToken: env.token, WebRTC: env.rtc, Logger: quiet}
+	s := &Server{Pipelines: noPipelines{}, Checkout: env.mgr, Catalog: cat, Guard: env.guard, WebRTC: env.rtc, Logger: quiet}
 	env.srv = httptest.NewServer(s.Handler())
 	env.url = env.srv.URL
 	b.Cleanup(func() {
@@ -131,6 +134,7 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 func (env *liveEnv) countEvents(ctx context.Context, session string) <-chan time.Time {
 	out := make(chan time.Time, 100)
 	req, _ := http.NewRequestWithContext(ctx, "GET", env.url+"/api/sessions/"+session+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+env.token) // staff may follow every session
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		close(out)

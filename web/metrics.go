@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -22,7 +23,7 @@ var pipelineStates = []pipelines.State{pipelines.StateStarting, pipelines.StateR
 type metricsCollector struct{ s *Server }
 
 var (
-	descState    = prometheus.NewDesc("ebrcs_pipeline_state", "1 for the state the pipeline is in.", []string{"pipeline", "state"}, nil)
+	descState    = prometheus.NewDesc("ebrcs_pipeline_state", "1 for the state the pipeline is in (pipeline=\"other\": how many of the pipelines beyond the named ones are in it).", []string{"pipeline", "state"}, nil)
 	descRestarts = prometheus.NewDesc("ebrcs_pipeline_restarts_total", "Restarts (reconnects, for cameras) since the pipeline was loaded.", []string{"pipeline"}, nil)
 	descSessions = prometheus.NewDesc("ebrcs_checkout_sessions", "Open checkout sessions (stations included).", nil, nil)
 	descPeers    = prometheus.NewDesc("ebrcs_webrtc_publishers", "Live WHIP publishers.", nil, nil)
@@ -46,15 +47,30 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descNative, prometheus.GaugeValue, float64(native.InUse), "in_use")
 	ch <- prometheus.MustNewConstMetric(descNative, prometheus.GaugeValue, float64(native.Free), "free")
 	if m.s.Pipelines != nil {
+		// By bounded label: the pipelines beyond metrics.MaxPipelineLabels add up under "other".
+		type series struct {
+			states   map[pipelines.State]float64
+			restarts float64
+		}
+		byLabel := map[string]*series{}
+		var labels []string
 		for _, st := range m.s.Pipelines.Statuses() {
-			for _, state := range pipelineStates {
-				v := 0.0
-				if st.State == state {
-					v = 1
-				}
-				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.Name, string(state))
+			label := metrics.PipelineNames.Value(st.Name)
+			sr := byLabel[label]
+			if sr == nil {
+				sr = &series{states: map[pipelines.State]float64{}}
+				byLabel[label] = sr
+				labels = append(labels, label)
 			}
-			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
+			sr.states[st.State]++
+			sr.restarts += float64(st.Restarts)
+		}
+		for _, label := range labels {
+			sr := byLabel[label]
+			for _, state := range pipelineStates {
+				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, sr.states[state], label, string(state))
+			}
+			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, sr.restarts, label)
 		}
 	}
 	if m.s.Catalog != nil {
@@ -97,8 +113,10 @@ func (s *Server) metricsHandler() gin.HandlerFunc {
 	return func(c *gin.Context) { h.ServeHTTP(c.Writer, c.Request) }
 }
 
-// observeRequests records every request's duration by route and status code; refusals (4xx)
-// are counted there too.
+// observeRequests records every request's duration by method, route and status code;
+// refusals (4xx) are counted there too. Every label comes from a bounded set, whatever the
+// client sends: the standard methods (else "other"), the route's pattern (a path no route
+// matches is "unmatched"), and the status codes net/http names (else "other").
 func observeRequests(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -106,5 +124,24 @@ func observeRequests(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	metrics.HTTPSeconds.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+	metrics.HTTPSeconds.WithLabelValues(methodLabel(c.Request.Method), route, codeLabel(c.Writer.Status())).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel is the method's metric label: one of RFC 9110's methods and PATCH, else
+// "other". Without this, each request with a new made-up method added a series for good.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return metrics.Other
+}
+
+// codeLabel is the status code's metric label: the code when net/http knows it, else "other".
+func codeLabel(code int) string {
+	if http.StatusText(code) == "" {
+		return metrics.Other
+	}
+	return strconv.Itoa(code)
 }

@@ -40,6 +40,18 @@ var staticTypes = map[string]string{
 	".txt":   "text/plain; charset=utf-8",
 }
 
+// pagePolicy is the Content-Security-Policy of everything under static/: the pages run only
+// the scripts and styles this server sends (no inline script, style or event handler, no
+// eval), talk only to this server (fetch, EventSource, WebSocket and WHIP/WHEP signaling;
+// the WebRTC media itself is not governed by CSP), show images from it or from blob: URLs
+// (the admin page's previews of chosen photos), play media from it, blob: or the camera's
+// MediaStream, and cannot be framed, rebased or made to post forms elsewhere. So a script
+// that slipped into a page (a product name rendered unescaped, say) could neither run nor
+// send anything out.
+const pagePolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; " +
+	"media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
 // staticFile is one embedded file, ready to serve.
 type staticFile struct {
 	data        []byte
@@ -112,8 +124,12 @@ func serveStatic(c *gin.Context, name string) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", pagePolicy)
+	// Links to other sites do not learn which page (or session) they came from.
+	h.Set("Referrer-Policy", "same-origin")
 	if strings.HasSuffix(name, ".html") {
-		// The pages use the camera, so they must not be framed by another site.
+		// The pages use the camera, so they must not be framed by another site
+		// (frame-ancestors says it too, to browsers that read CSP).
 		h.Set("X-Frame-Options", "DENY")
 	}
 	http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(f.data))

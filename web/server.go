@@ -1,6 +1,7 @@
-// Package web is EBRCS's HTTP server: health and readiness probes and the pipeline status
-// API, and the checkout API (sessions, carts, event streams, video uploads); signaling and
-// pages join it as they are built.
+// Package web is EBRCS's HTTP server: health and readiness probes, metrics, the pipeline and
+// catalog admin APIs, the checkout API (sessions, carts, event streams, video uploads), WebRTC
+// signaling (WHIP/WHEP, from package signaling) and the pages. Who may call what is decided by
+// internal/access: shoppers hold their session's key, staff the admin token.
 package web
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
@@ -39,13 +41,22 @@ type Server struct {
 	Catalog *data.Catalog
 	// PipelineAdmin serves GET/PUT of pipeline definitions (nil: read-only list only).
 	PipelineAdmin PipelineAdmin
-	// AdminToken guards the admin endpoints (catalog changes, pipeline edits): requests need
-	// "Authorization: Bearer <token>". Never empty when serving (serve generates one).
-	AdminToken string
+	// PipelinesReadOnly refuses PUT /api/pipelines/{name} with 403 (config pipelines_api:
+	// read-only); the definitions can still be read.
+	PipelinesReadOnly bool
+	// Guard decides who may do what: the admin token (staff) for the admin endpoints, the
+	// stations and the peers list; a session's key or staff for a session. nil: nobody is
+	// staff (the admin API fails closed) and sessions open with their key only.
+	Guard *access.Guard
 	// CORSOrigins may call the API from their own pages ("*": any); none: same origin only.
 	CORSOrigins []string
 	// WebRTC serves WHIP and WHEP (nil: no live cameras).
 	WebRTC *signaling.Service
+	// IdleTimeout closes a keep-alive connection idle this long between requests (0:
+	// DefaultIdleTimeout); BodyStallTimeout cuts a request whose body stops arriving for this
+	// long (0: DefaultBodyStallTimeout). Neither limits a slow upload that keeps coming, nor
+	// the event streams, WebSockets and WebRTC.
+	IdleTimeout, BodyStallTimeout time.Duration
 
 	http *http.Server
 }
@@ -54,7 +65,7 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery(), observeRequests, s.cors)
+	r.Use(gin.Recovery(), observeRequests, s.cors, s.refuseCrossSite)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", s.metricsHandler())
@@ -67,7 +78,8 @@ func (s *Server) Handler() http.Handler {
 	s.pageRoutes(r)
 	if s.WebRTC != nil {
 		s.WebRTC.Routes(r)
-		r.GET("/api/webrtc/peers", func(c *gin.Context) { c.JSON(http.StatusOK, s.WebRTC.Peers()) })
+		// Every live session and stream id is here: staff only.
+		r.GET("/api/webrtc/peers", s.requireAdmin(), func(c *gin.Context) { c.JSON(http.StatusOK, s.WebRTC.Peers()) })
 	}
 	return r
 }
@@ -106,7 +118,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Serve serves on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.httpServer()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	select {

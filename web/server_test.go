@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/testelements"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
@@ -92,7 +93,7 @@ func TestMetrics(t *testing.T) {
 
 // pprof needs the admin token; CORS is closed unless an origin is configured.
 func TestPprofAndCORS(t *testing.T) {
-	h := (&Server{Pipelines: noPipelines{}, AdminToken: "0123456789abcdef0123", CORSOrigins: []string{"https://shop.example"}}).Handler()
+	h := (&Server{Pipelines: noPipelines{}, Guard: &access.Guard{AdminToken: "0123456789abcdef0123"}, CORSOrigins: []string{"https://shop.example"}}).Handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil))
 	if rec.Code != http.StatusUnauthorized {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ebrcs/ebrcs/signaling"
+	"github.com/ebrcs/ebrcs/web"
 )
 
 // config is the server configuration; configs/ebrcs.yaml documents every field.
@@ -26,6 +28,14 @@ type config struct {
 	WebRTC    webrtcConfig   `yaml:"webrtc"`
 	// CORSOrigins may call the API from their own pages; none: same origin only.
 	CORSOrigins []string `yaml:"cors_origins"`
+	// TrustedProxies (addresses or CIDR prefixes) are reverse proxies whose X-Forwarded-For
+	// names the client, for per-client limits.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MediaDir is the only directory a pipeline definition sent through the API may read
+	// video files from (file sources' path).
+	MediaDir string `yaml:"media_dir"`
+	// PipelinesAPI is read-write (PUT /api/pipelines/{name} allowed to admins) or read-only.
+	PipelinesAPI string `yaml:"pipelines_api"`
 
 	// AdminToken guards the admin API; empty: serve generates one and logs it.
 	AdminToken string `yaml:"admin_token"`
@@ -34,6 +44,11 @@ type config struct {
 	TLSCert       string `yaml:"tls_cert"`
 	TLSKey        string `yaml:"tls_key"`
 	TLSSelfSigned bool   `yaml:"tls_self_signed"`
+
+	// IdleTimeout closes keep-alive connections idle this long; BodyStallTimeout cuts a
+	// request whose body stops arriving this long (a slow body that keeps coming is fine).
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	BodyStallTimeout time.Duration `yaml:"body_stall_timeout"`
 }
 
 // minAdminTokenLength keeps a chosen admin token out of reach of guessing.
@@ -64,17 +79,37 @@ type checkoutConfig struct {
 	UploadDir    string        `yaml:"upload_dir"`
 	MaxUploads   int           `yaml:"max_concurrent_uploads"`
 	QueueUploads int           `yaml:"max_queued_uploads"`
+	// UnusedTTL closes a session without media or cart this long after it was made.
+	UnusedTTL time.Duration `yaml:"unused_session_ttl"`
+	// SessionsPerMinute bounds the sessions one client may start a minute (0: no limit).
+	SessionsPerMinute int `yaml:"sessions_per_client_per_minute"`
+
+	// MaxVideoPixels is the largest frame size of an upload, "WIDTHxHEIGHT": at most W×H
+	// pixels, no side longer than the longer of the two. MaxVideoFPS is the highest frame rate.
+	MaxVideoPixels string  `yaml:"max_video_pixels"`
+	MaxVideoFPS    float64 `yaml:"max_video_fps"`
 }
 
 var defaultConfig = config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
+	MediaDir: "media", PipelinesAPI: pipelinesReadWrite,
 	Checkout: checkoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
-		MaxUploadMB: 512, MaxVideo: 30 * time.Minute, UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4},
-	WebRTC: webrtcConfig{ConnectTimeout: 20 * time.Second}}
+		MaxUploadMB: 512, MaxVideo: 30 * time.Minute, MaxVideoPixels: "1920x1080", MaxVideoFPS: 60,
+		UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4,
+		UnusedTTL: 3 * time.Minute, SessionsPerMinute: 6},
+	WebRTC:      webrtcConfig{ConnectTimeout: 20 * time.Second},
+	IdleTimeout: web.DefaultIdleTimeout, BodyStallTimeout: web.DefaultBodyStallTimeout}
 
 // envNames maps config keys to their environment variables.
 var envNames = map[string]string{"addr": "EBRCS_ADDR", "pipelines": "EBRCS_PIPELINES", "log_level": "EBRCS_LOG_LEVEL",
 	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE", "admin_token": "EBRCS_ADMIN_TOKEN",
-	"tls_cert": "EBRCS_TLS_CERT", "tls_key": "EBRCS_TLS_KEY", "tls_self_signed": "EBRCS_TLS_SELF_SIGNED"}
+	"tls_cert": "EBRCS_TLS_CERT", "tls_key": "EBRCS_TLS_KEY", "tls_self_signed": "EBRCS_TLS_SELF_SIGNED",
+	"media_dir": "EBRCS_MEDIA_DIR", "pipelines_api": "EBRCS_PIPELINES_API"}
+
+// The values of pipelines_api.
+const (
+	pipelinesReadWrite = "read-write"
+	pipelinesReadOnly  = "read-only"
+)
 
 // loadConfig layers defaults, the file (if it exists), the environment, then non-empty flags.
 func loadConfig(file string, getenv func(string) string, flags map[string]string) (config, error) {
@@ -106,6 +141,8 @@ func loadConfig(file string, getenv func(string) string, flags map[string]string
 	set("admin_token", &cfg.AdminToken)
 	set("tls_cert", &cfg.TLSCert)
 	set("tls_key", &cfg.TLSKey)
+	set("media_dir", &cfg.MediaDir)
+	set("pipelines_api", &cfg.PipelinesAPI)
 	selfSigned := ""
 	set("tls_self_signed", &selfSigned)
 	if selfSigned != "" {
@@ -114,6 +151,12 @@ func loadConfig(file string, getenv func(string) string, flags map[string]string
 			return cfg, fmt.Errorf("tls_self_signed: %q, want true or false", selfSigned)
 		}
 		cfg.TLSSelfSigned = v
+	}
+	if cfg.PipelinesAPI != pipelinesReadWrite && cfg.PipelinesAPI != pipelinesReadOnly {
+		return cfg, fmt.Errorf("pipelines_api: %q, want %s or %s", cfg.PipelinesAPI, pipelinesReadWrite, pipelinesReadOnly)
+	}
+	if cfg.MediaDir == "" {
+		return cfg, errors.New("media_dir: empty; name the directory the pipelines API may read videos from (default media)")
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, err
@@ -146,6 +189,24 @@ func loadConfig(file string, getenv func(string) string, flags map[string]string
 		return cfg, fmt.Errorf("%s: webrtc.connect_timeout: %v, want at least 1s", file, cfg.WebRTC.ConnectTimeout)
 	case c.QueueUploads < 0:
 		return cfg, fmt.Errorf("%s: checkout.max_queued_uploads: %d, want 0 or more", file, c.QueueUploads)
+	case cfg.IdleTimeout < time.Second:
+		return cfg, fmt.Errorf("%s: idle_timeout: %v, want at least 1s", file, cfg.IdleTimeout)
+	case cfg.BodyStallTimeout < time.Second:
+		return cfg, fmt.Errorf("%s: body_stall_timeout: %v, want at least 1s", file, cfg.BodyStallTimeout)
+	case c.MaxVideo < time.Second:
+		return cfg, fmt.Errorf("%s: checkout.max_video_length: %v, want at least 1s", file, c.MaxVideo)
+	case c.MaxVideoFPS < 1 || c.MaxVideoFPS > 1000:
+		return cfg, fmt.Errorf("%s: checkout.max_video_fps: %v, want 1 to 1000", file, c.MaxVideoFPS)
+	case c.UnusedTTL < time.Second:
+		return cfg, fmt.Errorf("%s: checkout.unused_session_ttl: %v, want at least 1s", file, c.UnusedTTL)
+	case c.SessionsPerMinute < 0:
+		return cfg, fmt.Errorf("%s: checkout.sessions_per_client_per_minute: %d, want 0 (no limit) or more", file, c.SessionsPerMinute)
+	}
+	if _, _, err := c.maxVideoSize(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", file, err)
+	}
+	if _, err := cfg.trustedProxies(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", file, err)
 	}
 	return cfg, nil
 }
@@ -166,4 +227,32 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // quietLogger logs only warnings and errors: `ebrcs run` prints its own summary.
 func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// trustedProxies parses trusted_proxies: addresses (one host) or CIDR prefixes.
+func (c config) trustedProxies() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for i, v := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies[%d]: %q is neither an address nor a CIDR prefix", i, v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// maxVideoSize parses max_video_pixels: "WIDTHxHEIGHT" ("1920x1080"; "×" works too).
+func (c checkoutConfig) maxVideoSize() (w, h int, err error) {
+	ws, hs, ok := strings.Cut(strings.ReplaceAll(strings.ToLower(c.MaxVideoPixels), "×", "x"), "x")
+	w, errW := strconv.Atoi(strings.TrimSpace(ws))
+	h, errH := strconv.Atoi(strings.TrimSpace(hs))
+	if !ok || errW != nil || errH != nil || w < 16 || h < 16 || w > 16384 || h > 16384 {
+		return 0, 0, fmt.Errorf("checkout.max_video_pixels: %q, want WIDTHxHEIGHT like 1920x1080 (16 to 16384 each)", c.MaxVideoPixels)
+	}
+	return w, h, nil
 }

@@ -120,8 +120,12 @@ func TestServeBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
+	get := func(path string, header ...string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -155,6 +159,7 @@ func TestServeBinary(t *testing.T) {
 	}
 	var sess struct {
 		ID  string       `json:"id"`
+		Key string       `json:"key"`
 		ROI [][2]float64 `json:"roi"`
 	}
 	json.NewDecoder(resp.Body).Decode(&sess)
@@ -162,7 +167,11 @@ func TestServeBinary(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || sess.ID == "" || len(sess.ROI) != 4 {
 		t.Fatalf("POST /api/sessions: %d %+v", resp.StatusCode, sess)
 	}
-	if code, body := get("/api/sessions/" + sess.ID + "/cart"); code != 200 || !strings.Contains(body, `"items":[]`) {
+	// The session is its maker's: its key opens it, nothing else does.
+	if code, body := get("/api/sessions/" + sess.ID + "/cart"); code != http.StatusUnauthorized {
+		t.Fatalf("cart without the session's key: %d %s", code, body)
+	}
+	if code, body := get("/api/sessions/"+sess.ID+"/cart", "X-Session-Key", sess.Key); code != 200 || !strings.Contains(body, `"items":[]`) {
 		t.Fatalf("cart: %d %s", code, body)
 	}
 	if strings.Contains(logs.String(), token) {

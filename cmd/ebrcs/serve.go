@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/access"
 	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/malloctune"
 	"github.com/ebrcs/ebrcs/internal/recognition"
@@ -40,11 +41,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	tlsCert := fs.String("tls-cert", "", "certificate file (PEM) to serve HTTPS, with --tls-key")
 	tlsKey := fs.String("tls-key", "", "private key file (PEM) of --tls-cert")
 	tlsSelfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a self-signed certificate generated at startup")
+	mediaDir := fs.String("media-dir", "", "the only directory pipelines sent through the API may read videos from (default from config: media)")
+	pipelinesAPI := fs.String("pipelines-api", "", "read-write or read-only: whether admins may PUT pipeline definitions (default from config: read-write)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	flags := map[string]string{"addr": *addr, "pipelines": *dir, "log_level": *level, "checkout_pipeline": *checkoutPipeline,
-		"admin_token": *adminToken, "tls_cert": *tlsCert, "tls_key": *tlsKey}
+		"admin_token": *adminToken, "tls_cert": *tlsCert, "tls_key": *tlsKey,
+		"media_dir": *mediaDir, "pipelines_api": *pipelinesAPI}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "tls-self-signed" {
 			flags["tls_self_signed"] = strconv.FormatBool(*tlsSelfSigned)
@@ -79,8 +83,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 
 	var rtc *signaling.Service
 	// Standing pipelines that count (cameras) are checkout stations: sessions of their own.
+	// Definitions sent through the API may read videos from media_dir only, and no other file
+	// (pipelines.Policy); the directory's own files are the operator's.
 	manager := pipelines.NewManager(cfg.Pipelines, pipelines.SupervisorOptions{MaxRestarts: -1, Logger: log,
-		Bind: stationBinder(checkouts, func() *signaling.Service { return rtc }, log)})
+		Bind: stationBinder(checkouts, func() *signaling.Service { return rtc }, log), APIPolicy: &pipelines.Policy{MediaDir: cfg.MediaDir}})
 	defer manager.Close() // before checkouts.Close: deferred later, runs earlier
 	watchErr := make(chan error, 1)
 
@@ -101,7 +107,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 		log.Warn("no admin_token configured: a new one was generated (set admin_token or EBRCS_ADMIN_TOKEN to choose one)", "file", adminTokenFile)
 	}
-	rtc, err = signaling.NewService(cfg.WebRTC.service(), manager, checkouts, log)
+	// One guard for every door to a session: the HTTP API and WHIP/WHEP.
+	trusted, _ := cfg.trustedProxies() // checked by loadConfig
+	guard := &access.Guard{AdminToken: token}
+	if n := cfg.Checkout.SessionsPerMinute; n > 0 {
+		guard.Limiter = access.NewRateLimiter(n, trusted)
+	}
+	rtc, err = signaling.NewService(cfg.WebRTC.service(), manager, checkouts, guard, log)
 	if err != nil {
 		log.Error("webrtc", "error", err)
 		return 1
@@ -111,7 +123,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	go func() { watchErr <- manager.Watch(ctx) }()
 	srv := &web.Server{Pipelines: manager, Checkout: checkouts, Logger: log,
 		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
-		Catalog: catalog, PipelineAdmin: manager, AdminToken: token, WebRTC: rtc, CORSOrigins: cfg.CORSOrigins}
+		Catalog: catalog, PipelineAdmin: manager, Guard: guard, WebRTC: rtc, CORSOrigins: cfg.CORSOrigins,
+		IdleTimeout: cfg.IdleTimeout, BodyStallTimeout: cfg.BodyStallTimeout,
+		PipelinesReadOnly: cfg.PipelinesAPI == pipelinesReadOnly}
 	serveErr := serveHTTP(ctx, srv, cfg, log)
 	stop()
 	if err := <-watchErr; err != nil {
@@ -230,9 +244,14 @@ func newCheckout(cfg checkoutConfig, log *slog.Logger) (*checkout.Manager, *data
 	if queued == 0 {
 		queued = -1 // the manager reads 0 as "default"
 	}
+	maxW, maxH, err := cfg.maxVideoSize() // checked by loadConfig
+	if err != nil {
+		return nil, nil, err
+	}
 	mgr, err := checkout.NewManager(checkout.Config{
-		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL,
-		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, MaxVideoLength: cfg.MaxVideo, Logger: log,
+		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL, UnusedTTL: cfg.UnusedTTL,
+		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, MaxVideoLength: cfg.MaxVideo,
+		MaxVideoWidth: maxW, MaxVideoHeight: maxH, MaxVideoFPS: cfg.MaxVideoFPS, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -34,6 +34,7 @@ import "C"
 
 import (
 	"image"
+	"runtime"
 	"runtime/cgo"
 	"sync/atomic"
 	"unsafe"
@@ -181,6 +182,10 @@ func releaseHandle(h cgo.Handle) {
 
 // Get returns the Frame attached to buf, or nil when no element has attached one.
 func Get(buf *gst.Buffer) *Frame {
+	// The meta lives in the buffer's memory: a caller's wrapper may own the buffer (a pulled
+	// sample's), so keep it until the handle has been read, or the wrapper's finalizer could
+	// free the buffer, its meta and the handle under us.
+	defer runtime.KeepAlive(buf)
 	m := C.ebrcs_buffer_get_frame_meta(cBuffer(buf))
 	if m == nil || m.handle == 0 {
 		return nil
@@ -202,6 +207,7 @@ func Ensure(buf *gst.Buffer) *Frame {
 
 // Attach attaches f to buf, replacing any Frame already there.
 func Attach(buf *gst.Buffer, f *Frame) {
+	defer runtime.KeepAlive(buf) // the meta is written after buf's last Go use: see Get
 	h := newHandle(f)
 	if m := C.ebrcs_buffer_get_frame_meta(cBuffer(buf)); m != nil {
 		old := m.handle

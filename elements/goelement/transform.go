@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"time"
 	"unsafe"
@@ -82,8 +83,15 @@ func (t *transform[T]) ClassInit(klass *glib.ObjectClass) {
 	class := gst.ToElementClass(klass)
 	class.SetMetadata(t.def.LongName, t.def.Classification, t.def.Description, "EBRCS")
 	caps := gst.NewCapsFromString(t.def.Caps)
-	class.AddPadTemplate(gst.NewPadTemplate("sink", gst.PadDirectionSink, gst.PadPresenceAlways, caps))
-	class.AddPadTemplate(gst.NewPadTemplate("src", gst.PadDirectionSource, gst.PadPresenceAlways, caps))
+	sink := gst.NewPadTemplate("sink", gst.PadDirectionSink, gst.PadPresenceAlways, caps)
+	class.AddPadTemplate(sink)
+	src := gst.NewPadTemplate("src", gst.PadDirectionSource, gst.PadPresenceAlways, caps)
+	class.AddPadTemplate(src)
+	// Each wrapper holds its object's only reference until the C call that takes its own
+	// (the template's ref on caps, the class's on a template) has returned.
+	runtime.KeepAlive(caps)
+	runtime.KeepAlive(sink)
+	runtime.KeepAlive(src)
 	specs := make([]*glib.ParamSpec, len(t.def.Properties))
 	for i := range t.def.Properties {
 		specs[i] = t.def.Properties[i].paramSpec()

@@ -22,6 +22,11 @@ var ErrInvalidPolygon = errors.New("invalid ROI polygon")
 // about 1e-4 wide, eight orders of magnitude more.
 const onEdgeEpsilon = 1e-12
 
+// MaxPolygonPoints is the most points a ROI may have. A counting area needs a handful; the
+// gate tests every blob against every edge, and the overlay draws every edge on every frame, so
+// an unbounded polygon (60,000 points were once accepted) is a way to slow every frame down.
+const MaxPolygonPoints = 64
+
 // commaSpace lets users write "0.1, 0.2" as well as "0.1,0.2": the space after a comma must not
 // be taken for a separator between points.
 var commaSpace = regexp.MustCompile(`\s*,\s*`)
@@ -30,7 +35,8 @@ var commaSpace = regexp.MustCompile(`\s*,\s*`)
 // API take it: points separated by ';' or whitespace (a run of separators counts as one), the
 // two coordinates of a point by ',' (spaces around the comma are allowed), e.g.
 // "0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9". Every coordinate must be a finite number in [0, 1]; a
-// polygon needs at least 3 points, not all on one line (such a polygon encloses nothing).
+// polygon needs 3 to MaxPolygonPoints points, not all on one line (such a polygon encloses
+// nothing).
 //
 // A blank string is no polygon: ParsePolygon returns nil, nil. Errors wrap ErrInvalidPolygon
 // and name the problem and, for a bad point, its 1-based position and text.
@@ -41,6 +47,9 @@ func ParsePolygon(s string) ([]framemeta.Point, error) {
 	}
 	s = commaSpace.ReplaceAllString(s, ",")
 	tokens := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || unicode.IsSpace(r) })
+	if len(tokens) > MaxPolygonPoints {
+		return nil, polygonError("a polygon has at most %d points, got %d", MaxPolygonPoints, len(tokens))
+	}
 	pts := make([]framemeta.Point, 0, len(tokens))
 	for i, tok := range tokens {
 		xs, ys, ok := strings.Cut(tok, ",")
@@ -173,8 +182,12 @@ func (e *PointsError) Error() string {
 func (e *PointsError) Unwrap() error { return ErrInvalidPolygon }
 
 // PolygonFromPoints checks a polygon given as [x, y] pairs (the HTTP API's form) with the
-// same rules as ParsePolygon: finite coordinates in [0, 1], at least 3 points, some area.
+// same rules as ParsePolygon: finite coordinates in [0, 1], 3 to MaxPolygonPoints points, some
+// area.
 func PolygonFromPoints(pts [][]float64) ([]framemeta.Point, error) {
+	if len(pts) > MaxPolygonPoints {
+		return nil, &PointsError{Index: -1, Reason: fmt.Sprintf("a polygon has at most %d points, got %d", MaxPolygonPoints, len(pts))}
+	}
 	out := make([]framemeta.Point, 0, len(pts))
 	for i, p := range pts {
 		if len(p) != 2 {

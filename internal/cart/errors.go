@@ -13,6 +13,9 @@ var (
 	// ErrStale: the cart changed since the version the edit was based on.
 	ErrStale = errors.New("the cart changed since it was read")
 
+	// ErrTooMany: a cart edit has more lines, or more of one product, than a cart may hold.
+	ErrTooMany = errors.New("too many items in the cart")
+
 	// ErrNoBinding: ebrcs_counter names a cart that is not registered.
 	ErrNoBinding = errors.New("no checkout cart with this key")
 )

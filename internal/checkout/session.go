@@ -2,12 +2,14 @@ package checkout
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"github.com/ebrcs/ebrcs/internal/cart"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -37,12 +39,22 @@ type Config struct {
 
 	MaxSessions int           // concurrent sessions (64)
 	IdleTTL     time.Duration // a session nobody used for this long is closed (30m)
+	// UnusedTTL closes a session that never had media (no camera, no upload) and whose cart
+	// is empty this long after it was made (3m), however often it is read: an unused session
+	// holds one of the MaxSessions slots, and must not hold it for IdleTTL.
+	UnusedTTL time.Duration
 
 	MaxRunningTasks int           // uploads processed at once (1: each uses every core)
 	MaxQueuedTasks  int           // uploads waiting beyond those (4); more is ErrBusy
 	KeepTasks       time.Duration // finished tasks stay visible for this long (15m)
 	ProbeTimeout    time.Duration // time allowed to inspect an upload (10s)
 	MaxVideoLength  time.Duration // longest video accepted for upload (30m)
+	// The largest frames accepted for upload (1920×1080): at most this many pixels, and no
+	// side longer than the longer of the two (so 1080×1920 portrait passes too). A small
+	// file can declare huge frames; their decoding is what costs memory.
+	MaxVideoWidth, MaxVideoHeight int
+	MaxVideoFPS                   float64 // highest frame rate accepted for upload (60)
+	MaxVideoFrames                int64   // most frames accepted for upload (MaxVideoLength × MaxVideoFPS)
 
 	Logger *slog.Logger
 }
@@ -53,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTTL <= 0 {
 		c.IdleTTL = 30 * time.Minute
+	}
+	if c.UnusedTTL <= 0 {
+		c.UnusedTTL = 3 * time.Minute
 	}
 	if c.MaxRunningTasks <= 0 {
 		c.MaxRunningTasks = 1
@@ -71,6 +86,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxVideoLength <= 0 {
 		c.MaxVideoLength = 30 * time.Minute
 	}
+	if c.MaxVideoWidth <= 0 || c.MaxVideoHeight <= 0 {
+		c.MaxVideoWidth, c.MaxVideoHeight = 1920, 1080
+	}
+	if c.MaxVideoFPS <= 0 {
+		c.MaxVideoFPS = 60
+	}
+	if c.MaxVideoFrames <= 0 {
+		c.MaxVideoFrames = int64(c.MaxVideoLength.Seconds() * c.MaxVideoFPS)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -84,7 +108,12 @@ type Session struct {
 	Cart    *cart.Cart
 	Events  *cart.Bus
 
+	// key is the shopper's secret for this session (see internal/access); "" for a station,
+	// which only staff may open.
+	key string
+
 	mu         sync.Mutex
+	used       bool // it has had media: a live camera or an upload
 	roi        []framemeta.Point
 	lastActive time.Time
 	tasks      map[string]*Task                   // unfinished tasks
@@ -108,6 +137,19 @@ type SessionView struct {
 	// Station is the camera pipeline of a standing checkout station ("" for a shopper's).
 	Station string `json:"station,omitempty"`
 }
+
+// Key is the session's secret, handed once to the client that made it.
+func (s *Session) Key() string { return s.key }
+
+// KeyMatches reports, in constant time, whether key is the session's secret. A station has
+// none: no key matches it.
+func (s *Session) KeyMatches(key string) bool {
+	return s.key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.key)) == 1
+}
+
+// IsStation reports whether the session is a camera station's (run by staff, defined by its
+// pipeline file).
+func (s *Session) IsStation() bool { return s.station != "" }
 
 // ROI returns the session's polygon (nil: the whole frame).
 func (s *Session) ROI() []framemeta.Point {
@@ -138,6 +180,7 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 func (s *Session) AttachLive(sup *pipelines.Supervisor) (detach func()) {
 	s.mu.Lock()
 	s.live[sup] = struct{}{}
+	s.used = true
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
@@ -213,7 +256,7 @@ func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
 	}
 	now := time.Now().UTC()
 	events := cart.NewBus(0)
-	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events,
+	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events, key: newSecret(),
 		roi: roi, lastActive: now, tasks: map[string]*Task{},
 		live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{})}
 	m.mu.Lock()
@@ -357,10 +400,15 @@ func (m *Manager) Stations() []SessionView {
 	return out
 }
 
-// Delete closes a session: its running uploads are stopped, its event stream ends.
+// Delete closes a session: its running uploads are stopped, its event stream ends. A
+// station cannot be deleted (ErrStation): its pipeline file defines it.
 func (m *Manager) Delete(id string) error {
 	m.mu.Lock()
 	s, ok := m.sessions[id]
+	if ok && s.station != "" {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %s is the station of pipeline %q; remove or edit its file instead", ErrStation, id, s.station)
+	}
 	delete(m.sessions, id)
 	m.mu.Unlock()
 	if !ok {
@@ -407,6 +455,9 @@ func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
 	for _, sup := range live {
 		for _, el := range sup.ElementsOf("ebrcs_roigate") {
 			el.SetProperty("roi", text)
+			// The pipeline may end meanwhile and drop its own references: ours must outlive
+			// the call, which runs the element's Go setter.
+			runtime.KeepAlive(el)
 		}
 	}
 	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: pointPairs(roi)})
@@ -445,7 +496,7 @@ func (m *Manager) Close() {
 // janitor closes sessions idle for longer than the TTL and forgets old finished tasks.
 func (m *Manager) janitor() {
 	defer m.wg.Done()
-	every := min(max(m.cfg.IdleTTL/10, 100*time.Millisecond), time.Minute)
+	every := min(max(min(m.cfg.IdleTTL, m.cfg.UnusedTTL)/10, 100*time.Millisecond), time.Minute)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -459,16 +510,28 @@ func (m *Manager) janitor() {
 }
 
 func (m *Manager) expire(now time.Time) {
-	var idle []*Session
+	type ending struct {
+		s      *Session
+		reason string
+	}
+	var ended []ending
 	m.mu.Lock()
 	for id, s := range m.sessions {
-		s.mu.Lock()
-		last := s.lastActive
-		s.mu.Unlock()
-		if now.Sub(last) > m.cfg.IdleTTL && !s.busy() && s.station == "" {
-			idle = append(idle, s)
-			delete(m.sessions, id)
+		if s.station != "" || s.busy() {
+			continue
 		}
+		s.mu.Lock()
+		last, used := s.lastActive, s.used
+		s.mu.Unlock()
+		switch {
+		case !used && now.Sub(s.Created) > m.cfg.UnusedTTL && len(s.Cart.Lines()) == 0:
+			ended = append(ended, ending{s, "unused"})
+		case now.Sub(last) > m.cfg.IdleTTL:
+			ended = append(ended, ending{s, "expired"})
+		default:
+			continue
+		}
+		delete(m.sessions, id)
 	}
 	for id, t := range m.tasks {
 		if fin := t.finishedAt(); !fin.IsZero() && now.Sub(fin) > m.cfg.KeepTasks {
@@ -476,9 +539,18 @@ func (m *Manager) expire(now time.Time) {
 		}
 	}
 	m.mu.Unlock()
-	for _, s := range idle {
-		m.closeSession(s, "expired")
+	for _, e := range ended {
+		m.closeSession(e.s, e.reason)
 	}
+}
+
+// newSecret returns a session key: 128 random bits.
+func newSecret() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
 }
 
 // newID returns a random identifier with a readable prefix.

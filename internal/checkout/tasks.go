@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ebrcs/ebrcs/internal/cart"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +110,7 @@ func (t *Task) setROI(text string) {
 	}
 	for _, el := range sup.ElementsOf("ebrcs_roigate") {
 		el.SetProperty("roi", text)
+		runtime.KeepAlive(el) // the task may end meanwhile: see Manager.SetROI
 	}
 }
 
@@ -134,10 +137,16 @@ func (m *Manager) Upload(sessionID, path, name string) (*Task, error) {
 		removeQuietly(m.log, path)
 		return nil, errors.New("checkout: no upload pipeline is configured")
 	}
-	info, err := pipelines.Probe(path, m.cfg.ProbeTimeout)
+	// The frame size, rate and count limits are checked by the probe, before it decodes.
+	info, err := pipelines.ProbeWithin(path, m.cfg.ProbeTimeout, m.cfg.checkVideo)
+	if errors.Is(err, ErrVideoTooLarge) || errors.Is(err, ErrTooLong) {
+		removeQuietly(m.log, path)
+		return nil, err
+	}
 	if err != nil {
 		removeQuietly(m.log, path)
-		return nil, fmt.Errorf("%w: %v", ErrNotVideo, err)
+		// pipelines.ErrNotVideo says the same as ours: the reason once.
+		return nil, fmt.Errorf("%w: %v", ErrNotVideo, strings.TrimPrefix(err.Error(), pipelines.ErrNotVideo.Error()+": "))
 	}
 	if info.Duration > m.cfg.MaxVideoLength {
 		removeQuietly(m.log, path)
@@ -156,11 +165,15 @@ func (m *Manager) Upload(sessionID, path, name string) (*Task, error) {
 	m.mu.Unlock()
 	s.mu.Lock()
 	s.tasks[t.ID] = t
+	s.used = true
 	s.mu.Unlock()
 	m.wg.Add(1)
 	go m.runTask(t)
 	return t, nil
 }
+
+// Session is the session the task counts into (who may see the task may see it).
+func (t *Task) Session() *Session { return t.session }
 
 // Task returns a task by id.
 func (m *Manager) Task(id string) (*Task, error) {

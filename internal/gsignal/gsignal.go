@@ -34,6 +34,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"unsafe"
 
@@ -60,6 +61,7 @@ func ConnectPadAdded(el *gst.Element, fn func(*gst.Pad)) (HandlerID, error) {
 // Disconnect removes a handler; its function is released at once.
 func Disconnect(obj *glib.Object, id HandlerID) {
 	C.g_signal_handler_disconnect(C.gpointer(obj.Unsafe()), C.gulong(id))
+	runtime.KeepAlive(obj) // its reference may be the object's last: see connect
 }
 
 func connect(obj *glib.Object, signal string, withArg bool, fn func(unsafe.Pointer)) (HandlerID, error) {
@@ -67,6 +69,9 @@ func connect(obj *glib.Object, signal string, withArg bool, fn func(unsafe.Point
 	defer C.free(unsafe.Pointer(csignal))
 	h := cgo.NewHandle(fn)
 	id := C.gsignal_connect(C.gpointer(obj.Unsafe()), csignal, gbool(withArg), C.guintptr(h))
+	// obj's wrapper may hold the object's only reference; its finalizer must not run while
+	// the C call uses the object.
+	runtime.KeepAlive(obj)
 	if id == 0 {
 		h.Delete()
 		return 0, fmt.Errorf("%s has no signal %q", C.GoString((*C.char)(C.g_type_name_from_instance((*C.GTypeInstance)(obj.Unsafe())))), signal)

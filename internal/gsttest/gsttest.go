@@ -3,6 +3,7 @@ package gsttest
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +61,13 @@ func RunSinks(launch string, timeout time.Duration, sinks ...string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("parse %q: %w", launch, err)
 	}
-	defer pipeline.SetState(gst.StateNull)
+	// The wrapper is the pipeline's only owner, and this defer is not open-coded (there is a
+	// defer in a loop below): the deferred call alone would not keep the wrapper alive while
+	// set_state runs, and its finalizer could dispose of the pipeline mid-call.
+	defer func() {
+		pipeline.SetState(gst.StateNull)
+		runtime.KeepAlive(pipeline)
+	}()
 
 	var mu sync.Mutex
 	frames := map[string][]Frame{}
@@ -82,6 +89,8 @@ func RunSinks(launch string, timeout time.Duration, sinks ...string) (map[string
 				if m := framemeta.Get(buf); m != nil {
 					f.Meta = m.Clone()
 				}
+				// The caps were read in C after the sample's last use; the sample holds them.
+				runtime.KeepAlive(sample)
 				mu.Lock()
 				frames[name] = append(frames[name], f)
 				mu.Unlock()
@@ -118,7 +127,10 @@ func RunToEOS(launch string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("parse %q: %w", launch, err)
 	}
-	defer pipeline.SetState(gst.StateNull)
+	defer func() { // as in RunSinks
+		pipeline.SetState(gst.StateNull)
+		runtime.KeepAlive(pipeline)
+	}()
 	if err := pipeline.SetState(gst.StatePlaying); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -34,7 +35,13 @@ func WriteMP4(path string, s *Scenario, products []Product) error {
 	if err != nil {
 		return fmt.Errorf("mp4 encoder: %w", err)
 	}
-	defer pipeline.SetState(gst.StateNull)
+	// The wrapper is the pipeline's only owner, and this defer is not open-coded (too many
+	// returns): the deferred call alone would not keep the wrapper alive while set_state runs,
+	// and its finalizer could dispose of the pipeline mid-call.
+	defer func() {
+		pipeline.SetState(gst.StateNull)
+		runtime.KeepAlive(pipeline)
+	}()
 	sink, err := pipeline.GetElementByName("sink")
 	if err != nil {
 		return err
@@ -47,10 +54,12 @@ func WriteMP4(path string, s *Scenario, products []Product) error {
 		return err
 	}
 	src := app.SrcFromElement(el)
-	src.SetCaps(gst.NewCapsFromString(fmt.Sprintf(
+	caps := gst.NewCapsFromString(fmt.Sprintf(
 		"video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1,"+
 			"colorimetry=bt601,chroma-site=jpeg,interlace-mode=progressive",
-		cfg.Width, cfg.Height, cfg.FPS)))
+		cfg.Width, cfg.Height, cfg.FPS))
+	src.SetCaps(caps)
+	runtime.KeepAlive(caps) // ours alone until gst_app_src_set_caps has taken its own reference
 
 	// The bus is watched while frames are pushed: on an error the pipeline is stopped, which
 	// wakes a push blocked on a full appsrc queue.

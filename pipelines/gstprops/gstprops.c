@@ -192,3 +192,14 @@ int ebrcs_is_video_format(const char *name)
 {
 	return gst_video_format_from_string(name) != GST_VIDEO_FORMAT_UNKNOWN;
 }
+
+char *ebrcs_factory_klass(const char *factory)
+{
+	GstElementFactory *f = gst_element_factory_find(factory);
+	if (f == NULL)
+		return NULL;
+	/* The metadata belongs to the factory: copied before the factory is released. */
+	char *klass = g_strdup(gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS));
+	gst_object_unref(f);
+	return klass;
+}

@@ -16,6 +16,7 @@ import "C"
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -126,7 +127,11 @@ func Set(el *gst.Element, prop, value string) error {
 	cp, cv := C.CString(Canonical(prop)), C.CString(value)
 	defer C.free(unsafe.Pointer(cp))
 	defer C.free(unsafe.Pointer(cv))
-	return takeError(C.ebrcs_set_prop_value((*C.GstElement)(unsafe.Pointer(el.Instance())), cp, cv))
+	err := takeError(C.ebrcs_set_prop_value((*C.GstElement)(unsafe.Pointer(el.Instance())), cp, cv))
+	// el's wrapper may hold the element's only reference (a new element not yet in a bin),
+	// and a Go element's setter runs Go code inside the call, where a collection can happen.
+	runtime.KeepAlive(el)
+	return err
 }
 
 // FactoryNames returns every element factory GStreamer knows, ours included once registered.
@@ -156,4 +161,17 @@ func IsVideoFormat(name string) bool {
 	c := C.CString(name)
 	defer C.free(unsafe.Pointer(c))
 	return C.ebrcs_is_video_format(c) != 0
+}
+
+// Klass returns the factory's klass metadata, e.g. "Sink/File" ("" for an unknown factory).
+// (go-gst's ElementFactory.GetMetadata frees the factory's own string: do not use it.)
+func Klass(factory string) string {
+	c := C.CString(factory)
+	defer C.free(unsafe.Pointer(c))
+	k := C.ebrcs_factory_klass(c)
+	if k == nil {
+		return ""
+	}
+	defer C.g_free(C.gpointer(k))
+	return C.GoString(k)
 }

@@ -39,4 +39,7 @@ char *ebrcs_set_prop_value(GstElement *element, const char *prop, const char *va
 /* All element factory names, '\n'-separated; g_free the result. */
 char *ebrcs_factory_names(void);
 int ebrcs_is_video_format(const char *name);
+
+/* The factory's klass metadata ("Sink/File"), or NULL if there is no such factory; g_free it. */
+char *ebrcs_factory_klass(const char *factory);
 #endif
