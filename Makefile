@@ -8,10 +8,10 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := build/ebrcs
 PLUGIN_DIR := build/plugin
 # Packages whose concurrency matters run under the race detector; the rest run plainly.
-RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./internal/recognition/... \
-	./internal/cart/... ./internal/checkout/...
+RACE_PKGS := ./pipelines/... ./elements/... ./web/... ./models/... ./data/... ./recognition/... \
+	./cart/... ./checkout/...
 OTHER_PKGS = $(shell $(GO) list ./... | grep -v -e '/pipelines' -e '/elements' -e '/web' -e '/models' -e '/data' \
-	-e '/internal/recognition' -e '/internal/cart' -e '/internal/checkout' -e '/e2e')
+	-e '/recognition' -e '/cart' -e '/checkout' -e '/e2e')
 
 .PHONY: all install models build plugin run test test-race bench eval docs check-pipelines doctor fmt vet clean soak fuzz fuzz-ci
 
@@ -70,10 +70,10 @@ bench: install models
 	$(GO) test -run '^$$' -bench VsOpenCV -benchtime 3x ./elements/bgsub/
 	@echo "--- recognition: encoder vs bare ONNX Runtime, batching, product registration, search"
 	$(GO) test -run '^$$' -bench 'DefaultEncoder|BatchSize' -benchtime 50x ./models/
-	$(GO) test -run '^$$' -bench RegisterProduct -benchtime 10x ./internal/recognition/
+	$(GO) test -run '^$$' -bench RegisterProduct -benchtime 10x ./recognition/
 	$(GO) test -run '^$$' -bench 'CatalogSearch' -benchtime 2000x ./data/
 	@echo "--- checkout: file processing speed (x-realtime, next to decoding alone) and count latency"
-	$(GO) test -run '^$$' -bench 'CheckoutFile|CountLatency' -benchtime 1x ./internal/checkout/
+	$(GO) test -run '^$$' -bench 'CheckoutFile|CountLatency' -benchtime 1x ./checkout/
 	@echo "--- live checkout over WebRTC: concurrent sessions at 640x480@15 (drop-%, server latency), count latency,"
 	@echo "    product registration until recognised (Go WHIP clients on loopback)"
 	$(GO) test -run '^$$' -bench 'LiveSessions|LiveCountLatency|RegisterUntilRecognised' -benchtime 1x -timeout 30m ./web/

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/rtsptest"
-	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/rtsptest"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 const (

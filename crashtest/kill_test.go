@@ -30,8 +30,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/recognition"
-	"github.com/ebrcs/ebrcs/internal/testenv"
+	"github.com/ebrcs/ebrcs/recognition"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 const (

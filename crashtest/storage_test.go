@@ -18,7 +18,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // mountNamespace is a private mount namespace kept alive by a sleeping process: mounts made

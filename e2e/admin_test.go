@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // A product the catalog does not know is shown to a live camera and not counted; an admin

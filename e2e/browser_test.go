@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // chromiumPath is Debian's Chromium, installed by scripts/install-deps.sh.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // A shopper opens the checkout page, starts the camera and shows two products; the page's

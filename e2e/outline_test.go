@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // The outline check of the browser test, on frames made here: the camera's own frame has no

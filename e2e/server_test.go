@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
-	"github.com/ebrcs/ebrcs/internal/testenv"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 // adminToken is the server's admin token in these tests (32 characters).

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/recognition"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // product draws a synthetic product, size×size: each has its own colours and pattern, so the

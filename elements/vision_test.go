@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // The vision chain on a generated clip with known geometry: a textured 60×60 product slides in

@@ -20,15 +20,15 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/recognition"
-	"github.com/ebrcs/ebrcs/internal/rtsptest"
-	"github.com/ebrcs/ebrcs/internal/scenario"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/signaling"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/rtsptest"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // cameraEnv runs camera pipeline files under a real Manager, each bound to its checkout

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 // FuzzLoad feeds arbitrary bytes to Load. Load must never panic; a refusal is an ErrorList

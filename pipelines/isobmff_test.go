@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // encodeMP4 encodes frames of 160×120 H.264 (with a 5-second AAC track when audio) into an MP4;

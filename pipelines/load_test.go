@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 func TestLoadValidFiles(t *testing.T) {

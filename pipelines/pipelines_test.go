@@ -12,8 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 func TestMain(m *testing.M) {

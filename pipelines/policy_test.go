@@ -8,7 +8,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/elements"
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 // apiWorkDir makes a working directory shaped like the server's (var/, models/,

@@ -12,8 +12,8 @@ import (
 	"github.com/go-gst/go-gst/gst"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ebrcs/ebrcs/internal/credtest"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/credtest"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 // The public view of a pipeline file: every form of credential masked from the parsed

@@ -12,7 +12,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
 )

@@ -19,8 +19,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 

@@ -30,15 +30,15 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/recognition"
-	"github.com/ebrcs/ebrcs/internal/scenario"
-	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

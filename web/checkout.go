@@ -16,12 +16,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/elements/roigate"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // DefaultUploadLimit is the largest video upload accepted when Server.UploadLimit is 0.
@@ -132,13 +131,13 @@ type roiBody struct {
 }
 
 // polygon checks the points one coordinate at a time, so that the error names the field.
-func (b *roiBody) polygon(c *gin.Context, prefix string) ([]framemeta.Point, bool) {
+func (b *roiBody) polygon(c *gin.Context, prefix string) ([]roi.Point, bool) {
 	if b.Points == nil {
 		fail(c, http.StatusBadRequest, prefix+"points", "points: required, a list of [x, y] pairs")
 		return nil, false
 	}
-	if len(b.Points) > roigate.MaxPolygonPoints {
-		fail(c, http.StatusBadRequest, prefix+"points", "%spoints: %d points, a ROI has at most %d", prefix, len(b.Points), roigate.MaxPolygonPoints)
+	if len(b.Points) > roi.MaxPoints {
+		fail(c, http.StatusBadRequest, prefix+"points", "%spoints: %d points, a ROI has at most %d", prefix, len(b.Points), roi.MaxPoints)
 		return nil, false
 	}
 	pts := make([][]float64, len(b.Points))
@@ -158,8 +157,8 @@ func (b *roiBody) polygon(c *gin.Context, prefix string) ([]framemeta.Point, boo
 			pts[i] = append(pts[i], v)
 		}
 	}
-	poly, err := roigate.PolygonFromPoints(pts)
-	var pe *roigate.PointsError
+	poly, err := roi.FromPoints(pts)
+	var pe *roi.PointsError
 	if errors.As(err, &pe) {
 		field := prefix + "points"
 		if pe.Index >= 0 {
@@ -198,7 +197,7 @@ func (s *Server) createSession(c *gin.Context) {
 	if !decodeJSON(c, &body, true) {
 		return
 	}
-	var roi []framemeta.Point
+	var roi []roi.Point
 	if body.ROI != nil {
 		var ok bool
 		if roi, ok = body.ROI.polygon(c, "roi."); !ok {

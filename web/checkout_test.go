@@ -21,15 +21,15 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/checkout"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/recognition"
-	"github.com/ebrcs/ebrcs/internal/scenario"
-	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 type noPipelines struct{}

@@ -12,8 +12,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/checkout"
 )
 
 // subscriberBuffer is how many events a slow client may lag behind before it misses some

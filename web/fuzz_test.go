@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // FuzzROIAndCartJSON sends arbitrary bodies to PUT /api/sessions/{id}/roi and
@@ -70,7 +70,7 @@ func FuzzROIAndCartJSON(f *testing.F) {
 		sess.Cart.Count(1, "Milk", 0.9)
 		sess.Cart.Count(2, "Bread", 0.8)
 		sess.Cart.Count(1, "Milk", 0.9)
-		triangle := []framemeta.Point{{X: 0.1, Y: 0.1}, {X: 0.9, Y: 0.1}, {X: 0.5, Y: 0.9}}
+		triangle := []roi.Point{{X: 0.1, Y: 0.1}, {X: 0.9, Y: 0.1}, {X: 0.5, Y: 0.9}}
 		if _, err := mgr.SetROI(sess.ID, triangle); err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/gstleaks"
 	"github.com/ebrcs/ebrcs/signaling"
+	"github.com/ebrcs/ebrcs/testkit/gstleaks"
 )
 
 // leakTracer is what the child process of TestLiveSessionsLeaveNoGStreamerObjects follows:

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/internal/metrics"
-	"github.com/ebrcs/ebrcs/internal/testelements"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 func scrapeHandler(t *testing.T, h http.Handler) string {

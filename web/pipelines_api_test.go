@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/credtest"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/testkit/credtest"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 // pipelineAPIEnv is a server over a real pipeline manager (running cam.yaml), without a

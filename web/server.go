@@ -1,7 +1,7 @@
 // Package web is EBRCS's HTTP server: health and readiness probes, metrics, the pipeline and
 // catalog admin APIs, the checkout API (sessions, carts, event streams, video uploads), WebRTC
 // signaling (WHIP/WHEP, from package signaling) and the pages. Who may call what is decided by
-// internal/access: shoppers hold their session's key, staff the admin token.
+// checkout/access: shoppers hold their session's key, staff the admin token.
 package web
 
 import (
@@ -14,9 +14,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
 )

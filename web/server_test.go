@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {

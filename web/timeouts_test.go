@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 )
 
 // serveOnLoopback runs srv.Serve on a loopback port until the test ends.

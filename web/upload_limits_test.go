@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/checkout"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // encodeVideo encodes frames of H.264 at the given size and rate into an MP4 (faststart: the

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/recognition"
 )
 
 // recognitionFlags are the options every catalog and eval command shares.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/recognition"
 )
 
 // evalResult is what `ebrcs eval --json` prints.

@@ -17,9 +17,9 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
 )
 
 // cmdPipelinesCheck validates files: the same validation and test-link the server does before

@@ -15,12 +15,12 @@ import (
 
 	"golang.org/x/image/webp"
 
-	"github.com/ebrcs/ebrcs/internal/scenario"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 const scenarioUsage = "usage: ebrcs scenario [--products DIR | --synthetic N] [--name NAME ... | --all] [--list] --out DIR [--format mp4|y4m] [--seed S]"
 
-// cmdScenario writes synthetic checkout videos with their ground truth (internal/scenario):
+// cmdScenario writes synthetic checkout videos with their ground truth (testkit/scenario):
 // OUT/NAME.mp4 (or .y4m) and OUT/NAME.json per scenario of the standard suite, and with
 // synthetic products their images as OUT/products/<name>/front.png, the layout that
 // `ebrcs catalog import OUT/products` reads.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ebrcs/ebrcs/internal/testenv"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 // shippedCheckoutPipeline writes configs/pipelines/checkout.yaml with its catalog and model

@@ -17,12 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ebrcs/ebrcs/checkout"
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/access"
-	"github.com/ebrcs/ebrcs/internal/checkout"
 	"github.com/ebrcs/ebrcs/internal/malloctune"
-	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/signaling"
 	"github.com/ebrcs/ebrcs/web"
 )

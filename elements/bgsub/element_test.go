@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // The element on a real pipeline at 640×480, modelling at process-width 160: the blob comes

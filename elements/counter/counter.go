@@ -37,9 +37,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/cart"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 

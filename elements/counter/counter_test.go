@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/cart"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // stream feeds a counter frames at 30 fps of stream time, the way the gate and the matcher
@@ -63,7 +64,7 @@ func (s *stream) object(frames int, product string, known bool) {
 // objectScored is object with a given score against the threshold 0.8.
 func (s *stream) objectScored(frames int, product string, score float32) {
 	for i := 0; i < frames; i++ {
-		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, ROI: []framemeta.Point{{}, {X: 1}, {Y: 1}}}
+		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, ROI: []roi.Point{{}, {X: 1}, {Y: 1}}}
 		if !s.inROI {
 			g.Entry, g.Status, s.inROI = true, framemeta.ROIEntered, true
 		}

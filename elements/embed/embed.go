@@ -1,7 +1,7 @@
 // Package embed is ebrcs_embed: it turns the crop the ROI gate chose into an embedding.
 //
 // On the frames ebrcs_roigate marked (Gate.Recognize), the crop (Gate.Crop) is cut out of the
-// frame and embedded by the shared embedder (package internal/recognition): every encoder of
+// frame and embedded by the shared embedder (package recognition): every encoder of
 // the hybrid, each output L2-normalised, weighted, concatenated and renormalised (the
 // original system's rule). Crops from several pipelines that wait at the same moment are
 // embedded in one ONNX Runtime call by the embedder's batcher. The vector and the embedder's
@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/recognition"
 	"github.com/ebrcs/ebrcs/models"
+	"github.com/ebrcs/ebrcs/recognition"
 )
 
 // Element is the ebrcs_embed definition.

@@ -40,6 +40,8 @@ import (
 	"unsafe"
 
 	"github.com/go-gst/go-gst/gst"
+
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // Frame is the analysis state of one video frame. Coordinates in it are pixels of a frame of
@@ -97,13 +99,10 @@ const (
 	ROIInside  ROIStatus = "inside"  // the main object is inside the ROI, already occupied
 )
 
-// Point is a point in normalised frame coordinates: (0,0) top left, (1,1) bottom right.
-type Point struct{ X, Y float64 }
-
 // Gate is the ROI gate's view of one frame.
 type Gate struct {
 	// ROI is the polygon in force (normalised); nil when no ROI is set.
-	ROI []Point
+	ROI []roi.Point
 	// Status of the main object relative to the ROI.
 	Status ROIStatus
 	// Occupied: an object entered the ROI and it has not been empty for roi-clear-frames yet.
@@ -151,7 +150,7 @@ func (f *Frame) Clone() *Frame {
 	c.Blobs = append([]Blob(nil), f.Blobs...)
 	if f.Gate != nil {
 		g := *f.Gate
-		g.ROI = append([]Point(nil), f.Gate.ROI...)
+		g.ROI = append([]roi.Point(nil), f.Gate.ROI...)
 		c.Gate = &g
 	}
 	c.Embedding = append([]float32(nil), f.Embedding...)

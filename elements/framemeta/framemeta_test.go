@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // After a tee each branch gets its own copy of the frame's metadata: what one branch writes

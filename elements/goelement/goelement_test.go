@@ -8,8 +8,8 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/testelements"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/testelements"
 )
 
 // The element writes into the frame; a tee's other branch keeps the original pixels, because

@@ -17,7 +17,7 @@ import (
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/metrics"
-	"github.com/ebrcs/ebrcs/internal/recognition"
+	"github.com/ebrcs/ebrcs/recognition"
 )
 
 // Element is the ebrcs_match definition.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // BenchmarkOverlay measures the drawing of one 640×480 RGBA frame with everything on: the ROI,
@@ -21,7 +22,7 @@ func BenchmarkOverlay(b *testing.B) {
 	f := &framemeta.Frame{
 		Width: 640, Height: 480,
 		Gate: &framemeta.Gate{
-			ROI:    []framemeta.Point{{X: 0.15, Y: 0.30}, {X: 0.70, Y: 0.30}, {X: 0.85, Y: 0.90}, {X: 0.15, Y: 0.90}},
+			ROI:    []roi.Point{{X: 0.15, Y: 0.30}, {X: 0.70, Y: 0.30}, {X: 0.85, Y: 0.90}, {X: 0.15, Y: 0.90}},
 			Status: framemeta.ROIInside, HasMain: true, Main: image.Rect(200, 220, 400, 400),
 		},
 		Match: &framemeta.Match{Product: "Äpple Royal Gala", Score: 0.87, Known: true},

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // style is everything the drawing needs from the properties, read once per frame.
@@ -78,7 +79,7 @@ func (s *scene) scale(r image.Rectangle) image.Rectangle {
 }
 
 // roi strokes the ROI polygon; its points are normalised, so they scale with the frame itself.
-func (s *scene) roi(pts []framemeta.Point) {
+func (s *scene) roi(pts []roi.Point) {
 	b := s.c.bounds()
 	px := make([]fpoint, len(pts))
 	for i, p := range pts {

@@ -11,8 +11,9 @@ import (
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/roi"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // script is a test-only upstream element: it attaches a scripted framemeta.Frame (the ROI
@@ -37,8 +38,8 @@ type scripter struct{ props *goelement.Props }
 
 // The script, in a 640×480 metadata space.
 var (
-	roi = []framemeta.Point{{X: 0.15, Y: 0.30}, {X: 0.70, Y: 0.30}, {X: 0.85, Y: 0.90}, {X: 0.15, Y: 0.90}}
-	box = image.Rect(200, 220, 400, 400)
+	scriptROI = roi.Polygon{{X: 0.15, Y: 0.30}, {X: 0.70, Y: 0.30}, {X: 0.85, Y: 0.90}, {X: 0.15, Y: 0.90}}
+	box       = image.Rect(200, 220, 400, 400)
 )
 
 func (s *scripter) Process(b *goelement.Buffer) error {
@@ -50,7 +51,7 @@ func (s *scripter) Process(b *goelement.Buffer) error {
 	if w, h := s.props.Int("meta-width"), s.props.Int("meta-height"); w > 0 && h > 0 {
 		f.Width, f.Height = w, h
 	}
-	f.Gate = &framemeta.Gate{ROI: roi, Status: framemeta.ROIInside, Occupied: true, HasMain: true, Main: box}
+	f.Gate = &framemeta.Gate{ROI: scriptROI, Status: framemeta.ROIInside, Occupied: true, HasMain: true, Main: box}
 	switch state {
 	case "matched":
 		f.Match = &framemeta.Match{Product: "Äpple Royal Gala", Score: 0.87, Known: true}

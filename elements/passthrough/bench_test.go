@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // BenchmarkOverhead measures what one Go element adds per 640×480 RGBA frame compared with

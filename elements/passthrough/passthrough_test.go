@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // Two elements in a row: the first writes its label into the frame metadata, the second reads

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // Defaults of the tunables, as in the original system.
@@ -34,7 +35,7 @@ type Machine struct {
 	EntryMode   bool // also recognise on the entry frame, whatever its number
 	EntryBurst  int  // also recognise on each of this many frames after the entry
 
-	roi         []framemeta.Point
+	roi         []roi.Point
 	occupied    bool
 	emptyFrames int
 	frame       int64
@@ -55,7 +56,7 @@ func NewMachine() *Machine {
 // SetROI sets the polygon (normalised; nil or empty: no ROI) used from the next Step. A polygon
 // different from the current one frees the region: occupancy was about the old region, and an
 // object in the new one has not entered it yet. Setting the same polygon again changes nothing.
-func (m *Machine) SetROI(poly []framemeta.Point) {
+func (m *Machine) SetROI(poly []roi.Point) {
 	if len(poly) == 0 {
 		poly = nil
 	}
@@ -67,7 +68,7 @@ func (m *Machine) SetROI(poly []framemeta.Point) {
 }
 
 // ROI returns the polygon in force (nil: none). The caller must not modify it.
-func (m *Machine) ROI() []framemeta.Point { return m.roi }
+func (m *Machine) ROI() []roi.Point { return m.roi }
 
 // Occupied reports whether an object entered the ROI and it has not been free since.
 func (m *Machine) Occupied() bool { return m.occupied }
@@ -131,11 +132,11 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 		inside := false
 		if hasMain {
 			g.Status = framemeta.ROIOutside
-			centre := framemeta.Point{
+			centre := roi.Point{
 				X: float64(main.Min.X+main.Max.X) / 2 / float64(width),
 				Y: float64(main.Min.Y+main.Max.Y) / 2 / float64(height),
 			}
-			inside = Contains(m.roi, centre)
+			inside = roi.Contains(m.roi, centre)
 		}
 		if inside {
 			if !m.occupied {

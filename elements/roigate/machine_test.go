@@ -9,6 +9,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // The fixtures are at the reference size, 960×540, with the centre square of the frame as ROI:
@@ -30,8 +31,8 @@ const (
 	inside  = framemeta.ROIInside
 )
 
-func mustPolygon(s string) []framemeta.Point {
-	p, err := roigate.ParsePolygon(s)
+func mustPolygon(s string) []roi.Point {
+	p, err := roi.Parse(s)
 	if err != nil {
 		panic(err)
 	}
@@ -87,7 +88,7 @@ func seq(parts ...any) []step {
 	return all
 }
 
-func setROI(poly []framemeta.Point) func(*roigate.Machine) {
+func setROI(poly []roi.Point) func(*roigate.Machine) {
 	return func(m *roigate.Machine) { m.SetROI(poly) }
 }
 
@@ -301,7 +302,7 @@ func TestMachineROIChangesMidStream(t *testing.T) {
 		)},
 		{"to the same polygon: nothing changes", seq(
 			frame(in, entered, "OER"),
-			step{before: setROI(mustPolygon(roigate.FormatPolygon(square))), blobs: in, want: want{inside, "O"}},
+			step{before: setROI(mustPolygon(roi.Format(square))), blobs: in, want: want{inside, "O"}},
 			frame(in, inside, "O"),
 		)},
 		{"to a polygon not containing the object: outside and free", seq(
@@ -420,7 +421,7 @@ func TestMachineEdgesAndConcavePolygon(t *testing.T) {
 	box := func(cx, cy int) []framemeta.Blob { return []framemeta.Blob{blob(cx-50, cy-50, cx+50, cy+50)} }
 	tests := []struct {
 		name   string
-		roi    []framemeta.Point
+		roi    []roi.Point
 		blobs  []framemeta.Blob
 		status framemeta.ROIStatus
 	}{
@@ -470,13 +471,13 @@ func TestGateROIIsACopy(t *testing.T) {
 	m := roigate.NewMachine()
 	m.SetROI(square)
 	g := m.Step(in, W, H)
-	g.ROI[0] = framemeta.Point{X: 1, Y: 1}
+	g.ROI[0] = roi.Point{X: 1, Y: 1}
 	if !slices.Equal(m.ROI(), square) {
 		t.Fatalf("machine ROI changed through the gate: %v", m.ROI())
 	}
 	poly := slices.Clone(square)
 	m.SetROI(poly)
-	poly[0] = framemeta.Point{X: 1, Y: 1}
+	poly[0] = roi.Point{X: 1, Y: 1}
 	if !slices.Equal(m.ROI(), square) {
 		t.Fatalf("machine ROI changed through SetROI's argument: %v", m.ROI())
 	}
@@ -488,29 +489,29 @@ func TestContains(t *testing.T) {
 	bow := mustPolygon("0,0;1,1;1,0;0,1")
 	tests := []struct {
 		name string
-		poly []framemeta.Point
-		p    framemeta.Point
+		poly []roi.Point
+		p    roi.Point
 		want bool
 	}{
-		{"square centre", square, framemeta.Point{X: 0.5, Y: 0.5}, true},
-		{"square outside", square, framemeta.Point{X: 0.1, Y: 0.5}, false},
-		{"square left edge", square, framemeta.Point{X: 0.25, Y: 0.5}, true},
-		{"square right edge", square, framemeta.Point{X: 0.75, Y: 0.5}, true},
-		{"square bottom edge", square, framemeta.Point{X: 0.5, Y: 0.75}, true},
-		{"square vertex", square, framemeta.Point{X: 0.75, Y: 0.75}, true},
-		{"square, on the edge's line beyond the vertex", square, framemeta.Point{X: 0.8, Y: 0.75}, false},
-		{"triangle hypotenuse", tri, framemeta.Point{X: 0.5, Y: 0.5}, true},
-		{"triangle hypotenuse, 0.3/0.7", tri, framemeta.Point{X: 0.3, Y: 0.7}, true},
-		{"triangle just beyond the hypotenuse", tri, framemeta.Point{X: 0.5, Y: 0.5000001}, false},
-		{"triangle inside", tri, framemeta.Point{X: 0.2, Y: 0.2}, true},
-		{"bow tie, left lobe", bow, framemeta.Point{X: 0.1, Y: 0.5}, true},
-		{"bow tie, top gap", bow, framemeta.Point{X: 0.5, Y: 0.1}, false},
-		{"bow tie, crossing point", bow, framemeta.Point{X: 0.5, Y: 0.5}, true},
-		{"too few points", square[:2], framemeta.Point{X: 0.5, Y: 0.25}, false},
+		{"square centre", square, roi.Point{X: 0.5, Y: 0.5}, true},
+		{"square outside", square, roi.Point{X: 0.1, Y: 0.5}, false},
+		{"square left edge", square, roi.Point{X: 0.25, Y: 0.5}, true},
+		{"square right edge", square, roi.Point{X: 0.75, Y: 0.5}, true},
+		{"square bottom edge", square, roi.Point{X: 0.5, Y: 0.75}, true},
+		{"square vertex", square, roi.Point{X: 0.75, Y: 0.75}, true},
+		{"square, on the edge's line beyond the vertex", square, roi.Point{X: 0.8, Y: 0.75}, false},
+		{"triangle hypotenuse", tri, roi.Point{X: 0.5, Y: 0.5}, true},
+		{"triangle hypotenuse, 0.3/0.7", tri, roi.Point{X: 0.3, Y: 0.7}, true},
+		{"triangle just beyond the hypotenuse", tri, roi.Point{X: 0.5, Y: 0.5000001}, false},
+		{"triangle inside", tri, roi.Point{X: 0.2, Y: 0.2}, true},
+		{"bow tie, left lobe", bow, roi.Point{X: 0.1, Y: 0.5}, true},
+		{"bow tie, top gap", bow, roi.Point{X: 0.5, Y: 0.1}, false},
+		{"bow tie, crossing point", bow, roi.Point{X: 0.5, Y: 0.5}, true},
+		{"too few points", square[:2], roi.Point{X: 0.5, Y: 0.25}, false},
 	}
 	for _, tc := range tests {
-		if got := roigate.Contains(tc.poly, tc.p); got != tc.want {
-			t.Errorf("%s: Contains(%v) = %v, want %v", tc.name, tc.p, got, tc.want)
+		if got := roi.Contains(tc.poly, tc.p); got != tc.want {
+			t.Errorf("%s: roi.Contains(%v) = %v, want %v", tc.name, tc.p, got, tc.want)
 		}
 	}
 }
@@ -518,7 +519,7 @@ func TestContains(t *testing.T) {
 // entry-burst recognises on each of the frames right after an entry, then every N-th again.
 func TestEntryBurst(t *testing.T) {
 	m := roigate.NewMachine()
-	m.SetROI([]framemeta.Point{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}})
+	m.SetROI([]roi.Point{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}})
 	m.EntryBurst = 3
 	m.EveryN = 100
 	blob := []framemeta.Blob{{Box: image.Rect(100, 100, 200, 200), Area: 10000}}

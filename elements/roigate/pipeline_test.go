@@ -15,8 +15,9 @@ import (
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/elements/roigate"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/roi"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // blobSource stands in for ebrcs_bgsub: on its n-th frame it writes the n-th entry of its
@@ -352,7 +353,7 @@ func TestPipelineTimeline(t *testing.T) {
 		if (g.Recognize && g.Crop != g.Main) || (!g.Recognize && g.Crop != image.Rectangle{}) {
 			t.Errorf("frame %d: Crop %v with Recognize %v, Main %v", i+1, g.Crop, g.Recognize, g.Main)
 		}
-		if roi := roigate.FormatPolygon(g.ROI); roi != f.roi || (f.roi == "") != (g.ROI == nil) {
+		if roi := roi.Format(g.ROI); roi != f.roi || (f.roi == "") != (g.ROI == nil) {
 			t.Errorf("frame %d: ROI %q, want %q", i+1, roi, f.roi)
 		}
 		if res.sizes[i] != image.Pt(960, 540) {

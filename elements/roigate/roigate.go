@@ -64,6 +64,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // Property names.
@@ -87,7 +88,7 @@ func checkROI(v any) error {
 	if !ok {
 		return fmt.Errorf("want a string, got %T", v)
 	}
-	_, err := ParsePolygon(s)
+	_, err := roi.Parse(s)
 	return err
 }
 
@@ -187,7 +188,7 @@ func (g *ROIGate) configure() {
 	if text := g.props.String(PropROI); text != g.roiText {
 		// Parsed once per change, not per frame. The property's Check refused any value
 		// that does not parse, so err is nil here; keep the old polygon if it ever is not.
-		if poly, err := ParsePolygon(text); err == nil {
+		if poly, err := roi.Parse(text); err == nil {
 			m.SetROI(poly)
 			g.roiText = text
 		}

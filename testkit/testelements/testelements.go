@@ -10,7 +10,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/elements/goelement"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
 
 // Paint fills every byte of a GRAY8 frame with its "value" property: the simplest element

@@ -1,4 +1,4 @@
-package roigate_test
+package roi_test
 
 import (
 	"errors"
@@ -6,14 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
-func pts(xy ...float64) []framemeta.Point {
-	p := make([]framemeta.Point, 0, len(xy)/2)
+func pts(xy ...float64) []roi.Point {
+	p := make([]roi.Point, 0, len(xy)/2)
 	for i := 0; i+1 < len(xy); i += 2 {
-		p = append(p, framemeta.Point{X: xy[i], Y: xy[i+1]})
+		p = append(p, roi.Point{X: xy[i], Y: xy[i+1]})
 	}
 	return p
 }
@@ -22,7 +21,7 @@ func TestParsePolygon(t *testing.T) {
 	sq := pts(0.1, 0.1, 0.9, 0.1, 0.9, 0.9, 0.1, 0.9)
 	tests := []struct {
 		in   string
-		want []framemeta.Point
+		want []roi.Point
 	}{
 		{"0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9", sq},
 		{"0.1,0.1 0.9,0.1 0.9,0.9 0.1,0.9", sq},             // whitespace between points
@@ -37,7 +36,7 @@ func TestParsePolygon(t *testing.T) {
 		{"  \t", nil},
 	}
 	for _, tc := range tests {
-		got, err := roigate.ParsePolygon(tc.in)
+		got, err := roi.Parse(tc.in)
 		if err != nil {
 			t.Errorf("ParsePolygon(%q): %v", tc.in, err)
 			continue
@@ -75,12 +74,12 @@ func TestParsePolygonErrors(t *testing.T) {
 		{"0.5,0.5;0.5,0.5;0.5,0.5;0.5,0.5", []string{"encloses no area"}},
 	}
 	for _, tc := range tests {
-		got, err := roigate.ParsePolygon(tc.in)
+		got, err := roi.Parse(tc.in)
 		if err == nil {
 			t.Errorf("ParsePolygon(%q) = %v, want an error", tc.in, got)
 			continue
 		}
-		if !errors.Is(err, roigate.ErrInvalidPolygon) {
+		if !errors.Is(err, roi.ErrInvalid) {
 			t.Errorf("ParsePolygon(%q): %v does not wrap ErrInvalidPolygon", tc.in, err)
 		}
 		for _, w := range tc.want {
@@ -93,7 +92,7 @@ func TestParsePolygonErrors(t *testing.T) {
 
 func TestFormatPolygon(t *testing.T) {
 	tests := []struct {
-		in   []framemeta.Point
+		in   []roi.Point
 		want string
 	}{
 		{pts(0.1, 0.1, 0.9, 0.1, 0.9, 0.9, 0.1, 0.9), "0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9"},
@@ -102,12 +101,12 @@ func TestFormatPolygon(t *testing.T) {
 		{nil, ""},
 	}
 	for _, tc := range tests {
-		got := roigate.FormatPolygon(tc.in)
+		got := roi.Format(tc.in)
 		if got != tc.want {
 			t.Errorf("FormatPolygon(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 		// What FormatPolygon writes, ParsePolygon reads back to the same points.
-		back, err := roigate.ParsePolygon(got)
+		back, err := roi.Parse(got)
 		if err != nil || !slices.Equal(back, tc.in) {
 			t.Errorf("ParsePolygon(FormatPolygon(%v)) = %v, %v", tc.in, back, err)
 		}

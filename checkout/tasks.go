@@ -3,12 +3,12 @@ package checkout
 import (
 	"errors"
 	"fmt"
-	"github.com/ebrcs/ebrcs/internal/cart"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
 

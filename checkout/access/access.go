@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ebrcs/ebrcs/internal/checkout"
+	"github.com/ebrcs/ebrcs/checkout"
 )
 
 // Errors of the guard. Both name what the caller must send.

@@ -13,13 +13,13 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/gsttest"
-	"github.com/ebrcs/ebrcs/internal/recognition"
-	"github.com/ebrcs/ebrcs/internal/scenario"
-	"github.com/ebrcs/ebrcs/internal/testenv"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/recognition"
+	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
+	"github.com/ebrcs/ebrcs/testkit/testenv"
 )
 
 // benchEnv is the scenario suite rendered to MP4 (640×480 at 30 fps) with a catalog of its
@@ -63,7 +63,7 @@ func setupBench(b *testing.B) *benchEnv {
 			truth, _ := sc.Truth(products)
 			bench.videos[sc.Name], bench.truths[sc.Name], bench.duration[sc.Name] = video, truth, sc.Duration()
 		}
-		emb, err := recognition.OpenEmbedder("", "../../models")
+		emb, err := recognition.OpenEmbedder("", "../models")
 		if err != nil {
 			benchErr = err
 			return
@@ -90,11 +90,11 @@ func setupBench(b *testing.B) *benchEnv {
 
 // shippedPipeline loads configs/pipelines/checkout.yaml with the bench catalog and models.
 func shippedPipeline(b *testing.B, catalog string, realtime bool) *pipelines.Spec {
-	raw, err := os.ReadFile("../../configs/pipelines/checkout.yaml")
+	raw, err := os.ReadFile("../configs/pipelines/checkout.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
-	models, _ := filepath.Abs("../../models")
+	models, _ := filepath.Abs("../models")
 	text := testenv.PointPipeline(b, string(raw), catalog, models)
 	if realtime {
 		text = strings.Replace(text, "  type: file\n", "  type: file\n  realtime: true\n", 1)

@@ -16,9 +16,9 @@ import (
 // checks it is searchable: the admin's "add a product" until the recogniser finds it (the
 // original system took about 2 minutes).
 //
-//	go test ./internal/recognition -run '^$' -bench RegisterProduct -benchtime 10x
+//	go test ./recognition -run '^$' -bench RegisterProduct -benchtime 10x
 func BenchmarkRegisterProduct(b *testing.B) {
-	photos, _ := filepath.Glob("../../../shared/datasets/grocery-store/dataset/train/Packages/Milk/Arla-Standard-Milk/*.jpg")
+	photos, _ := filepath.Glob("../../shared/datasets/grocery-store/dataset/train/Packages/Milk/Arla-Standard-Milk/*.jpg")
 	if len(photos) < 5 {
 		b.Skip("needs ../shared/datasets (GroceryStore)")
 	}
@@ -31,7 +31,7 @@ func BenchmarkRegisterProduct(b *testing.B) {
 		images = append(images, raw)
 	}
 	defer CloseAll()
-	emb, err := OpenEmbedder("", "../../models")
+	emb, err := OpenEmbedder("", "../models")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,11 @@
-package roigate
+// Package roi is the region of interest: the polygon, in normalised frame coordinates, inside
+// which the checkout counts. The API takes it as JSON, the domain keeps it per session and
+// station, the ROI gate tests objects against it and the overlay draws it; all of them use
+// this one type, its parsing, formatting and checks.
+package roi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -8,49 +13,55 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/ebrcs/ebrcs/elements/framemeta"
 )
 
-// ErrInvalidPolygon is wrapped by every error ParsePolygon returns, so that callers (the
-// element's property check, later the HTTP API) can tell a user's bad polygon from other
-// failures with errors.Is.
-var ErrInvalidPolygon = errors.New("invalid ROI polygon")
+// Point is a point in normalised frame coordinates: (0,0) top left, (1,1) bottom right.
+type Point struct{ X, Y float64 }
+
+// Polygon is a ROI: its points in order, implicitly closed. nil is no ROI (the whole frame).
+// Its JSON form is [[x, y], ...] (null for nil), its text form (the roigate element's `roi`
+// property) "x,y;x,y;...".
+type Polygon []Point
+
+// ErrInvalid is wrapped by every error Parse and FromPoints return, so that callers (the
+// element's property check, the HTTP API) can tell a user's bad polygon from other failures
+// with errors.Is.
+var ErrInvalid = errors.New("invalid ROI polygon")
 
 // onEdgeEpsilon is how close (in normalised units, times the edge's length) a point must be
 // to an edge to count as on it. It only absorbs float64 rounding: a pixel of an 8K frame is
 // about 1e-4 wide, eight orders of magnitude more.
 const onEdgeEpsilon = 1e-12
 
-// MaxPolygonPoints is the most points a ROI may have. A counting area needs a handful; the
+// MaxPoints is the most points a ROI may have. A counting area needs a handful; the
 // gate tests every blob against every edge, and the overlay draws every edge on every frame, so
 // an unbounded polygon (60,000 points were once accepted) is a way to slow every frame down.
-const MaxPolygonPoints = 64
+const MaxPoints = 64
 
 // commaSpace lets users write "0.1, 0.2" as well as "0.1,0.2": the space after a comma must not
 // be taken for a separator between points.
 var commaSpace = regexp.MustCompile(`\s*,\s*`)
 
-// ParsePolygon parses a polygon in normalised frame coordinates, as the `roi` property and the
+// Parse parses a polygon in normalised frame coordinates, as the `roi` property and the
 // API take it: points separated by ';' or whitespace (a run of separators counts as one), the
 // two coordinates of a point by ',' (spaces around the comma are allowed), e.g.
 // "0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9". Every coordinate must be a finite number in [0, 1]; a
-// polygon needs 3 to MaxPolygonPoints points, not all on one line (such a polygon encloses
+// polygon needs 3 to MaxPoints points, not all on one line (such a polygon encloses
 // nothing).
 //
-// A blank string is no polygon: ParsePolygon returns nil, nil. Errors wrap ErrInvalidPolygon
+// A blank string is no polygon: Parse returns nil, nil. Errors wrap ErrInvalid
 // and name the problem and, for a bad point, its 1-based position and text.
-func ParsePolygon(s string) ([]framemeta.Point, error) {
+func Parse(s string) (Polygon, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
 	s = commaSpace.ReplaceAllString(s, ",")
 	tokens := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || unicode.IsSpace(r) })
-	if len(tokens) > MaxPolygonPoints {
-		return nil, polygonError("a polygon has at most %d points, got %d", MaxPolygonPoints, len(tokens))
+	if len(tokens) > MaxPoints {
+		return nil, polygonError("a polygon has at most %d points, got %d", MaxPoints, len(tokens))
 	}
-	pts := make([]framemeta.Point, 0, len(tokens))
+	pts := make([]Point, 0, len(tokens))
 	for i, tok := range tokens {
 		xs, ys, ok := strings.Cut(tok, ",")
 		if !ok || strings.Contains(ys, ",") {
@@ -64,7 +75,7 @@ func ParsePolygon(s string) ([]framemeta.Point, error) {
 		if err != nil {
 			return nil, polygonError("point %d %q: %v", i+1, tok, err)
 		}
-		pts = append(pts, framemeta.Point{X: x, Y: y})
+		pts = append(pts, Point{X: x, Y: y})
 	}
 	if len(pts) < 3 {
 		return nil, polygonError("a polygon needs at least 3 points, got %d", len(pts))
@@ -76,7 +87,7 @@ func ParsePolygon(s string) ([]framemeta.Point, error) {
 }
 
 func polygonError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidPolygon, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 func parseCoordinate(name, s string) (float64, error) {
@@ -95,10 +106,10 @@ func parseCoordinate(name, s string) (float64, error) {
 	return v, nil
 }
 
-// FormatPolygon writes a polygon in the syntax ParsePolygon reads ("x,y;x,y;..."), with the
+// Format writes a polygon in the syntax Parse reads ("x,y;x,y;..."), with the
 // shortest decimals that read back to the same float64s, so Parse(Format(p)) == p. nil or
 // empty gives "".
-func FormatPolygon(pts []framemeta.Point) string {
+func Format(pts []Point) string {
 	parts := make([]string, len(pts))
 	for i, p := range pts {
 		parts[i] = strconv.FormatFloat(p.X, 'g', -1, 64) + "," + strconv.FormatFloat(p.Y, 'g', -1, 64)
@@ -113,7 +124,7 @@ func FormatPolygon(pts []framemeta.Point) string {
 // instead count, for a rectangle, its top and left edges in and its bottom and right edges
 // out; a ROI that keeps an object exactly on its right edge but refuses it on its left edge
 // would surprise whoever drew it. A polygon of fewer than 3 points contains nothing.
-func Contains(poly []framemeta.Point, p framemeta.Point) bool {
+func Contains(poly []Point, p Point) bool {
 	n := len(poly)
 	if n < 3 {
 		return false
@@ -135,7 +146,7 @@ func Contains(poly []framemeta.Point, p framemeta.Point) bool {
 
 // onSegment reports whether p is on the segment ab: collinear (the cross product, which is
 // the segment's length times p's distance from its line, is ~0) and within its bounding box.
-func onSegment(p, a, b framemeta.Point) bool {
+func onSegment(p, a, b Point) bool {
 	cross := (b.X-a.X)*(p.Y-a.Y) - (b.Y-a.Y)*(p.X-a.X)
 	if math.Abs(cross) > onEdgeEpsilon {
 		return false
@@ -147,7 +158,7 @@ func onSegment(p, a, b framemeta.Point) bool {
 // collinear reports whether all points lie on one line (or coincide): such a polygon encloses
 // nothing, so no object could ever be inside it. A self-intersecting polygon (a bow tie) is
 // allowed: the even-odd rule gives it a meaning.
-func collinear(pts []framemeta.Point) bool {
+func collinear(pts []Point) bool {
 	a := pts[0]
 	for _, b := range pts[1:] {
 		if math.Hypot(b.X-a.X, b.Y-a.Y) <= onEdgeEpsilon {
@@ -165,7 +176,7 @@ func collinear(pts []framemeta.Point) bool {
 }
 
 // PointsError says which point of a polygon given as numbers is wrong (Index, 0-based; -1
-// for the polygon as a whole) and why. It wraps ErrInvalidPolygon.
+// for the polygon as a whole) and why. It wraps ErrInvalid.
 type PointsError struct {
 	Index  int
 	Reason string
@@ -173,22 +184,22 @@ type PointsError struct {
 
 func (e *PointsError) Error() string {
 	if e.Index < 0 {
-		return fmt.Sprintf("%v: %s", ErrInvalidPolygon, e.Reason)
+		return fmt.Sprintf("%v: %s", ErrInvalid, e.Reason)
 	}
-	return fmt.Sprintf("%v: point %d: %s", ErrInvalidPolygon, e.Index, e.Reason)
+	return fmt.Sprintf("%v: point %d: %s", ErrInvalid, e.Index, e.Reason)
 }
 
-// Unwrap lets errors.Is find ErrInvalidPolygon.
-func (e *PointsError) Unwrap() error { return ErrInvalidPolygon }
+// Unwrap lets errors.Is find ErrInvalid.
+func (e *PointsError) Unwrap() error { return ErrInvalid }
 
-// PolygonFromPoints checks a polygon given as [x, y] pairs (the HTTP API's form) with the
-// same rules as ParsePolygon: finite coordinates in [0, 1], 3 to MaxPolygonPoints points, some
+// FromPoints checks a polygon given as [x, y] pairs (the HTTP API's form) with the
+// same rules as Parse: finite coordinates in [0, 1], 3 to MaxPoints points, some
 // area.
-func PolygonFromPoints(pts [][]float64) ([]framemeta.Point, error) {
-	if len(pts) > MaxPolygonPoints {
-		return nil, &PointsError{Index: -1, Reason: fmt.Sprintf("a polygon has at most %d points, got %d", MaxPolygonPoints, len(pts))}
+func FromPoints(pts [][]float64) (Polygon, error) {
+	if len(pts) > MaxPoints {
+		return nil, &PointsError{Index: -1, Reason: fmt.Sprintf("a polygon has at most %d points, got %d", MaxPoints, len(pts))}
 	}
-	out := make([]framemeta.Point, 0, len(pts))
+	out := make([]Point, 0, len(pts))
 	for i, p := range pts {
 		if len(p) != 2 {
 			return nil, &PointsError{Index: i, Reason: fmt.Sprintf("want two coordinates [x, y], got %d", len(p))}
@@ -202,7 +213,7 @@ func PolygonFromPoints(pts [][]float64) ([]framemeta.Point, error) {
 				return nil, &PointsError{Index: i, Reason: fmt.Sprintf("%s %v is outside [0, 1]", name, v)}
 			}
 		}
-		out = append(out, framemeta.Point{X: p[0], Y: p[1]})
+		out = append(out, Point{X: p[0], Y: p[1]})
 	}
 	if len(out) < 3 {
 		return nil, &PointsError{Index: -1, Reason: fmt.Sprintf("a polygon needs at least 3 points, got %d", len(out))}
@@ -212,3 +223,21 @@ func PolygonFromPoints(pts [][]float64) ([]framemeta.Point, error) {
 	}
 	return out, nil
 }
+
+// String is the polygon's text form (Format).
+func (p Polygon) String() string { return Format(p) }
+
+// Pairs is the polygon as [x, y] pairs, its JSON form (nil for no polygon).
+func (p Polygon) Pairs() [][2]float64 {
+	if p == nil {
+		return nil
+	}
+	out := make([][2]float64, len(p))
+	for i, pt := range p {
+		out[i] = [2]float64{pt.X, pt.Y}
+	}
+	return out
+}
+
+// MarshalJSON writes [[x, y], ...], or null for no polygon.
+func (p Polygon) MarshalJSON() ([]byte, error) { return json.Marshal(p.Pairs()) }

@@ -5,8 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"github.com/ebrcs/ebrcs/internal/cart"
-	"github.com/ebrcs/ebrcs/internal/metrics"
 	"log/slog"
 	"os"
 	"runtime"
@@ -17,10 +15,11 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/data"
-	"github.com/ebrcs/ebrcs/elements/framemeta"
-	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
+	"github.com/ebrcs/ebrcs/roi"
 )
 
 // Store is what the checkout needs from the catalog: products to resolve cart edits, and
@@ -108,13 +107,13 @@ type Session struct {
 	Cart    *cart.Cart
 	Events  *cart.Bus
 
-	// key is the shopper's secret for this session (see internal/access); "" for a station,
+	// key is the shopper's secret for this session (see checkout/access); "" for a station,
 	// which only staff may open.
 	key string
 
 	mu         sync.Mutex
 	used       bool // it has had media: a live camera or an upload
-	roi        []framemeta.Point
+	roi        roi.Polygon
 	lastActive time.Time
 	tasks      map[string]*Task                   // unfinished tasks
 	live       map[*pipelines.Supervisor]struct{} // running live pipelines (WebRTC)
@@ -122,7 +121,7 @@ type Session struct {
 	// station is the camera pipeline's name for a standing checkout station (never
 	// expires); "" for a shopper's session.
 	station string
-	fileROI []framemeta.Point // the station's ROI as its pipeline file last said
+	fileROI roi.Polygon // the station's ROI as its pipeline file last said
 }
 
 // SessionView is a session as the API shows it.
@@ -152,7 +151,7 @@ func (s *Session) KeyMatches(key string) bool {
 func (s *Session) IsStation() bool { return s.station != "" }
 
 // ROI returns the session's polygon (nil: the whole frame).
-func (s *Session) ROI() []framemeta.Point {
+func (s *Session) ROI() roi.Polygon {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.roi
@@ -208,7 +207,7 @@ func (s *Session) runningTasks() []*Task {
 type Manager struct {
 	cfg        Config
 	log        *slog.Logger
-	defaultROI []framemeta.Point
+	defaultROI roi.Polygon
 	slots      chan struct{} // one token per running task
 
 	mu       sync.Mutex
@@ -232,11 +231,11 @@ func NewManager(cfg Config) (*Manager, error) {
 		stop:     make(chan struct{}),
 	}
 	if cfg.Pipeline != nil {
-		roi, err := specROI(cfg.Pipeline)
+		area, err := specROI(cfg.Pipeline)
 		if err != nil {
 			return nil, err
 		}
-		m.defaultROI = roi
+		m.defaultROI = area
 	}
 	m.wg.Add(1)
 	go m.janitor()
@@ -247,17 +246,17 @@ func NewManager(cfg Config) (*Manager, error) {
 func (m *Manager) Config() Config { return m.cfg }
 
 // DefaultROI is the ROI a new session starts with (the upload pipeline's).
-func (m *Manager) DefaultROI() []framemeta.Point { return m.defaultROI }
+func (m *Manager) DefaultROI() roi.Polygon { return m.defaultROI }
 
 // Create opens a session with the given ROI (nil: the pipeline's default).
-func (m *Manager) Create(roi []framemeta.Point) (*Session, error) {
-	if roi == nil {
-		roi = m.defaultROI
+func (m *Manager) Create(area roi.Polygon) (*Session, error) {
+	if area == nil {
+		area = m.defaultROI
 	}
 	now := time.Now().UTC()
 	events := cart.NewBus(0)
 	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events, key: newSecret(),
-		roi: roi, lastActive: now, tasks: map[string]*Task{},
+		roi: area, lastActive: now, tasks: map[string]*Task{},
 		live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{})}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -305,7 +304,7 @@ func (m *Manager) Sessions() int {
 func (m *Manager) View(s *Session) SessionView {
 	s.mu.Lock()
 	v := SessionView{ID: s.ID, Created: s.Created, LastActive: s.lastActive,
-		ExpiresAt: s.lastActive.Add(m.cfg.IdleTTL), ROI: pointPairs(s.roi), Tasks: []string{}, Station: s.station}
+		ExpiresAt: s.lastActive.Add(m.cfg.IdleTTL), ROI: s.roi.Pairs(), Tasks: []string{}, Station: s.station}
 	if s.station != "" {
 		v.ExpiresAt = time.Time{} // a station never expires
 	}
@@ -317,25 +316,14 @@ func (m *Manager) View(s *Session) SessionView {
 	return v
 }
 
-func pointPairs(pts []framemeta.Point) [][2]float64 {
-	if pts == nil {
-		return nil
-	}
-	out := make([][2]float64, len(pts))
-	for i, p := range pts {
-		out[i] = [2]float64{p.X, p.Y}
-	}
-	return out
-}
-
 // specROI is the ROI a pipeline file gives its ebrcs_roigate (nil: none).
-func specROI(spec *pipelines.Spec) ([]framemeta.Point, error) {
+func specROI(spec *pipelines.Spec) (roi.Polygon, error) {
 	text, _ := spec.Property("ebrcs_roigate", "roi")
-	roi, err := roigate.ParsePolygon(text)
+	area, err := roi.Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: pipeline %s: %w", spec.Name, err)
 	}
-	return roi, nil
+	return area, nil
 }
 
 // StationID is the session id of a camera pipeline's checkout station.
@@ -346,7 +334,7 @@ func StationID(pipeline string) string { return "st_" + pipeline }
 // confirm) that never expires; its cart survives the camera's reconnects and hot reloads.
 // sup, the camera's running supervisor, receives ROI changes from then on.
 func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Session, error) {
-	roi, err := specROI(spec)
+	area, err := specROI(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -361,9 +349,9 @@ func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Ses
 	if !ok {
 		now := time.Now().UTC()
 		events := cart.NewBus(0)
-		s = &Session{ID: id, Created: now, Cart: cart.NewCart(events), Events: events, roi: roi, lastActive: now,
+		s = &Session{ID: id, Created: now, Cart: cart.NewCart(events), Events: events, roi: area, lastActive: now,
 			tasks: map[string]*Task{}, live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{}),
-			station: pipeline, fileROI: roi}
+			station: pipeline, fileROI: area}
 		if err := cart.Register(s.ID, s.Cart); err != nil {
 			return nil, err
 		}
@@ -375,8 +363,8 @@ func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Ses
 	s.live = map[*pipelines.Supervisor]struct{}{sup: {}} // the camera's current run only
 	// An edit of the file's ROI applies (hot reload); otherwise the ROI set through the API
 	// stays.
-	if !slices.Equal(roi, s.fileROI) {
-		s.roi, s.fileROI = roi, roi
+	if !slices.Equal(area, s.fileROI) {
+		s.roi, s.fileROI = area, area
 	}
 	s.mu.Unlock()
 	return s, nil
@@ -432,13 +420,13 @@ func (m *Manager) closeSession(s *Session, reason string) {
 
 // SetROI sets (nil: clears) a session's ROI; running pipelines of the session take it from
 // their next frame.
-func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
+func (m *Manager) SetROI(id string, area roi.Polygon) (*Session, error) {
 	s, err := m.Get(id)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.roi = roi
+	s.roi = area
 	tasks := make([]*Task, 0, len(s.tasks))
 	for _, t := range s.tasks {
 		tasks = append(tasks, t)
@@ -448,7 +436,7 @@ func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
 		live = append(live, sup)
 	}
 	s.mu.Unlock()
-	text := roigate.FormatPolygon(roi)
+	text := area.String()
 	for _, t := range tasks {
 		t.setROI(text)
 	}
@@ -460,7 +448,7 @@ func (m *Manager) SetROI(id string, roi []framemeta.Point) (*Session, error) {
 			runtime.KeepAlive(el)
 		}
 	}
-	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: pointPairs(roi)})
+	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: area.Pairs()})
 	return s, nil
 }
 
@@ -470,7 +458,7 @@ func (s *Session) bind(step *pipelines.Step, el *gst.Element) error {
 	case "ebrcs_counter":
 		return el.SetProperty("session", s.ID)
 	case "ebrcs_roigate":
-		return el.SetProperty("roi", roigate.FormatPolygon(s.ROI()))
+		return el.SetProperty("roi", s.ROI().String())
 	}
 	return nil
 }
