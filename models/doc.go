@@ -16,3 +16,7 @@
 // The DINOv2/CLIP models are exported on a machine with internet access by
 // export_dinov2_clip.py; see README.md in this directory.
 package models
+
+// DefaultDir is where the model files are looked for unless told otherwise (make models puts
+// the default model there).
+const DefaultDir = "models"

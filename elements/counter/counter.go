@@ -45,6 +45,9 @@ import (
 
 // Property names.
 const (
+	// Name is the element factory's name.
+	Name = "ebrcs_counter"
+
 	PropSession      = "session"
 	PropCooldown     = "cooldown"
 	PropOncePerVisit = "once-per-visit"
@@ -62,7 +65,7 @@ const DefaultCooldown = 3.0
 // Element is the ebrcs_counter definition.
 var Element = &goelement.Definition[*Counter]{
 	Info: goelement.Info{
-		Name:           "ebrcs_counter",
+		Name:           Name,
 		LongName:       "EBRCS cart counter",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Counts recognised products into the checkout's cart, once per visit and never twice within the cooldown",

@@ -18,19 +18,26 @@ import (
 	"github.com/ebrcs/ebrcs/recognition"
 )
 
+// The element's factory name and the properties other packages set or read.
+const (
+	Name         = "ebrcs_embed"
+	PropEmbedder = "embedder"
+	PropModelDir = "model-dir"
+)
+
 // Element is the ebrcs_embed definition.
 var Element = &goelement.Definition[*Embed]{
 	Info: goelement.Info{
-		Name:           "ebrcs_embed",
+		Name:           Name,
 		LongName:       "EBRCS embedding",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Embeds the ROI gate's crop with the hybrid encoder (ONNX Runtime) and attaches the vector to the frame",
 		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
-			{Name: "embedder", Kind: goelement.String, Default: "",
+			{Name: PropEmbedder, Kind: goelement.String, Default: "",
 				Doc: "Embedder configuration file (configs/embedders/*.yaml); empty: the built-in default (MobileNetV2-int8)"},
-			{Name: "model-dir", Kind: goelement.String, Default: "models",
+			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
 			{Name: "embeddings", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops embedded since the element started"},

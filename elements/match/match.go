@@ -17,24 +17,35 @@ import (
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/metrics"
+	"github.com/ebrcs/ebrcs/models"
 	"github.com/ebrcs/ebrcs/recognition"
+)
+
+// The element's factory name, the properties other packages set or read, and defaults.
+const (
+	Name         = "ebrcs_match"
+	PropCatalog  = "catalog"
+	PropEmbedder = "embedder"
+	PropModelDir = "model-dir"
+	// DefaultCatalog is the catalog's data directory unless a pipeline says otherwise.
+	DefaultCatalog = "var/catalog"
 )
 
 // Element is the ebrcs_match definition.
 var Element = &goelement.Definition[*Match]{
 	Info: goelement.Info{
-		Name:           "ebrcs_match",
+		Name:           Name,
 		LongName:       "EBRCS catalog matcher",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Matches the frame's embedding against the product catalog (FAISS) and attaches the best products",
 		Caps:           "video/x-raw",
 		Access:         goelement.NoPixels,
 		Properties: []goelement.Property{
-			{Name: "catalog", Kind: goelement.String, Default: "var/catalog",
+			{Name: PropCatalog, Kind: goelement.String, Default: DefaultCatalog,
 				Doc: "Data directory of the catalog (catalog.db and its index)"},
-			{Name: "embedder", Kind: goelement.String, Default: "",
+			{Name: PropEmbedder, Kind: goelement.String, Default: "",
 				Doc: "Embedder configuration file, the same as ebrcs_embed's; empty: the built-in default"},
-			{Name: "model-dir", Kind: goelement.String, Default: "models",
+			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
 			{Name: "threshold", Kind: goelement.Double, Default: -1.0, Min: -1, Max: 1, Mutable: true,
 				Doc: "Cosine score from which the best product is accepted; -1: the threshold calibrated for the embedder"},

@@ -69,6 +69,9 @@ import (
 
 // Property names.
 const (
+	// Name is the element factory's name.
+	Name = "ebrcs_roigate"
+
 	PropROI          = "roi"
 	PropEntryMode    = "entry-mode"
 	PropEveryN       = "detect-every-n-frames"
@@ -95,7 +98,7 @@ func checkROI(v any) error {
 // Element is the ebrcs_roigate definition.
 var Element = &goelement.Definition[*ROIGate]{
 	Info: goelement.Info{
-		Name:           "ebrcs_roigate",
+		Name:           Name,
 		LongName:       "EBRCS ROI gate",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Decides from the foreground blobs whether an object entered the region of interest and when to recognise it (Frame.Gate)",
