@@ -103,7 +103,7 @@ docs:
 	$(GO) run ./cmd/ebrcs elements --markdown > docs/elements.md
 
 check-pipelines: build
-	$(BIN) pipelines check configs/pipelines/*.yaml
+	$(BIN) pipelines check configs/pipelines/*.yaml configs/examples/*.yaml
 
 doctor: build models
 	$(BIN) doctor

@@ -14,6 +14,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/recognition"
@@ -119,14 +120,12 @@ func decodeOnly(b *testing.B) *pipelines.Spec {
 // runOnce processes a video to its end and returns the cart and, per count event, the time
 // from the entry frame entering the analysis chain to the event.
 func runOnce(b *testing.B, spec *pipelines.Spec, video string) (map[string]int, []cart.Event, map[time.Duration]time.Time, time.Time) {
-	events := cart.NewBus(0)
-	c := cart.NewCart(events)
-	key := "bench-" + filepath.Base(video)
-	if err := cart.Register(key, c); err != nil {
+	run, err := checkout.NewRun()
+	if err != nil {
 		b.Fatal(err)
 	}
-	defer cart.Unregister(key)
-	sub := events.Subscribe(-1, 1000)
+	defer run.Close()
+	sub := run.Events.Subscribe(-1, 1000)
 	var mu sync.Mutex
 	arrived := map[time.Duration]time.Time{} // PTS → when the frame entered the chain
 	var counts []cart.Event
@@ -141,32 +140,31 @@ func runOnce(b *testing.B, spec *pipelines.Spec, video string) (map[string]int, 
 		}
 	}()
 	first := true
-	sup := pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{Input: video, MaxRestarts: 0,
-		Configure: func(step *pipelines.Step, el *gst.Element) error {
-			if first { // the first element: frames enter the analysis chain here, decoded
-				first = false
-				el.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-					now := time.Now()
-					mu.Lock()
-					arrived[time.Duration(info.GetBuffer().PresentationTimestamp())] = now
-					mu.Unlock()
-					return gst.PadProbeOK
-				})
-			}
-			if step.Element == "ebrcs_counter" {
-				return el.SetProperty("session", key)
-			}
-			return nil
-		}})
+	binding := run.Binding()
+	countInto := binding.Configure
+	binding.Configure = func(step *pipelines.Step, el *gst.Element) error {
+		if first { // the first element: frames enter the analysis chain here, decoded
+			first = false
+			el.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+				now := time.Now()
+				mu.Lock()
+				arrived[time.Duration(info.GetBuffer().PresentationTimestamp())] = now
+				mu.Unlock()
+				return gst.PadProbeOK
+			})
+		}
+		return countInto(step, el)
+	}
+	sup := pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{Input: video, MaxRestarts: 0, Binding: binding})
 	start := time.Now()
 	sup.Start()
 	<-sup.Done()
 	if st := sup.Status(); st.State != pipelines.StateFinished {
 		b.Fatalf("%s: %s %s", video, st.State, st.LastError)
 	}
-	events.Close()
+	run.Events.Close()
 	recv.Wait()
-	return c.View().Totals(), counts, arrived, start
+	return run.Cart.View().Totals(), counts, arrived, start
 }
 
 // BenchmarkCheckoutFile: the shipped checkout pipeline on the scenario suite's longest video

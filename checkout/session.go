@@ -6,17 +6,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/go-gst/go-gst/gst"
-
 	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/elements/roigate"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/roi"
@@ -54,6 +53,10 @@ type Config struct {
 	MaxVideoWidth, MaxVideoHeight int
 	MaxVideoFPS                   float64 // highest frame rate accepted for upload (60)
 	MaxVideoFrames                int64   // most frames accepted for upload (MaxVideoLength × MaxVideoFPS)
+
+	// StationVideo gives camera stations whose pipeline has a whep sink their annotated video
+	// (signaling.Outputs); nil: such a station's pipeline has no video link and cannot run.
+	StationVideo StationVideo
 
 	Logger *slog.Logger
 }
@@ -115,9 +118,11 @@ type Session struct {
 	used       bool // it has had media: a live camera or an upload
 	roi        roi.Polygon
 	lastActive time.Time
-	tasks      map[string]*Task                   // unfinished tasks
-	live       map[*pipelines.Supervisor]struct{} // running live pipelines (WebRTC)
-	done       chan struct{}                      // closed when the session ends
+	tasks      map[string]*Task // unfinished tasks
+	// running are the session's attached pipelines (Binding.Attach): live cameras, uploads,
+	// a station's camera. ROI changes reach them.
+	running map[*pipelines.Supervisor]struct{}
+	done    chan struct{} // closed when the session ends
 	// station is the camera pipeline's name for a standing checkout station (never
 	// expires); "" for a shopper's session.
 	station string
@@ -167,31 +172,12 @@ func (s *Session) touch(now time.Time) {
 func (s *Session) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.tasks) > 0 || len(s.live) > 0
+	return len(s.tasks) > 0 || len(s.running) > 0
 }
 
 // Done is closed when the session ends (deleted, expired, or the server stops): its live
 // connections close with it.
 func (s *Session) Done() <-chan struct{} { return s.done }
-
-// AttachLive registers a running live pipeline of the session (a WebRTC camera): ROI changes
-// reach it, and the session does not expire while it runs. detach undoes it.
-func (s *Session) AttachLive(sup *pipelines.Supervisor) (detach func()) {
-	s.mu.Lock()
-	s.live[sup] = struct{}{}
-	s.used = true
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.live, sup)
-		s.lastActive = time.Now().UTC()
-		s.mu.Unlock()
-	}
-}
-
-// Bind is the BuildContext.Configure hook that ties a pipeline to the session: its
-// ebrcs_counter counts into the session's cart, its ebrcs_roigate uses the session's ROI.
-func (s *Session) Bind(step *pipelines.Step, el *gst.Element) error { return s.bind(step, el) }
 
 func (s *Session) runningTasks() []*Task {
 	s.mu.Lock()
@@ -253,11 +239,6 @@ func (m *Manager) Create(area roi.Polygon) (*Session, error) {
 	if area == nil {
 		area = m.defaultROI
 	}
-	now := time.Now().UTC()
-	events := cart.NewBus(0)
-	s := &Session{ID: newID("s"), Created: now, Cart: cart.NewCart(events), Events: events, key: newSecret(),
-		roi: area, lastActive: now, tasks: map[string]*Task{},
-		live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{})}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -272,11 +253,10 @@ func (m *Manager) Create(area roi.Polygon) (*Session, error) {
 	if open >= m.cfg.MaxSessions {
 		return nil, fmt.Errorf("%w: %d open, the limit is %d", ErrTooManySessions, open, m.cfg.MaxSessions)
 	}
-	if err := cart.Register(s.ID, s.Cart); err != nil {
+	s, err := m.open(newID("s"), newSecret(), area, "")
+	if err != nil {
 		return nil, err
 	}
-	m.sessions[s.ID] = s
-	metrics.SessionsCreated.Inc()
 	m.log.Info("session created", "session", s.ID)
 	return s, nil
 }
@@ -318,7 +298,7 @@ func (m *Manager) View(s *Session) SessionView {
 
 // specROI is the ROI a pipeline file gives its ebrcs_roigate (nil: none).
 func specROI(spec *pipelines.Spec) (roi.Polygon, error) {
-	text, _ := spec.Property("ebrcs_roigate", "roi")
+	text, _ := spec.Property(roigate.Name, roigate.PropROI)
 	area, err := roi.Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("checkout: pipeline %s: %w", spec.Name, err)
@@ -330,10 +310,10 @@ func specROI(spec *pipelines.Spec) (roi.Polygon, error) {
 func StationID(pipeline string) string { return "st_" + pipeline }
 
 // Station returns the standing checkout station of a camera pipeline, creating it (with the
-// ROI of the pipeline's ebrcs_roigate) the first time. A station is a session like a shopper's (ROI, cart, events,
-// confirm) that never expires; its cart survives the camera's reconnects and hot reloads.
-// sup, the camera's running supervisor, receives ROI changes from then on.
-func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Session, error) {
+// ROI of the pipeline's ebrcs_roigate) the first time. A station is a session like a
+// shopper's (ROI, cart, events, confirm) that never expires; its cart survives the camera's
+// reconnects and hot reloads. The camera's pipeline is bound to it by Bind.
+func (m *Manager) Station(spec *pipelines.Spec) (*Session, error) {
 	area, err := specROI(spec)
 	if err != nil {
 		return nil, err
@@ -347,26 +327,34 @@ func (m *Manager) Station(spec *pipelines.Spec, sup *pipelines.Supervisor) (*Ses
 	}
 	s, ok := m.sessions[id]
 	if !ok {
-		now := time.Now().UTC()
-		events := cart.NewBus(0)
-		s = &Session{ID: id, Created: now, Cart: cart.NewCart(events), Events: events, roi: area, lastActive: now,
-			tasks: map[string]*Task{}, live: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{}),
-			station: pipeline, fileROI: area}
-		if err := cart.Register(s.ID, s.Cart); err != nil {
+		if s, err = m.open(id, "", area, pipeline); err != nil {
 			return nil, err
 		}
-		m.sessions[id] = s
-		metrics.SessionsCreated.Inc()
+		s.fileROI = area
 		m.log.Info("station created", "session", id, "pipeline", pipeline)
 	}
 	s.mu.Lock()
-	s.live = map[*pipelines.Supervisor]struct{}{sup: {}} // the camera's current run only
 	// An edit of the file's ROI applies (hot reload); otherwise the ROI set through the API
 	// stays.
 	if !slices.Equal(area, s.fileROI) {
 		s.roi, s.fileROI = area, area
 	}
 	s.mu.Unlock()
+	return s, nil
+}
+
+// open makes a session with a new cart (newCart) and adds it; m.mu is held.
+func (m *Manager) open(id, key string, area roi.Polygon, station string) (*Session, error) {
+	c, events, err := newCart(id)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	s := &Session{ID: id, Created: now, Cart: c, Events: events, key: key, roi: area, lastActive: now,
+		tasks: map[string]*Task{}, running: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{}),
+		station: station}
+	m.sessions[id] = s
+	metrics.SessionsCreated.Inc()
 	return s, nil
 }
 
@@ -427,40 +415,11 @@ func (m *Manager) SetROI(id string, area roi.Polygon) (*Session, error) {
 	}
 	s.mu.Lock()
 	s.roi = area
-	tasks := make([]*Task, 0, len(s.tasks))
-	for _, t := range s.tasks {
-		tasks = append(tasks, t)
-	}
-	live := make([]*pipelines.Supervisor, 0, len(s.live))
-	for sup := range s.live {
-		live = append(live, sup)
-	}
+	running := slices.Collect(maps.Keys(s.running))
 	s.mu.Unlock()
-	text := area.String()
-	for _, t := range tasks {
-		t.setROI(text)
-	}
-	for _, sup := range live {
-		for _, el := range sup.ElementsOf("ebrcs_roigate") {
-			el.SetProperty("roi", text)
-			// The pipeline may end meanwhile and drop its own references: ours must outlive
-			// the call, which runs the element's Go setter.
-			runtime.KeepAlive(el)
-		}
-	}
+	pushROI(running, area)
 	s.Events.Publish(cart.Event{Type: cart.EventROISet, ROI: area.Pairs()})
 	return s, nil
-}
-
-// bind is the pipelines.BuildContext.Configure hook that ties a session's pipeline to it.
-func (s *Session) bind(step *pipelines.Step, el *gst.Element) error {
-	switch step.Element {
-	case "ebrcs_counter":
-		return el.SetProperty("session", s.ID)
-	case "ebrcs_roigate":
-		return el.SetProperty("roi", s.ROI().String())
-	}
-	return nil
 }
 
 // Close ends every session and task and stops the janitor.

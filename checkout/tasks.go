@@ -3,7 +3,6 @@ package checkout
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -99,19 +98,6 @@ func (t *Task) finishedAt() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.finished
-}
-
-func (t *Task) setROI(text string) {
-	t.mu.Lock()
-	sup := t.sup
-	t.mu.Unlock()
-	if sup == nil {
-		return // not started: it binds the session's ROI when it builds
-	}
-	for _, el := range sup.ElementsOf("ebrcs_roigate") {
-		el.SetProperty("roi", text)
-		runtime.KeepAlive(el) // the task may end meanwhile: see Manager.SetROI
-	}
 }
 
 // cancel stops the task (its session is closing).
@@ -210,7 +196,7 @@ func (m *Manager) runTask(t *Task) {
 
 	sup := pipelines.NewSupervisor(m.cfg.Pipeline, pipelines.SupervisorOptions{
 		Input: t.path, MaxRestarts: 0, Logger: m.log.With("task", t.ID, "session", t.SessionID),
-		Configure: t.session.bind,
+		Binding: t.session.Binding(nil),
 	})
 	t.mu.Lock()
 	if t.cancelled {
@@ -240,6 +226,9 @@ func (m *Manager) runTask(t *Task) {
 			t.Events.Publish(cart.Event{Type: cart.EventProgress, Task: t.ID, Frames: st.Frames, Progress: p})
 		}
 	}
+	// The upload is spent: remove it before the task is reported finished, so that whoever
+	// sees the end sees the file gone (the deferred removal covers the early returns).
+	removeQuietly(m.log, t.path)
 	st := sup.Status()
 	switch st.State {
 	case pipelines.StateFinished:

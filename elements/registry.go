@@ -54,6 +54,15 @@ func RegisterInto(plugin *gst.Plugin) error {
 	return nil
 }
 
+// Infos returns the description of every element, in the order of All.
+func Infos() []*goelement.Info {
+	infos := make([]*goelement.Info, len(All))
+	for i, r := range All {
+		infos[i] = r.Describe()
+	}
+	return infos
+}
+
 // Lookup returns the description of the named element, or nil if it is not one of ours.
 func Lookup(name string) *goelement.Info {
 	for _, r := range All {

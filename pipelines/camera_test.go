@@ -106,31 +106,19 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 			t.Fatal(err)
 		}
 	}
-	if e.stations, err = checkout.NewManager(checkout.Config{Store: cat}); err != nil {
-		t.Fatal(err)
-	}
-	if e.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, e.mgrSpecs(), e.stations,
-		&access.Guard{AdminToken: staffToken}, nil); err != nil {
+	outputs := signaling.NewOutputs()
+	if e.stations, err = checkout.NewManager(checkout.Config{Store: cat, StationVideo: outputs}); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(e.dir, "cameras"), 0o755)
 	e.logs = &syncBuffer{}
-	e.mgr = pipelines.NewManager(filepath.Join(e.dir, "cameras"), pipelines.SupervisorOptions{MaxRestarts: -1,
+	e.mgr = pipelines.NewManager(filepath.Join(e.dir, "cameras"), pipelines.ManagerOptions{MaxRestarts: -1,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Bind: func(spec *pipelines.Spec, sup *pipelines.Supervisor) pipelines.Binding {
-			station, err := e.stations.Station(spec, sup)
-			if err != nil {
-				t.Error(err)
-				return pipelines.Binding{}
-			}
-			b := pipelines.Binding{Configure: station.Bind}
-			if spec.Sink.Type == "whep" {
-				if b.Media, err = e.rtc.StationOutput(station.ID); err != nil {
-					t.Error(err)
-				}
-			}
-			return b
-		}})
+		Binder: e.stations})
+	if e.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, e.mgr, e.stations, outputs,
+		&access.Guard{AdminToken: staffToken}, nil); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		e.rtc.Close()
 		e.mgr.Close()
@@ -139,13 +127,6 @@ func newCameraEnv(t *testing.T, scenarios ...string) *cameraEnv {
 	})
 	return e
 }
-
-// mgrSpecs finds specs in the env's manager (created after the WebRTC service).
-func (e *cameraEnv) mgrSpecs() signaling.SpecSource { return specsOf{e} }
-
-type specsOf struct{ e *cameraEnv }
-
-func (s specsOf) Spec(name string) *pipelines.Spec { return s.e.mgr.Spec(name) }
 
 // camera writes a camera pipeline file (the shipped checkout chain after an rtsp source).
 func (e *cameraEnv) camera(name, url, extra string) {

@@ -23,9 +23,11 @@ import (
 //	go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 60s ./pipelines/
 func FuzzLoad(f *testing.F) {
 	testelements.Register(f)
-	files, err := filepath.Glob("../configs/pipelines/*.yaml")
+	served, _ := filepath.Glob("../configs/pipelines/*.yaml")
+	examples, err := filepath.Glob("../configs/examples/*.yaml")
+	files := append(served, examples...)
 	if err != nil || len(files) == 0 {
-		f.Fatalf("no seed pipelines in ../configs/pipelines: %v", err)
+		f.Fatalf("no seed pipelines in ../configs/pipelines and ../configs/examples: %v", err)
 	}
 	for _, file := range files {
 		raw, err := os.ReadFile(file)

@@ -26,7 +26,7 @@ import (
 // one camera's file never disturbs the others. Watch calls Sync whenever the directory changes.
 type Manager struct {
 	dir  string
-	opts SupervisorOptions
+	opts ManagerOptions
 	log  *slog.Logger
 
 	mu      sync.Mutex
@@ -43,9 +43,21 @@ type entry struct {
 	configError string
 }
 
-// NewManager manages the *.yaml files of dir. opts apply to every pipeline (MaxRestarts is
-// normally -1: keep trying forever).
-func NewManager(dir string, opts SupervisorOptions) *Manager {
+// ManagerOptions tune a Manager.
+type ManagerOptions struct {
+	// Binder binds each pipeline before its supervisor is created (a camera to its checkout
+	// station); nil: none is bound.
+	Binder Binder
+	// APIPolicy bounds the definitions Replace accepts (the admin API); nil: a Policy with no
+	// media directory. Files of the pipeline directory are not bound by it.
+	APIPolicy *Policy
+	// MaxRestarts of every pipeline: normally -1, keep trying forever.
+	MaxRestarts int
+	Logger      *slog.Logger
+}
+
+// NewManager manages the *.yaml files of dir.
+func NewManager(dir string, opts ManagerOptions) *Manager {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -131,11 +143,13 @@ func (m *Manager) syncFile(file string) {
 		return
 	}
 	m.log.Info("starting pipeline", "pipeline", spec.Name, "file", file)
-	e.sup = NewSupervisor(spec, m.opts)
-	if m.opts.Bind != nil {
-		b := m.opts.Bind(spec, e.sup)
-		e.sup.opts.Configure, e.sup.opts.Media = b.Configure, b.Media
+	var binding Binding
+	if m.opts.Binder != nil {
+		if binding, err = m.opts.Binder.Bind(spec); err != nil {
+			m.log.Error("pipeline binding", "pipeline", spec.Name, "error", err)
+		}
 	}
+	e.sup = NewSupervisor(spec, SupervisorOptions{Binding: binding, MaxRestarts: m.opts.MaxRestarts, Logger: m.opts.Logger})
 	e.sup.Start()
 }
 
@@ -166,7 +180,7 @@ func (m *Manager) prepare(file string, raw []byte, p *Policy) (*Spec, error) {
 	}
 	// Linking needs no device, network or file access (all in NULL state), so a file that
 	// validates but cannot link is refused here instead of replacing a working pipeline.
-	trial, err := Build(&BuildContext{Spec: spec, Input: m.opts.Input})
+	trial, err := Build(&BuildContext{Spec: spec})
 	if err != nil {
 		if _, isLink := err.(*LinkError); isLink {
 			return nil, err
@@ -330,7 +344,7 @@ func (m *Manager) Definition(name string) (file string, raw []byte, ok bool) {
 	return candidates[0], raw, true
 }
 
-// Replace validates (under the API policy, SupervisorOptions.APIPolicy: no file access beyond
+// Replace validates (under the API policy, ManagerOptions.APIPolicy: no file access beyond
 // media_dir) and test-links new content for the named pipeline and, only if it is good,
 // writes it to the pipeline's file (atomically: a temporary file renamed over it) and
 // hot-swaps it. A refused definition returns the error (file:line:column) and changes nothing:

@@ -271,7 +271,7 @@ func TestManagerHotReload(t *testing.T) {
 	writeFile(t, camA, strings.Replace(tmpl, "%s", "v1", 1))
 	writeFile(t, camB, strings.Replace(tmpl, "%s", "other", 1))
 
-	m := NewManager(dir, SupervisorOptions{MaxRestarts: -1})
+	m := NewManager(dir, ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	ctx, cancel := contextWithCancel()
 	defer cancel()
@@ -343,7 +343,7 @@ func TestManagerRefusesDuplicateNames(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), "name: same\nsource: {type: test}\nsink: {type: fake}\n")
 	writeFile(t, filepath.Join(dir, "b.yaml"), "name: same\nsource: {type: test}\nsink: {type: fake}\n")
-	m := NewManager(dir, SupervisorOptions{MaxRestarts: -1})
+	m := NewManager(dir, ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
@@ -364,7 +364,7 @@ func TestManagerKeepsOnDemandPipelinesIdle(t *testing.T) {
 	testelements.Register(t)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "upload.yaml"), "autostart: false\nsource: {type: file}\nsink: {type: fake}\n")
-	m := NewManager(dir, SupervisorOptions{MaxRestarts: -1})
+	m := NewManager(dir, ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)

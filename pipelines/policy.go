@@ -10,6 +10,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ebrcs/ebrcs/elements"
+	"github.com/ebrcs/ebrcs/elements/embed"
+	"github.com/ebrcs/ebrcs/elements/match"
+	"github.com/ebrcs/ebrcs/elements/overlay"
+	"github.com/ebrcs/ebrcs/models"
 	"github.com/ebrcs/ebrcs/pipelines/gstprops"
 )
 
@@ -51,9 +55,9 @@ type Policy struct {
 // server's working directory, as the elements resolve them). A test checks that every
 // string property of our elements that names a file or a directory is listed here.
 var ourPathProperties = map[string]map[string]pathRoot{
-	"ebrcs_match":   {"catalog": dataRoot, "embedder": embedderRoot, "model-dir": modelRoot},
-	"ebrcs_embed":   {"embedder": embedderRoot, "model-dir": modelRoot},
-	"ebrcs_overlay": {"font": fontRoot},
+	match.Name:   {match.PropCatalog: dataRoot, match.PropEmbedder: embedderRoot, match.PropModelDir: modelRoot},
+	embed.Name:   {embed.PropEmbedder: embedderRoot, embed.PropModelDir: modelRoot},
+	overlay.Name: {overlay.PropFont: fontRoot},
 }
 
 // pathRoot is a directory of the server's own that a path property must stay in.
@@ -66,7 +70,7 @@ type pathRoot struct {
 var (
 	dataRoot     = pathRoot{Dir: "var", What: "the data directory var/"}
 	embedderRoot = pathRoot{Dir: "configs/embedders", What: "configs/embedders/"}
-	modelRoot    = pathRoot{Dir: "models", Self: true, What: "the model directory models/"}
+	modelRoot    = pathRoot{Dir: models.DefaultDir, Self: true, What: "the model directory models/"}
 	fontRoot     = pathRoot{Dir: "fonts", What: "fonts/"}
 )
 

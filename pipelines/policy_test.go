@@ -138,12 +138,14 @@ func TestPolicyAllows(t *testing.T) {
 	}
 }
 
-// The shipped pipeline files load as they are, and all but detect.yaml (which reads
+// The shipped pipeline files (served and examples) load as they are, and all but detect.yaml (which reads
 // ../shared/videos) would also be accepted through the API.
 func TestPolicyShippedPipelines(t *testing.T) {
 	testelements.Register(t)
 	t.Chdir("..")
-	files, err := filepath.Glob("configs/pipelines/*.yaml")
+	served, _ := filepath.Glob("configs/pipelines/*.yaml")
+	examples, err := filepath.Glob("configs/examples/*.yaml")
+	files := append(served, examples...)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no shipped pipelines: %v", err)
 	}

@@ -87,9 +87,9 @@ elements:
   - element: videoconvert
 sink: {type: fake}
 `)
-	sup := NewSupervisor(spec, SupervisorOptions{MaxRestarts: 0, Configure: func(step *Step, el *gst.Element) error {
+	sup := NewSupervisor(spec, SupervisorOptions{MaxRestarts: 0, Binding: Binding{Configure: func(step *Step, el *gst.Element) error {
 		return fmt.Errorf("camera refused admin/field pw (tried url pw, then tok-secret)")
-	}})
+	}}})
 	sup.Start()
 	defer sup.Stop()
 	waitFor(t, 10*time.Second, "the failure", func() bool { return sup.Status().State == StateFailed })
@@ -113,7 +113,7 @@ func TestManagerConfigErrorHasNoCredentials(t *testing.T) {
 	if err := os.WriteFile(file, []byte("name: cam\nsource: {type: rtsp, url: 'rtsp://admin:mgr pw@cam/x'}\nsink: {type: fake}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := NewManager(dir, SupervisorOptions{MaxRestarts: -1})
+	m := NewManager(dir, ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)

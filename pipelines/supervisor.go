@@ -48,19 +48,38 @@ type Status struct {
 // SupervisorOptions tune a Supervisor.
 type SupervisorOptions struct {
 	// Input and OnFrame are passed to every Build.
-	Input     string
-	OnFrame   func(buf *gst.Buffer)
-	Configure func(step *Step, el *gst.Element) error
-	Media     MediaLink
-	// Bind, used by the Manager, gives each supervisor it starts its run-time bindings: how
-	// a standing pipeline (a camera) is tied to its checkout station. nil: none.
-	Bind func(spec *Spec, sup *Supervisor) Binding
-	// APIPolicy bounds the definitions Manager.Replace accepts (the admin API); nil: a
-	// Policy with no media directory. Files of the pipeline directory are not bound by it.
-	APIPolicy *Policy
+	Input   string
+	OnFrame func(buf *gst.Buffer)
+	// Binding ties the pipeline to what it runs for (a checkout session, a camera's station,
+	// the cart of `ebrcs run`); the zero Binding: the file alone.
+	Binding Binding
 	// MaxRestarts is how many restarts to try before giving up; negative means forever.
 	MaxRestarts int
 	Logger      *slog.Logger
+}
+
+// Binding ties a pipeline to what it runs for, at run time: what a file cannot say. The
+// domain (package checkout) builds every Binding; a Supervisor receives it when it is created.
+type Binding struct {
+	// Configure, when set, is called on every build with each element step after its file
+	// properties are set (BuildContext.Configure): a session's cart and ROI.
+	Configure func(step *Step, el *gst.Element) error
+	// Media connects the webrtc source and the webrtc or whep sink to their peer
+	// (BuildContext.Media); nil: such a pipeline cannot be built.
+	Media MediaLink
+	// Attach, when set, is called by Start with the supervisor before the pipeline is first
+	// built, and the detach it returns once the supervisor has ended (stopped, finished or
+	// failed), before Done is closed: while attached, the domain reaches the running pipeline
+	// (a session's ROI changes).
+	Attach func(sup *Supervisor) (detach func())
+}
+
+// Binder binds the pipelines a Manager starts (package checkout: a camera's checkout
+// station). An error is logged; the pipeline then runs with the Binding returned (a partial
+// one, or none), and what it lacks shows in its status when it needs it (a whep sink without
+// Media cannot be built).
+type Binder interface {
+	Bind(spec *Spec) (Binding, error)
 }
 
 // Supervisor runs one pipeline: it builds it, plays it, watches its bus, and when it fails
@@ -90,13 +109,6 @@ type Supervisor struct {
 	lastLoggedAt time.Time
 }
 
-// Binding is what a standing pipeline is tied to at run time: Configure binds its elements
-// (the station's cart and ROI), Media its webrtc or whep sink (WHEP viewers).
-type Binding struct {
-	Configure func(step *Step, el *gst.Element) error
-	Media     MediaLink
-}
-
 // NewSupervisor prepares a supervisor; Start runs it.
 func NewSupervisor(spec *Spec, opts SupervisorOptions) *Supervisor {
 	log := opts.Logger
@@ -116,8 +128,14 @@ func NewSupervisor(spec *Spec, opts SupervisorOptions) *Supervisor {
 // Spec returns the definition this supervisor runs.
 func (s *Supervisor) Spec() *Spec { return s.spec }
 
-// Start runs the pipeline in the background.
-func (s *Supervisor) Start() { go s.run() }
+// Start attaches the pipeline's Binding and runs the pipeline in the background.
+func (s *Supervisor) Start() {
+	var detach func()
+	if s.opts.Binding.Attach != nil {
+		detach = s.opts.Binding.Attach(s)
+	}
+	go s.run(detach)
+}
 
 // Stop stops the pipeline (to the NULL state) and waits until it has.
 func (s *Supervisor) Stop() {
@@ -203,8 +221,11 @@ func (s *Supervisor) setState(state State, mutate func(*Status)) {
 	}
 }
 
-func (s *Supervisor) run() {
+func (s *Supervisor) run(detach func()) {
 	defer close(s.done)
+	if detach != nil {
+		defer detach() // before Done is closed
+	}
 	policy := s.spec.Restart
 	backoff := policy.InitialBackoff
 	for {
@@ -271,7 +292,8 @@ const (
 
 // runOnce builds and plays the pipeline until it stops, ends or fails.
 func (s *Supervisor) runOnce() (outcome, error) {
-	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame, Configure: s.opts.Configure, Media: s.opts.Media})
+	built, err := Build(&BuildContext{Spec: s.spec, Input: s.opts.Input, OnFrame: s.opts.OnFrame,
+		Configure: s.opts.Binding.Configure, Media: s.opts.Binding.Media})
 	if err != nil {
 		return outcomeFailed, err
 	}

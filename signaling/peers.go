@@ -31,7 +31,6 @@ type publisher struct {
 
 	mu        sync.Mutex
 	sup       *pipelines.Supervisor
-	detach    func()
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -128,11 +127,10 @@ func (p *publisher) startPipeline(track *webrtc.TrackRemote) {
 		return
 	}
 	sup := pipelines.NewSupervisor(p.spec, pipelines.SupervisorOptions{
-		MaxRestarts: -1, Media: p.bridge, Configure: p.session.Bind,
+		MaxRestarts: -1, Binding: p.session.Binding(p.bridge),
 		Logger: p.svc.log.With("session", p.session.ID, "resource", p.id),
 	})
 	p.sup = sup
-	p.detach = p.session.AttachLive(sup)
 	p.mu.Unlock()
 	sup.Start()
 	go func() {
@@ -202,12 +200,11 @@ func (p *publisher) close(reason string) {
 			v.close("the camera stopped")
 		}
 		p.mu.Lock()
-		sup, detach := p.sup, p.detach
+		sup := p.sup
 		p.mu.Unlock()
 		p.bridge.detach()
 		if sup != nil {
-			sup.Stop()
-			detach()
+			sup.Stop() // and detached from the session
 		}
 		p.pc.Close()
 		if p.owned {

@@ -35,20 +35,21 @@ type Service struct {
 	api       *webrtc.API
 	specs     SpecSource
 	checkouts *checkout.Manager
+	outputs   *Outputs // stations' annotated video
 	guard     *access.Guard
 	log       *slog.Logger
 
 	mu         sync.Mutex
 	publishers map[string]*publisher // by resource id
 	viewers    map[string]*viewer
-	outputs    map[string]*bridge // stations' annotated video, by session id
 	closed     bool
 	wg         sync.WaitGroup
 }
 
-// NewService prepares the WebRTC service. guard decides who may join or watch a session (the
-// same guard as the HTTP API's; nil: session keys only, nobody is staff).
-func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, guard *access.Guard, log *slog.Logger) (*Service, error) {
+// NewService prepares the WebRTC service. outputs are the camera stations' videos it serves
+// to WHEP viewers (nil: none). guard decides who may join or watch a session (the same guard
+// as the HTTP API's; nil: session keys only, nobody is staff).
+func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, outputs *Outputs, guard *access.Guard, log *slog.Logger) (*Service, error) {
 	cfg = cfg.withDefaults()
 	api, err := newAPI(cfg)
 	if err != nil {
@@ -57,8 +58,8 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, guard
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, guard: guard, log: log.With("component", "webrtc"),
-		publishers: map[string]*publisher{}, viewers: map[string]*viewer{}, outputs: map[string]*bridge{}}, nil
+	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, outputs: outputs, guard: guard,
+		log: log.With("component", "webrtc"), publishers: map[string]*publisher{}, viewers: map[string]*viewer{}}, nil
 }
 
 // Routes adds the WHIP and WHEP endpoints.
@@ -246,9 +247,7 @@ func (s *Service) handleWHEP(c *gin.Context) {
 	if pub != nil {
 		out = pub.bridge
 	} else {
-		s.mu.Lock()
-		out = s.outputs[sessionID] // a camera station's annotated video
-		s.mu.Unlock()
+		out = s.outputs.get(sessionID) // a camera station's annotated video
 	}
 	if out == nil {
 		fail(c, refuse(http.StatusConflict, "session", "session %s has no live camera to watch", sessionID))
@@ -340,24 +339,6 @@ func (s *Service) Peers() []PeerStats {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
-}
-
-// StationOutput returns the media link of a standing pipeline's whep sink: its annotated
-// video (VP8) for WHEP viewers of the station's session. The same link serves every rebuild
-// of the pipeline.
-func (s *Service) StationOutput(sessionID string) (pipelines.MediaLink, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.outputs[sessionID]; b != nil {
-		return b, nil
-	}
-	out, err := webrtc.NewTrackLocalStaticSample(codecCapability("VP8"), "video", "ebrcs-"+sessionID)
-	if err != nil {
-		return nil, err
-	}
-	b := newBridge("VP8", out)
-	s.outputs[sessionID] = b
-	return b, nil
 }
 
 // Close ends every peer (server shutdown).

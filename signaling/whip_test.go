@@ -93,7 +93,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	cfg.LoopbackOnly = true
-	svc, err := NewService(cfg, specMap{"live": spec}, mgr, &access.Guard{AdminToken: staffToken}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := NewService(cfg, specMap{"live": spec}, mgr, nil, &access.Guard{AdminToken: staffToken}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/checkout/access"
-	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/signaling"
 )
 
@@ -156,7 +155,7 @@ func TestTasksBelongToTheirSession(t *testing.T) {
 func TestStationsBelongToStaff(t *testing.T) {
 	e := newCheckoutEnv(t, checkout.Config{}, 0)
 	spec := e.mgr.Config().Pipeline
-	station, err := e.mgr.Station(spec, pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{}))
+	station, err := e.mgr.Station(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +197,7 @@ func TestStationsBelongToStaff(t *testing.T) {
 func TestPeersListIsStaffOnly(t *testing.T) {
 	e := newCheckoutEnv(t, checkout.Config{}, 0)
 	guard := &access.Guard{AdminToken: staffToken}
-	rtc, err := signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{e.mgr.Config().Pipeline}, e.mgr, guard, nil)
+	rtc, err := signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{e.mgr.Config().Pipeline}, e.mgr, nil, guard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

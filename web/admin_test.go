@@ -72,7 +72,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	if err := os.WriteFile(camFile, []byte(camYAML("one")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mgr := pipelines.NewManager(pdir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	mgr := pipelines.NewManager(pdir, pipelines.ManagerOptions{MaxRestarts: -1})
 	t.Cleanup(mgr.Close)
 	if err := mgr.Sync(); err != nil {
 		t.Fatal(err)

@@ -114,7 +114,7 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{spec}, env.mgr, env.guard, quiet)
+	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true}, oneSpec{spec}, env.mgr, nil, env.guard, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func TestMetricsForgetRemovedPipelines(t *testing.T) {
 	os.WriteFile(file, []byte("source: {type: test, width: 32, height: 24}\nsink: {type: fake}\n"), 0o644)
 	bad := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(bad, []byte("source: {type: tset}\nsink: {type: fake}\n"), 0o644)
-	m := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	m := pipelines.NewManager(dir, pipelines.ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	m.Sync()
 	h := (&Server{Pipelines: m}).Handler()

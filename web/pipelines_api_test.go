@@ -40,7 +40,7 @@ func newPipelineAPIEnv(t *testing.T, policy *pipelines.Policy, readOnly bool) *p
 	if err := os.WriteFile(camFile, []byte(camYAML("one")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mgr := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1, APIPolicy: policy})
+	mgr := pipelines.NewManager(dir, pipelines.ManagerOptions{MaxRestarts: -1, APIPolicy: policy})
 	t.Cleanup(mgr.Close)
 	if err := mgr.Sync(); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "good.yaml"), []byte("source: {type: test, width: 32, height: 24}\nsink: {type: fake}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("source: {type: tset}\nsink: {type: fake}\n"), 0o644)
-	m := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	m := pipelines.NewManager(dir, pipelines.ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	if err := m.Sync(); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestMetrics(t *testing.T) {
 	testelements.Register(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "cam.yaml"), []byte("source: {type: test, width: 32, height: 24}\nsink: {type: fake}\n"), 0o644)
-	m := pipelines.NewManager(dir, pipelines.SupervisorOptions{MaxRestarts: -1})
+	m := pipelines.NewManager(dir, pipelines.ManagerOptions{MaxRestarts: -1})
 	defer m.Close()
 	m.Sync()
 	h := (&Server{Pipelines: m}).Handler()

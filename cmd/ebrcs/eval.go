@@ -4,45 +4,20 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
 	"io"
-	"os"
 	"sort"
-	"time"
 
-	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/models"
 	"github.com/ebrcs/ebrcs/recognition"
 )
 
-// evalResult is what `ebrcs eval --json` prints.
-type evalResult struct {
-	*recognition.Report
-	Calibrated      float32 `json:"calibrated_threshold"`
-	CalibratedAcc   float64 `json:"calibrated_accuracy"`
-	CalibratedFAR   float64 `json:"calibrated_false_accept_rate"`
-	CatalogProducts int     `json:"catalog_products"`
-	CatalogVectors  int     `json:"catalog_vectors"`
-	Embedder        string  `json:"embedder"`
-	Seconds         float64 `json:"seconds"`
-}
+const evalUsage = "usage: ebrcs eval --catalog DIR --queries DIR [--embedder FILE] [--holdout N] [--json] [--report DIR]"
 
-// cmdEval measures recognition: a catalog built from one directory, queries from another.
+// cmdEval measures recognition (recognition.Evaluate): a catalog built from one directory,
+// queries from another.
 func cmdEval(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	catalogDir := fs.String("catalog", "", "catalog images: DIR/<product name>/*.jpg")
-	queriesDir := fs.String("queries", "", "query images: DIR/<product name>/*.jpg")
-	embedder := fs.String("embedder", "", "embedder configuration file; empty: the built-in default")
-	modelDir := fs.String("models", "models", "directory of the model files")
-	threshold := fs.Float64("threshold", -1, "match threshold; -1: the embedder's calibrated one")
-	holdout := fs.Int("holdout", 0, "leave every N-th query product out of the catalog, to measure false accepts (0: none)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	reportDir := fs.String("report", "", "also write a confusion matrix and score histograms (PNG) here")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *catalogDir == "" || *queriesDir == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: ebrcs eval --catalog DIR --queries DIR [--embedder FILE] [--holdout N] [--json] [--report DIR]")
+	opts, asJSON, ok := parseEvalFlags(args, stderr)
+	if !ok {
 		return 2
 	}
 	if err := initGStreamer(); err != nil {
@@ -50,130 +25,44 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer recognition.CloseAll()
-	start := time.Now()
-	catImages, catNames, err := recognition.LabeledImages(*catalogDir)
+	opts.NewProgress = func(what string, total int) recognition.Progress { return newProgress(stderr, total, what) }
+	res, err := recognition.Evaluate(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 1
 	}
-	queries, queryNames, err := recognition.LabeledImages(*queriesDir)
-	if err != nil {
-		fmt.Fprintln(stderr, "ebrcs:", err)
-		return 1
-	}
-	held := map[string]bool{}
-	if *holdout > 0 {
-		for i, name := range queryNames {
-			if i%*holdout == 0 {
-				held[name] = true
-			}
-		}
-	}
-
-	emb, err := recognition.OpenEmbedder(*embedder, *modelDir)
-	if err != nil {
-		fmt.Fprintln(stderr, "ebrcs:", err)
-		return 1
-	}
-	tmp, err := os.MkdirTemp("", "ebrcs-eval-")
-	if err != nil {
-		fmt.Fprintln(stderr, "ebrcs:", err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	cat, err := data.Open(tmp, emb.Hybrid, data.Options{MaxImages: 1000})
-	if err != nil {
-		fmt.Fprintln(stderr, "ebrcs:", err)
-		return 1
-	}
-	defer cat.Close()
-
-	inCatalog := map[string]bool{}
-	bar := newProgress(stderr, len(catNames), "catalog")
-	for _, name := range catNames {
-		bar.Add(1)
-		if held[name] {
-			continue
-		}
-		var imgs [][]byte
-		for _, p := range catImages[name] {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				fmt.Fprintln(stderr, "ebrcs:", err)
-				return 1
-			}
-			imgs = append(imgs, b)
-		}
-		if _, err := cat.AddProduct(data.NewProduct{Name: name, Images: imgs}); err != nil {
-			fmt.Fprintf(stderr, "ebrcs: catalog %s: %v\n", name, err)
-			return 1
-		}
-		inCatalog[name] = true
-	}
-	bar.Finish()
-
-	type query struct {
-		label, path string
-	}
-	var all []query
-	for _, name := range queryNames {
-		for _, p := range queries[name] {
-			all = append(all, query{name, p})
-		}
-	}
-	outcomes := make([]recognition.Outcome, 0, len(all))
-	bar = newProgress(stderr, len(all), "queries")
-	const batch = 16
-	for i := 0; i < len(all); i += batch {
-		chunk := all[i:min(i+batch, len(all))]
-		imgs := make([]image.Image, len(chunk))
-		for j, q := range chunk {
-			if imgs[j], err = recognition.LoadImage(q.path); err != nil {
-				fmt.Fprintln(stderr, "ebrcs:", err)
-				return 1
-			}
-		}
-		vecs, err := emb.EmbedQueries(imgs)
-		if err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
-		}
-		for j, q := range chunk {
-			hits, err := cat.Search(vecs[j], 5)
-			if err != nil {
-				fmt.Fprintln(stderr, "ebrcs:", err)
-				return 1
-			}
-			outcomes = append(outcomes, recognition.Outcome{Label: q.label, Known: inCatalog[q.label], Hits: hits})
-		}
-		bar.Add(len(chunk))
-	}
-	bar.Finish()
-
-	thr := emb.Threshold
-	if *threshold >= 0 {
-		thr = float32(*threshold)
-	}
-	rep := recognition.Summarise(outcomes, thr)
-	cal := recognition.Calibrate(outcomes)
-	calRep := recognition.Summarise(outcomes, cal)
-	res := evalResult{Report: rep, Calibrated: cal, CalibratedAcc: calRep.Accuracy, CalibratedFAR: calRep.FalseAccept,
-		CatalogProducts: len(inCatalog), CatalogVectors: cat.Len(), Embedder: emb.Source, Seconds: time.Since(start).Seconds()}
-	if *reportDir != "" {
-		if err := recognition.WriteReport(*reportDir, rep); err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
-		}
-	}
-	if *asJSON {
+	if asJSON {
 		json.NewEncoder(stdout).Encode(res)
 		return 0
 	}
-	printEval(stdout, &res, *reportDir)
+	printEval(stdout, res, opts.ReportDir)
 	return 0
 }
 
-func printEval(w io.Writer, r *evalResult, reportDir string) {
+// parseEvalFlags parses `ebrcs eval`'s command line; false: a usage error, already reported.
+func parseEvalFlags(args []string, stderr io.Writer) (opts recognition.EvalOptions, asJSON, ok bool) {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&opts.CatalogDir, "catalog", "", "catalog images: DIR/<product name>/*.jpg")
+	fs.StringVar(&opts.QueriesDir, "queries", "", "query images: DIR/<product name>/*.jpg")
+	fs.StringVar(&opts.Embedder, "embedder", "", "embedder configuration file; empty: the built-in default")
+	fs.StringVar(&opts.ModelDir, "models", models.DefaultDir, "directory of the model files")
+	fs.Float64Var(&opts.Threshold, "threshold", -1, "match threshold; -1: the embedder's calibrated one")
+	fs.IntVar(&opts.Holdout, "holdout", 0, "leave every N-th query product out of the catalog, to measure false accepts (0: none)")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
+	fs.StringVar(&opts.ReportDir, "report", "", "also write a confusion matrix and score histograms (PNG) here")
+	if err := fs.Parse(args); err != nil {
+		return opts, false, false
+	}
+	if opts.CatalogDir == "" || opts.QueriesDir == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, evalUsage)
+		return opts, false, false
+	}
+	return opts, asJSON, true
+}
+
+// printEval prints the evaluation as a table per product and its totals.
+func printEval(w io.Writer, r *recognition.Evaluation, reportDir string) {
 	fmt.Fprintf(w, "catalog: %d products, %d vectors; embedder: %s\n", r.CatalogProducts, r.CatalogVectors, r.Embedder)
 	fmt.Fprintf(w, "queries: %d (%d of products in the catalog)\n\n", r.N, r.Known)
 	fmt.Fprintf(w, "%-32s %5s %6s %6s  %s\n", "product", "n", "top1", "top5", "most confused with")

@@ -22,7 +22,9 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // The shipped pipeline files are valid.
 func TestShippedPipelinesCheckClean(t *testing.T) {
-	files, _ := filepath.Glob("../../configs/pipelines/*.yaml")
+	served, _ := filepath.Glob("../../configs/pipelines/*.yaml")
+	examples, _ := filepath.Glob("../../configs/examples/*.yaml")
+	files := append(served, examples...)
 	if len(files) == 0 {
 		t.Fatal("no shipped pipeline files")
 	}
@@ -74,28 +76,7 @@ func TestRunReportsFailure(t *testing.T) {
 	}
 }
 
-func TestConfigLayers(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "ebrcs.yaml")
-	os.WriteFile(file, []byte("addr: \":9000\"\npipelines: /srv/p\n"), 0o644)
-	env := map[string]string{"EBRCS_PIPELINES": "/env/p", "EBRCS_LOG_LEVEL": "debug"}
-	cfg, err := loadConfig(file, func(k string) string { return env[k] }, map[string]string{"log_level": "warn"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Addr != ":9000" || cfg.Pipelines != "/env/p" || cfg.LogLevel != "warn" {
-		t.Fatalf("config %+v", cfg)
-	}
-	os.WriteFile(file, []byte("adr: \":9000\"\n"), 0o644)
-	if _, err := loadConfig(file, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Fatalf("misspelt key: %v", err)
-	}
-	if _, err := loadConfig(filepath.Join(dir, "none.yaml"), func(string) string { return "" }, map[string]string{"log_level": "loud"}); err == nil {
-		t.Fatal("bad log level accepted")
-	}
-}
-
-// The real binary: `ebrcs serve` starts the shipped default pipeline, answers /healthz and
+// The real binary: `ebrcs serve` runs the example test-pattern pipeline, answers /healthz and
 // /readyz, and stops cleanly on SIGTERM.
 func TestServeBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "ebrcs")
@@ -109,7 +90,8 @@ func TestServeBinary(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/pipelines", "--config", "../../configs/ebrcs.yaml",
+	// The examples directory: its test pattern is a pipeline that runs as long as the server.
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--pipelines", "../../configs/examples", "--config", "../../configs/ebrcs.yaml",
 		"--checkout-pipeline", shippedCheckoutPipeline(t, filepath.Join(t.TempDir(), "catalog")))
 	// A token of our own: a generated one would be written under this source directory.
 	const token = "serve-binary-test-token-0123456789"
@@ -149,7 +131,7 @@ func TestServeBinary(t *testing.T) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
 	code, body := get("/api/pipelines")
-	if code != 200 || !strings.Contains(body, `"name":"default"`) || !strings.Contains(body, `"state":"running"`) {
+	if code != 200 || !strings.Contains(body, `"name":"test-pattern"`) || !strings.Contains(body, `"state":"running"`) {
 		t.Fatalf("/api/pipelines: %d %s", code, body)
 	}
 	// The checkout API is served, with the shipped pipeline's ROI.

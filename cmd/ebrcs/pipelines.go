@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,11 +12,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/recognition"
 )
@@ -46,36 +43,13 @@ func cmdPipelinesCheck(files []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// checkFile is the summary line of a valid file (pipelines.CheckFile).
 func checkFile(file string) (string, error) {
-	spec, err := pipelines.LoadFile(file)
+	spec, err := pipelines.CheckFile(file)
 	if err != nil {
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			return "", fmt.Errorf("%s: %v", file, pathErr.Err)
-		}
 		return "", err
 	}
-	built, err := pipelines.Build(&pipelines.BuildContext{Spec: spec})
-	if err != nil {
-		var le *pipelines.LinkError
-		if errors.As(err, &le) {
-			return "", err
-		}
-		// Sources that need a file or a device at build time can still be valid.
-	} else {
-		built.Pipeline.SetState(gst.StateNull)
-		built.Release()
-	}
-	chain := []string{spec.Source.Type}
-	for _, st := range spec.Elements {
-		if st.Element != "" {
-			chain = append(chain, st.Element)
-		} else {
-			chain = append(chain, "caps("+st.Caps+")")
-		}
-	}
-	chain = append(chain, spec.Sink.Type)
-	return fmt.Sprintf("%s: ok: pipeline %q: %s", file, spec.Name, strings.Join(chain, " → ")), nil
+	return fmt.Sprintf("%s: ok: pipeline %q: %s", file, spec.Name, spec.Outline()), nil
 }
 
 // runResult is `ebrcs run --json`'s whole output: the final cart and the frames processed.
@@ -85,150 +59,144 @@ type runResult struct {
 }
 
 // runSummary is the full report of `ebrcs run` (--details FILE).
-type runSummary struct {
-	Pipeline string          `json:"pipeline"`
-	State    pipelines.State `json:"state"`
-	Frames   int64           `json:"frames"`
-	Seconds  float64         `json:"seconds"`
-	Error    string          `json:"error,omitempty"`
-	// Items is the cart counted by the pipeline's ebrcs_counter (empty without one).
-	Items map[string]int `json:"items"`
-	// ROI is the gate's activity per second of stream time (pipelines with ebrcs_roigate or
-	// ebrcs_bgsub).
-	ROI []secondReport `json:"roi,omitempty"`
+type runSummary = pipelines.RunReport
+
+// runFlags are `ebrcs run`'s options.
+type runFlags struct {
+	file, input, details string
+	asJSON               bool
+}
+
+const runUsage = "usage: ebrcs run --pipeline FILE [--input PATH] [--json] [--details FILE]"
+
+// parseRunFlags parses `ebrcs run`'s command line; false: a usage error, already reported.
+func parseRunFlags(args []string, stderr io.Writer) (runFlags, bool) {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.file, "pipeline", "", "pipeline YAML file")
+	fs.StringVar(&f.input, "input", "", "video file for a file source (overrides source.path)")
+	fs.BoolVar(&f.asJSON, "json", false, `print only the final cart as JSON on stdout: {"items": {...}, "frames": N}`)
+	fs.StringVar(&f.details, "details", "", "also write the full report (state, timing, per-second ROI activity) as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return f, false
+	}
+	if f.file == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, runUsage)
+		return f, false
+	}
+	return f, true
 }
 
 // cmdRun runs one pipeline to its end (or until interrupted) without restarting it. The
 // pipeline's ebrcs_counter elements count into one cart, printed at the end.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("pipeline", "", "pipeline YAML file")
-	input := fs.String("input", "", "video file for a file source (overrides source.path)")
-	asJSON := fs.Bool("json", false, `print only the final cart as JSON on stdout: {"items": {...}, "frames": N}`)
-	details := fs.String("details", "", "also write the full report (state, timing, per-second ROI activity) as JSON to this file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *file == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: ebrcs run --pipeline FILE [--input PATH] [--json] [--details FILE]")
+	f, ok := parseRunFlags(args, stderr)
+	if !ok {
 		return 2
 	}
 	if err := initGStreamer(); err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 1
 	}
-	spec, err := pipelines.LoadFile(*file)
+	spec, err := pipelines.LoadFile(f.file)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if *input != "" && spec.Source.Type != "file" {
-		fmt.Fprintf(stderr, "%s: --input needs a file source, this pipeline's source is %q\n", *file, spec.Source.Type)
+	if f.input != "" && spec.Source.Type != "file" {
+		fmt.Fprintf(stderr, "%s: --input needs a file source, this pipeline's source is %q\n", f.file, spec.Source.Type)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer recognition.CloseAll() // after the pipeline: it may hold a shared catalog
+	rep, err := runCounting(ctx, spec, f, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "ebrcs:", err)
+		return 1
+	}
+	return reportRun(rep, f, stdout, stderr)
+}
 
-	// One cart for the run, bound to every counter of the pipeline. Without --json its events
-	// are printed as they happen.
-	events := cart.NewBus(0)
-	counted := cart.NewCart(events)
+// runCounting runs spec to its end with one cart (package checkout's Run) bound to every
+// counter of the pipeline. Without --json the cart's events and each second of the ROI gate's
+// activity are printed as they happen.
+func runCounting(ctx context.Context, spec *pipelines.Spec, f runFlags, stdout, stderr io.Writer) (*pipelines.RunReport, error) {
+	run, err := checkout.NewRun()
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	printed := printEvents(run.Events, stdout, !f.asJSON)
+	bar := newProgress(stderr, 1000, spec.Name)
+	opts := pipelines.RunOptions{Input: f.input, Logger: quietLogger(stderr), Binding: run.Binding(),
+		Items: func() map[string]int { return run.Cart.View().Totals() }, OnProgress: bar.To}
+	if !f.asJSON {
+		opts.OnSecond = func(s pipelines.SecondReport) { fmt.Fprintln(stdout, secondLine(&s)) }
+	}
+	rep := pipelines.RunToEnd(ctx, spec, opts)
+	bar.Finish()
+	run.Events.Close()
+	<-printed
+	return rep, nil
+}
+
+// printEvents prints the cart's events as they come (when show is set) until the bus is
+// closed; the channel it returns is closed then.
+func printEvents(events *cart.Bus, stdout io.Writer, show bool) <-chan struct{} {
 	printed := make(chan struct{})
 	sub := events.Subscribe(-1, 4096)
 	go func() {
 		defer close(printed)
 		for e := range sub.C {
-			if !*asJSON {
+			if show {
 				printEvent(stdout, e)
 			}
 		}
 	}()
-	key := fmt.Sprintf("run-%d", os.Getpid())
-	if err := cart.Register(key, counted); err != nil {
-		fmt.Fprintln(stderr, "ebrcs:", err)
-		return 1
-	}
-	defer cart.Unregister(key)
-	bind := func(step *pipelines.Step, el *gst.Element) error {
-		if step.Element == "ebrcs_counter" {
-			return el.SetProperty("session", key)
-		}
-		return nil
-	}
+	return printed
+}
 
-	report := &roiReporter{}
-	if !*asJSON {
-		report.out = stdout
-	}
-	start := time.Now()
-	sup := pipelines.NewSupervisor(spec, pipelines.SupervisorOptions{
-		Input: *input, MaxRestarts: 0, Logger: quietLogger(stderr), OnFrame: report.onFrame, Configure: bind,
-	})
-	sup.Start()
-	bar := newProgress(stderr, 1000, spec.Name)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	shown := 0
-wait:
-	for {
-		select {
-		case <-sup.Done():
-			break wait
-		case <-ctx.Done():
-			sup.Stop()
-			break wait
-		case <-tick.C:
-			if pos, length, ok := sup.Position(); ok {
-				if n := int(1000 * min(pos.Seconds()/length.Seconds(), 1)); n > shown {
-					bar.Add(n - shown)
-					shown = n
-				}
-			}
-		}
-	}
-	bar.Finish()
-	events.Close()
-	<-printed
-	st := sup.Status()
-	items := counted.View().Totals()
-	sum := runSummary{Pipeline: spec.Name, State: st.State, Frames: st.Frames, Seconds: time.Since(start).Seconds(),
-		Items: items, ROI: report.finish()}
-	if st.State == pipelines.StateFailed {
-		sum.Error = st.LastError
-	}
-	if *details != "" {
-		b, _ := json.MarshalIndent(sum, "", "  ")
-		if err := os.WriteFile(*details, append(b, '\n'), 0o644); err != nil {
+// reportRun writes the run's report (--details), prints its result and returns the exit code.
+func reportRun(rep *pipelines.RunReport, f runFlags, stdout, stderr io.Writer) int {
+	if f.details != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(f.details, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(stderr, "ebrcs:", err)
 			return 1
 		}
 	}
-	if *asJSON {
-		json.NewEncoder(stdout).Encode(runResult{Items: items, Frames: st.Frames})
+	if f.asJSON {
+		json.NewEncoder(stdout).Encode(runResult{Items: rep.Items, Frames: rep.Frames})
 	} else {
-		fmt.Fprintf(stdout, "pipeline %s: %s: %d frames in %.2fs (%.1f frames/s)\n",
-			sum.Pipeline, sum.State, sum.Frames, sum.Seconds, float64(sum.Frames)/max(sum.Seconds, 1e-9))
-		if len(items) > 0 {
-			names := make([]string, 0, len(items))
-			for n := range items {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			fmt.Fprintln(stdout, "cart:")
-			for _, n := range names {
-				fmt.Fprintf(stdout, "  %3d × %s\n", items[n], n)
-			}
-		}
+		printRun(stdout, rep)
 	}
-	if sum.Error != "" {
-		fmt.Fprintln(stderr, "error:", sum.Error)
+	if rep.Error != "" {
+		fmt.Fprintln(stderr, "error:", rep.Error)
 	}
-	if st.State == pipelines.StateFailed {
+	if rep.Failed() {
 		return 1
 	}
 	return 0
+}
+
+// printRun prints the run's summary line and its cart.
+func printRun(w io.Writer, rep *pipelines.RunReport) {
+	fmt.Fprintf(w, "pipeline %s: %s: %d frames in %.2fs (%.1f frames/s)\n",
+		rep.Pipeline, rep.State, rep.Frames, rep.Seconds, float64(rep.Frames)/max(rep.Seconds, 1e-9))
+	if len(rep.Items) == 0 {
+		return
+	}
+	names := make([]string, 0, len(rep.Items))
+	for n := range rep.Items {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "cart:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %3d × %s\n", rep.Items[n], n)
+	}
 }
 
 // printEvent writes one counter event as a line of `ebrcs run`'s text output.
@@ -242,4 +210,30 @@ func printEvent(w io.Writer, e cart.Event) {
 	case cart.EventUnknown:
 		fmt.Fprintf(w, "%s  unknown   best %s (score %.3f) is below the threshold\n", at, e.Product, e.Score)
 	}
+}
+
+// secondLine is one second of the ROI gate's activity as `ebrcs run` prints it.
+func secondLine(s *pipelines.SecondReport) string {
+	statuses := make([]string, len(s.Statuses))
+	for i, st := range s.Statuses {
+		statuses[i] = string(st)
+	}
+	status := strings.Join(statuses, "→")
+	if status == "" {
+		status = "-"
+	}
+	line := fmt.Sprintf("%02d:%02d  frames %3d  blobs ≤%d  roi %-30s entries %d  recognitions %d",
+		s.Second/60, s.Second%60, s.Frames, s.MaxBlobs, status, s.Entries, s.Recognitions)
+	names := make([]string, 0, len(s.Matches))
+	for n := range s.Matches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		if i == 0 {
+			line += "  matched"
+		}
+		line += fmt.Sprintf(" %s×%d", n, s.Matches[n])
+	}
+	return line
 }

@@ -1,156 +1,172 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/gif"
-	"image/jpeg"
-	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"golang.org/x/image/webp"
 
 	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 const scenarioUsage = "usage: ebrcs scenario [--products DIR | --synthetic N] [--name NAME ... | --all] [--list] --out DIR [--format mp4|y4m] [--seed S]"
 
+// scenarioFlags are `ebrcs scenario`'s options.
+type scenarioFlags struct {
+	productsDir, out, format string
+	synthetic                int
+	seed                     int64
+	names                    []string
+	all, list                bool
+}
+
 // cmdScenario writes synthetic checkout videos with their ground truth (testkit/scenario):
 // OUT/NAME.mp4 (or .y4m) and OUT/NAME.json per scenario of the standard suite, and with
 // synthetic products their images as OUT/products/<name>/front.png, the layout that
 // `ebrcs catalog import OUT/products` reads.
 func cmdScenario(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scenario", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	productsDir := fs.String("products", "", "product images: DIR/<name>.png, or DIR/<name>/ with images (the first is used)")
-	synthetic := fs.Int("synthetic", 0, "use N generated products (6 when neither --products nor --synthetic is given)")
-	var names []string
-	fs.Func("name", "a scenario to write; repeatable (default: all)", func(v string) error {
-		names = append(names, v)
-		return nil
-	})
-	all := fs.Bool("all", false, "write every scenario of the suite (the default)")
-	list := fs.Bool("list", false, "list the scenarios with their ground truth and write nothing")
-	out := fs.String("out", "", "output directory")
-	format := fs.String("format", "mp4", "video format: mp4 (H.264) or y4m (uncompressed)")
-	seed := fs.Int64("seed", 1, "seed of the synthetic products and of the rendering (counter, noise, flicker)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	f, err := parseScenarioFlags(args, stderr)
+	if err != nil {
+		return scenarioUsageError(stderr, err)
 	}
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "ebrcs scenario: %s\n%s\n", msg, scenarioUsage)
-		return 2
-	}
-	switch {
-	case fs.NArg() > 0:
-		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	case *productsDir != "" && *synthetic != 0:
-		return usageErr("--products and --synthetic are exclusive")
-	case *synthetic < 0:
-		return usageErr("--synthetic needs a positive count")
-	case *all && len(names) > 0:
-		return usageErr("--name and --all are exclusive")
-	case !*list && *out == "":
-		return usageErr("--out is required")
-	case *format != "mp4" && *format != "y4m":
-		return usageErr(fmt.Sprintf("--format %q: want mp4 or y4m", *format))
-	}
-
-	var products []scenario.Product
-	if *productsDir != "" {
-		var err error
-		if products, err = loadScenarioProducts(*productsDir); err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
-		}
-	} else {
-		n := *synthetic
-		if n == 0 {
-			n = 6
-		}
-		products = scenario.SyntheticProducts(n, *seed)
-	}
-	suite, err := scenario.Suite(products)
+	products, err := scenarioProducts(&f)
 	if err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 1
 	}
-	// Seed S gives every scenario its own seed, distinct from those of other S.
-	for _, s := range suite {
-		s.Config.Seed += (*seed - 1) * int64(len(suite))
+	suite, err := scenario.SeededSuite(products, f.seed)
+	if err != nil {
+		fmt.Fprintln(stderr, "ebrcs:", err)
+		return 1
 	}
-	chosen := suite
-	if len(names) > 0 {
-		byName := map[string]*scenario.Scenario{}
-		var known []string
-		for _, s := range suite {
-			byName[s.Name] = s
-			known = append(known, s.Name)
-		}
-		chosen = nil
-		for _, name := range names {
-			s, ok := byName[name]
-			if !ok {
-				return usageErr(fmt.Sprintf("unknown scenario %q; known: %s", name, strings.Join(known, ", ")))
-			}
-			chosen = append(chosen, s)
-		}
+	chosen, err := scenario.Select(suite, f.names)
+	if err != nil {
+		return scenarioUsageError(stderr, err)
 	}
+	if f.list {
+		err = listScenarios(stdout, chosen, products)
+	} else {
+		err = writeScenarios(stdout, &f, chosen, products)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ebrcs:", err)
+		return 1
+	}
+	return 0
+}
 
-	if *list {
-		carts := make([]string, len(chosen))
-		nameW, cartW := 0, 0
-		for i, s := range chosen {
-			g, err := s.Truth(products)
-			if err != nil {
-				fmt.Fprintln(stderr, "ebrcs:", err)
-				return 1
-			}
-			carts[i] = scenarioCart(g.Items)
-			nameW, cartW = max(nameW, len(s.Name)), max(cartW, len(carts[i]))
-		}
-		for i, s := range chosen {
-			fmt.Fprintf(stdout, "%-*s %5.1fs  %-*s  %s\n", nameW, s.Name, s.Duration().Seconds(), cartW, carts[i], s.Description)
-		}
-		return 0
-	}
+// errFlags is a command line the flag package refused (it has said why).
+var errFlags = errors.New("bad flags")
 
-	if *productsDir == "" {
+// scenarioUsageError reports a usage error and returns its exit code.
+func scenarioUsageError(stderr io.Writer, err error) int {
+	if err != errFlags {
+		fmt.Fprintf(stderr, "ebrcs scenario: %s\n%s\n", err, scenarioUsage)
+	}
+	return 2
+}
+
+// parseScenarioFlags parses and checks `ebrcs scenario`'s command line; an error is a usage
+// error.
+func parseScenarioFlags(args []string, stderr io.Writer) (scenarioFlags, error) {
+	var f scenarioFlags
+	fs := flag.NewFlagSet("scenario", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.productsDir, "products", "", "product images: DIR/<name>.png, or DIR/<name>/ with images (the first is used)")
+	fs.IntVar(&f.synthetic, "synthetic", 0, "use N generated products (6 when neither --products nor --synthetic is given)")
+	fs.Func("name", "a scenario to write; repeatable (default: all)", func(v string) error {
+		f.names = append(f.names, v)
+		return nil
+	})
+	fs.BoolVar(&f.all, "all", false, "write every scenario of the suite (the default)")
+	fs.BoolVar(&f.list, "list", false, "list the scenarios with their ground truth and write nothing")
+	fs.StringVar(&f.out, "out", "", "output directory")
+	fs.StringVar(&f.format, "format", "mp4", "video format: mp4 (H.264) or y4m (uncompressed)")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of the synthetic products and of the rendering (counter, noise, flicker)")
+	if err := fs.Parse(args); err != nil {
+		return f, errFlags
+	}
+	switch {
+	case fs.NArg() > 0:
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case f.productsDir != "" && f.synthetic != 0:
+		return f, errors.New("--products and --synthetic are exclusive")
+	case f.synthetic < 0:
+		return f, errors.New("--synthetic needs a positive count")
+	case f.all && len(f.names) > 0:
+		return f, errors.New("--name and --all are exclusive")
+	case !f.list && f.out == "":
+		return f, errors.New("--out is required")
+	case f.format != "mp4" && f.format != "y4m":
+		return f, fmt.Errorf("--format %q: want mp4 or y4m", f.format)
+	}
+	return f, nil
+}
+
+// scenarioProducts are the products the flags ask for: the images of --products, or
+// --synthetic N (default 6) generated ones.
+func scenarioProducts(f *scenarioFlags) ([]scenario.Product, error) {
+	if f.productsDir != "" {
+		return scenario.LoadProducts(f.productsDir)
+	}
+	n := f.synthetic
+	if n == 0 {
+		n = 6
+	}
+	return scenario.SyntheticProducts(n, f.seed), nil
+}
+
+// listScenarios prints each scenario with its length, its ground-truth cart and what it shows.
+func listScenarios(stdout io.Writer, chosen []*scenario.Scenario, products []scenario.Product) error {
+	carts := make([]string, len(chosen))
+	nameW, cartW := 0, 0
+	for i, s := range chosen {
+		g, err := s.Truth(products)
+		if err != nil {
+			return err
+		}
+		carts[i] = scenarioCart(g.Items)
+		nameW, cartW = max(nameW, len(s.Name)), max(cartW, len(carts[i]))
+	}
+	for i, s := range chosen {
+		fmt.Fprintf(stdout, "%-*s %5.1fs  %-*s  %s\n", nameW, s.Name, s.Duration().Seconds(), cartW, carts[i], s.Description)
+	}
+	return nil
+}
+
+// writeScenarios writes the synthetic products' images and each scenario's video and ground
+// truth under --out, naming every file it writes.
+func writeScenarios(stdout io.Writer, f *scenarioFlags, chosen []*scenario.Scenario, products []scenario.Product) error {
+	if f.productsDir == "" {
 		for _, p := range products {
-			path, err := writeScenarioProduct(filepath.Join(*out, "products"), p)
+			path, err := scenario.WriteProductImage(filepath.Join(f.out, "products"), p)
 			if err != nil {
-				fmt.Fprintln(stderr, "ebrcs:", err)
-				return 1
+				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", path)
 		}
 	}
-	if *format == "mp4" {
+	if f.format == "mp4" {
 		if err := initGStreamer(); err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
+			return err
 		}
 	}
 	for _, s := range chosen {
 		g, err := s.Truth(products)
 		if err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
+			return err
 		}
-		video, truth, err := scenario.Generate(*out, s, products, *format)
+		video, truth, err := scenario.Generate(f.out, s, products, f.format)
 		if err != nil {
-			fmt.Fprintln(stderr, "ebrcs:", err)
-			return 1
+			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (%d frames, %.1fs)\n", video, g.Frames, float64(g.Frames)/float64(g.FPS))
 		fmt.Fprintf(stdout, "wrote %s (%s)\n", truth, scenarioCart(g.Items))
 	}
-	return 0
+	return nil
 }
 
 // scenarioCart formats ground-truth items as "A x1, B x2", or "empty cart".
@@ -164,97 +180,4 @@ func scenarioCart(items map[string]int) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
-}
-
-// scenarioDecoders are the image decoders by file extension. They are called directly, so
-// this command registers no image format for the rest of the binary (see data/images.go).
-var scenarioDecoders = map[string]func(io.Reader) (image.Image, error){
-	".jpg": jpeg.Decode, ".jpeg": jpeg.Decode, ".png": png.Decode, ".gif": gif.Decode, ".webp": webp.Decode,
-}
-
-// loadScenarioProducts reads one product per image file (named after the file, without its
-// extension) or per subdirectory (named after it, its first image in name order), by name.
-func loadScenarioProducts(dir string) ([]scenario.Product, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var products []scenario.Product
-	seen := map[string]string{}
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		name := e.Name()
-		if st.IsDir() {
-			files, err := os.ReadDir(path)
-			if err != nil {
-				return nil, err
-			}
-			first := ""
-			for _, f := range files {
-				if scenarioDecoders[strings.ToLower(filepath.Ext(f.Name()))] != nil && !f.IsDir() {
-					first = filepath.Join(path, f.Name())
-					break
-				}
-			}
-			if first == "" {
-				continue
-			}
-			path = first
-		} else {
-			ext := filepath.Ext(name)
-			if scenarioDecoders[strings.ToLower(ext)] == nil {
-				continue
-			}
-			name = strings.TrimSuffix(name, ext)
-		}
-		if other, dup := seen[name]; dup {
-			return nil, fmt.Errorf("product %q twice: %s and %s", name, other, path)
-		}
-		seen[name] = path
-		img, err := decodeScenarioImage(path)
-		if err != nil {
-			return nil, err
-		}
-		products = append(products, scenario.Product{Name: name, Image: img})
-	}
-	if len(products) == 0 {
-		return nil, fmt.Errorf("%s: no product images (DIR/<name>.png or DIR/<name>/*.jpg)", dir)
-	}
-	sort.Slice(products, func(i, j int) bool { return products[i].Name < products[j].Name })
-	return products, nil
-}
-
-func decodeScenarioImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := scenarioDecoders[strings.ToLower(filepath.Ext(path))](f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
-}
-
-// writeScenarioProduct writes DIR/<name>/front.png.
-func writeScenarioProduct(dir string, p scenario.Product) (string, error) {
-	sub := filepath.Join(dir, p.Name)
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(sub, "front.png")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	if err := png.Encode(f, p.Image); err != nil {
-		f.Close()
-		return "", err
-	}
-	return path, f.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ebrcs/ebrcs/elements"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/doctor"
+	"github.com/ebrcs/ebrcs/models"
 )
 
 // cmdElements lists our elements; with --markdown it prints the reference docs
@@ -20,10 +21,7 @@ func cmdElements(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	infos := make([]*goelement.Info, len(elements.All))
-	for i, r := range elements.All {
-		infos[i] = r.Describe()
-	}
+	infos := elements.Infos()
 	if *markdown {
 		fmt.Fprint(stdout, goelement.Markdown(infos))
 		return 0
@@ -37,18 +35,32 @@ func cmdElements(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// cmdDoctor checks the native dependencies (package doctor) and prints the report.
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	models := fs.String("models", "models", "directory of the model files")
+	modelDir := fs.String("models", models.DefaultDir, "directory of the model files")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *modelDir == "" {
+		*modelDir = models.DefaultDir
 	}
 	if err := initGStreamer(); err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 1
 	}
-	results, ok := doctor.Run(doctor.Checks(doctor.Options{ModelDir: *models}))
+	results, ok := doctor.Run(doctor.Checks(doctor.Options{ModelDir: *modelDir}))
+	printDoctor(stdout, results)
+	if !ok {
+		fmt.Fprintln(stderr, "some required dependencies are missing: run `make install models`")
+		return 1
+	}
+	return 0
+}
+
+// printDoctor prints one line per check: ok, FAIL (required) or warn, and what it found.
+func printDoctor(w io.Writer, results []doctor.Result) {
 	for _, r := range results {
 		mark := "ok  "
 		detail := r.Detail
@@ -58,13 +70,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 				mark = "warn"
 			}
 		}
-		fmt.Fprintf(stdout, "%s %-26s %s\n", mark, r.Name, detail)
+		fmt.Fprintf(w, "%s %-26s %s\n", mark, r.Name, detail)
 	}
-	if !ok {
-		fmt.Fprintln(stderr, "some required dependencies are missing: run `make install models`")
-		return 1
-	}
-	return 0
 }
 
 func cmdVersion(stdout io.Writer) int {

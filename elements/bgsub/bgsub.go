@@ -8,7 +8,10 @@
 // as in the original, in pixels of a 960 px wide frame, and scaled to the real frame size so
 // that behaviour does not depend on the camera's resolution) become the frame's Blobs, in
 // full-frame pixels, largest first. During the first warmup-frames after a (re)start the model
-// is learning and no blobs are reported. The video passes through untouched.
+// is learning and no blobs are reported. The model's parameters are OpenCV's (history,
+// dist2-threshold, knn-samples, detect-shadows, shadow-threshold), plus foreground-slowdown
+// (1: as OpenCV), which makes foreground pixels learn more slowly so that an object held
+// still stays an object. The video passes through untouched.
 package bgsub
 
 import (
@@ -23,43 +26,70 @@ import (
 // originalWidth is the frame width the original system's pixel constants refer to.
 const originalWidth = 960
 
+// The element's factory name and its properties.
+const (
+	Name = "ebrcs_bgsub"
+
+	PropHistory            = "history"
+	PropDist2Threshold     = "dist2-threshold"
+	PropKNNSamples         = "knn-samples"
+	PropDetectShadows      = "detect-shadows"
+	PropShadowThreshold    = "shadow-threshold"
+	PropForegroundSlowdown = "foreground-slowdown"
+	PropErode              = "erode"
+	PropDilate             = "dilate"
+	PropThreshold          = "threshold"
+	PropProcessWidth       = "process-width"
+	PropMinArea            = "min-area"
+	PropWarmupFrames       = "warmup-frames"
+	PropFrames             = "frames"
+	PropForegroundFrames   = "foreground-frames"
+)
+
+// The optional interfaces of goelement that this element implements: a renamed method
+// fails to compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.PropertyReader = (*Bgsub)(nil)
+	_ goelement.Stopper        = (*Bgsub)(nil)
+)
+
 // Element is the ebrcs_bgsub definition.
 var Element = &goelement.Definition[*Bgsub]{
 	Info: goelement.Info{
-		Name:           "ebrcs_bgsub",
+		Name:           Name,
 		LongName:       "EBRCS background subtraction",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Finds foreground blobs with a KNN background model (as OpenCV's) and attaches them to each frame",
 		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
-			{Name: "history", Kind: goelement.Int, Default: 300, Min: 1, Max: 100000, Mutable: true,
+			{Name: PropHistory, Kind: goelement.Int, Default: 300, Min: 1, Max: 100000, Mutable: true,
 				Doc: "Frames of history: the learning rate is 1/min(2×frames seen, history) (OpenCV history)"},
-			{Name: "dist2-threshold", Kind: goelement.Double, Default: 500.0, Min: 1, Max: 65536, Mutable: true,
+			{Name: PropDist2Threshold, Kind: goelement.Double, Default: 500.0, Min: 1, Max: 65536, Mutable: true,
 				Doc: "Squared colour distance under which a pixel matches a background sample (OpenCV dist2Threshold)"},
-			{Name: "knn-samples", Kind: goelement.Int, Default: 2, Min: 1, Max: 21, Mutable: true,
+			{Name: PropKNNSamples, Kind: goelement.Int, Default: 2, Min: 1, Max: 21, Mutable: true,
 				Doc: "Matching background samples needed to call a pixel background (OpenCV kNNSamples)"},
-			{Name: "detect-shadows", Kind: goelement.Bool, Default: false, Mutable: true,
+			{Name: PropDetectShadows, Kind: goelement.Bool, Default: false, Mutable: true,
 				Doc: "Mark shadows (darker versions of the background) and leave them out of the blobs"},
-			{Name: "shadow-threshold", Kind: goelement.Double, Default: 0.5, Min: 0, Max: 1, Mutable: true,
+			{Name: PropShadowThreshold, Kind: goelement.Double, Default: 0.5, Min: 0, Max: 1, Mutable: true,
 				Doc: "How much darker than the background a shadow may be (OpenCV shadowThreshold)"},
-			{Name: "foreground-slowdown", Kind: goelement.Int, Default: 1, Min: 1, Max: 1000, Mutable: true,
+			{Name: PropForegroundSlowdown, Kind: goelement.Int, Default: 1, Min: 1, Max: 1000, Mutable: true,
 				Doc: "Foreground pixels learn this many times slower than the background, so that an object held still stays an object (1: as OpenCV, absorbed in about 2 s at history 300; checkout pipelines use 10)"},
-			{Name: "erode", Kind: goelement.Int, Default: 2, Min: 0, Max: 20, Mutable: true,
+			{Name: PropErode, Kind: goelement.Int, Default: 2, Min: 0, Max: 20, Mutable: true,
 				Doc: "Erosion iterations (3×3) on the foreground mask, against noise"},
-			{Name: "dilate", Kind: goelement.Int, Default: 4, Min: 0, Max: 20, Mutable: true,
+			{Name: PropDilate, Kind: goelement.Int, Default: 4, Min: 0, Max: 20, Mutable: true,
 				Doc: "Dilation iterations (3×3) after erosion, to join the parts of one object"},
-			{Name: "threshold", Kind: goelement.Int, Default: 200, Min: 0, Max: 254, Mutable: true,
+			{Name: PropThreshold, Kind: goelement.Int, Default: 200, Min: 0, Max: 254, Mutable: true,
 				Doc: "Mask values above this are foreground (drops shadows, 127)"},
-			{Name: "process-width", Kind: goelement.Int, Default: 320, Min: 0, Max: 7680, Mutable: true,
+			{Name: PropProcessWidth, Kind: goelement.Int, Default: 320, Min: 0, Max: 7680, Mutable: true,
 				Doc: "Width the frames are downscaled to for the model; 0 or more than the frame: full size. A change restarts learning"},
-			{Name: "min-area", Kind: goelement.Double, Default: 2500.0, Min: 0, Max: 1e9, Mutable: true,
+			{Name: PropMinArea, Kind: goelement.Double, Default: 2500.0, Min: 0, Max: 1e9, Mutable: true,
 				Doc: "Smallest blob, in pixels of a 960 px wide frame (the original's MIN_AREA), scaled to the frame size"},
-			{Name: "warmup-frames", Kind: goelement.Int, Default: 10, Min: 0, Max: 100000, Mutable: true,
+			{Name: PropWarmupFrames, Kind: goelement.Int, Default: 10, Min: 0, Max: 100000, Mutable: true,
 				Doc: "Frames after a (re)start during which the model learns the background and no blobs are reported (the first frame is all foreground to an empty model)"},
-			{Name: "frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropFrames, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames processed since the element started"},
-			{Name: "foreground-frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropForegroundFrames, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames that had at least one blob"},
 		},
 	},
@@ -81,14 +111,14 @@ type Bgsub struct {
 
 func (g *Bgsub) params() Params {
 	p := DefaultParams
-	p.History = g.props.Int("history")
-	p.Dist2Threshold = g.props.Double("dist2-threshold")
-	p.KNN = g.props.Int("knn-samples")
-	p.DetectShadows = g.props.Bool("detect-shadows")
-	p.ShadowTau = g.props.Double("shadow-threshold")
-	p.ForegroundSlowdown = g.props.Int("foreground-slowdown")
+	p.History = g.props.Int(PropHistory)
+	p.Dist2Threshold = g.props.Double(PropDist2Threshold)
+	p.KNN = g.props.Int(PropKNNSamples)
+	p.DetectShadows = g.props.Bool(PropDetectShadows)
+	p.ShadowTau = g.props.Double(PropShadowThreshold)
+	p.ForegroundSlowdown = g.props.Int(PropForegroundSlowdown)
 	// The scene is learnt at full speed first: the warm-up, and at least a second more.
-	p.ForegroundSlowdownAfter = max(3*g.props.Int("warmup-frames"), 30)
+	p.ForegroundSlowdownAfter = max(3*g.props.Int(PropWarmupFrames), 30)
 	return p
 }
 
@@ -112,7 +142,7 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	// the order stays fixed.
 	layout := Packed{BytesPerPixel: l.BytesPerPixel, Offsets: [3]int{l.R, l.G, l.B}}
 	w, h := info.Width, info.Height
-	pw, ph := processSize(w, h, g.props.Int("process-width"))
+	pw, ph := processSize(w, h, g.props.Int(PropProcessWidth))
 	if g.sub == nil || pw != g.pw || ph != g.ph {
 		if err := g.reset(pw, ph); err != nil {
 			return err
@@ -127,7 +157,7 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 		return err
 	}
 	g.sub.Apply(g.c0, g.c1, g.c2, g.mask)
-	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int("erode"), g.props.Int("dilate"), g.props.Int("threshold"))
+	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int(PropErode), g.props.Int(PropDilate), g.props.Int(PropThreshold))
 	regions := g.finder.Find(g.mask, pw, ph)
 
 	m := b.Meta()
@@ -135,7 +165,7 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	// set the metadata up on a frame of another size).
 	sx, sy := float64(m.Width)/float64(pw), float64(m.Height)/float64(ph)
 	scale := float64(m.Width) / originalWidth
-	minArea := g.props.Double("min-area") * scale * scale
+	minArea := g.props.Double(PropMinArea) * scale * scale
 	blobs := m.Blobs[:0]
 	for _, r := range regions {
 		area := r.Area * sx * sy
@@ -150,7 +180,7 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	}
 	m.Detected = true
 	m.Blobs = blobs
-	if g.sinceReset++; g.sinceReset <= g.props.Int("warmup-frames") {
+	if g.sinceReset++; g.sinceReset <= g.props.Int(PropWarmupFrames) {
 		// An empty model calls everything foreground: reporting it would make the whole
 		// frame "enter" the ROI at every start. The model learns; nobody is told yet.
 		m.Blobs = m.Blobs[:0]
@@ -191,9 +221,9 @@ func (g *Bgsub) Stop() {
 // ReadProperty implements goelement.PropertyReader.
 func (g *Bgsub) ReadProperty(name string) any {
 	switch name {
-	case "frames":
+	case PropFrames:
 		return g.frames.Load()
-	case "foreground-frames":
+	case PropForegroundFrames:
 		return g.fgSeen.Load()
 	}
 	return nil

@@ -1,24 +1,24 @@
 // Package counter is ebrcs_counter: it turns recognitions into a counted cart.
 //
 // It sits after ebrcs_match (and before ebrcs_overlay, which draws the cart it writes on every
-// frame). A recognised product is counted into the cart of its checkout session unless:
+// frame). A recognised product (its best match reaches the matcher's threshold) is counted
+// into the cart of its checkout session unless:
 //
-//   - the same product was counted less than `cooldown` seconds ago in this stream (the
-//     original system's rule, per product name), or
-//
-// A recognition below the matcher's threshold still counts when the same product is the best
-// match in `vote-frames` consecutive recognitions of the visit, each scoring at most
-// `vote-score-drop` (0.04) below the threshold: a product partly hidden by the hand that holds
-// it scores a little lower, but consistently. The margin is small on purpose: a product that
-// is not in the catalog also has a consistent nearest neighbour, scoring up to 0.75 against
-// the 0.79 threshold on the scenario suite (0.1 let such products be counted as another).
-//
-// Nothing is counted when:
-//
-//   - the object has already been decided on during this visit: a visit starts when an object
+//   - the same product was counted less than `cooldown` (3) seconds ago in this stream (the
+//     original system's rule, per product name; a cooldown event is published instead), or
+//   - with `once-per-visit` (on by default), the object has already been decided on during
+//     this visit (counted, or recognised during the cooldown). A visit starts when an object
 //     enters the ROI and ends when the ROI has been free for roi-clear-frames (ebrcs_roigate's
-//     occupancy). The gate asks for a recognition every few frames while the object stays, and
-//     a product left in the ROI must not be counted again every cooldown.
+//     occupancy). The gate asks for a recognition every few frames while the object stays,
+//     and a product left in the ROI must not be counted again every cooldown.
+//
+// A recognition below the matcher's threshold still counts, by the same rules, when the same
+// product is the best match in `vote-frames` (3) consecutive recognitions of the visit, each
+// scoring at most `vote-score-drop` (0.04) below the threshold: a product partly hidden by the
+// hand that holds it scores a little lower, but consistently. The margin is small on purpose:
+// a product that is not in the catalog also has a consistent nearest neighbour, scoring up to
+// 0.75 against the 0.79 threshold on the scenario suite (0.1 let such products be counted as
+// another). A count into a confirmed cart is refused (and counted in `refused`).
 //
 // Time is the stream's time (buffer timestamps), not the wall clock: a recorded video gives
 // the same cart whether it is processed in real time or ten times faster.
@@ -28,7 +28,8 @@
 // product matched, once per visit) and roi (the gate's status changed).
 //
 // The cart comes from the checkout session named by the `session` property (registered with
-// package cart); without one the element keeps a cart of its own, as for `ebrcs run`.
+// package cart; `ebrcs run` registers one for its run); without one the element keeps a cart
+// of its own.
 package counter
 
 import (
@@ -43,7 +44,7 @@ import (
 	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
-// Property names.
+// The element's factory name and its properties.
 const (
 	// Name is the element factory's name.
 	Name = "ebrcs_counter"
@@ -61,6 +62,14 @@ const (
 
 // DefaultCooldown is the original system's COUNT_COOLDOWN.
 const DefaultCooldown = 3.0
+
+// The optional interfaces of goelement that Counter implements: a renamed method fails to
+// compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.Starter        = (*Counter)(nil)
+	_ goelement.Stopper        = (*Counter)(nil)
+	_ goelement.PropertyReader = (*Counter)(nil)
+)
 
 // Element is the ebrcs_counter definition.
 var Element = &goelement.Definition[*Counter]{

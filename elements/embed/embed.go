@@ -18,11 +18,21 @@ import (
 	"github.com/ebrcs/ebrcs/recognition"
 )
 
-// The element's factory name and the properties other packages set or read.
+// The element's factory name and its properties.
 const (
-	Name         = "ebrcs_embed"
-	PropEmbedder = "embedder"
-	PropModelDir = "model-dir"
+	Name           = "ebrcs_embed"
+	PropEmbedder   = "embedder"
+	PropModelDir   = "model-dir"
+	PropEmbeddings = "embeddings"
+	PropDropped    = "dropped"
+)
+
+// The optional interfaces of goelement that Embed implements: a renamed method fails to
+// compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.Starter        = (*Embed)(nil)
+	_ goelement.Stopper        = (*Embed)(nil)
+	_ goelement.PropertyReader = (*Embed)(nil)
 )
 
 // Element is the ebrcs_embed definition.
@@ -39,9 +49,9 @@ var Element = &goelement.Definition[*Embed]{
 				Doc: "Embedder configuration file (configs/embedders/*.yaml); empty: the built-in default (MobileNetV2-int8)"},
 			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
-			{Name: "embeddings", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropEmbeddings, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops embedded since the element started"},
-			{Name: "dropped", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropDropped, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops not embedded because the shared embedder's queue was full (the frame goes on without a vector)"},
 		},
 	},
@@ -58,7 +68,7 @@ type Embed struct {
 
 // Start opens (or joins) the shared embedder.
 func (e *Embed) Start() error {
-	emb, err := recognition.OpenEmbedder(e.props.String("embedder"), e.props.String("model-dir"))
+	emb, err := recognition.OpenEmbedder(e.props.String(PropEmbedder), e.props.String(PropModelDir))
 	if err != nil {
 		return err
 	}
@@ -103,9 +113,9 @@ func (e *Embed) Process(b *goelement.Buffer) error {
 // ReadProperty implements goelement.PropertyReader.
 func (e *Embed) ReadProperty(name string) any {
 	switch name {
-	case "embeddings":
+	case PropEmbeddings:
 		return e.embeddings.Load()
-	case "dropped":
+	case PropDropped:
 		return e.dropped.Load()
 	}
 	return nil

@@ -21,14 +21,26 @@ import (
 	"github.com/ebrcs/ebrcs/recognition"
 )
 
-// The element's factory name, the properties other packages set or read, and defaults.
+// The element's factory name, its properties, and defaults.
 const (
-	Name         = "ebrcs_match"
-	PropCatalog  = "catalog"
-	PropEmbedder = "embedder"
-	PropModelDir = "model-dir"
+	Name          = "ebrcs_match"
+	PropCatalog   = "catalog"
+	PropEmbedder  = "embedder"
+	PropModelDir  = "model-dir"
+	PropThreshold = "threshold"
+	PropTopK      = "top-k"
+	PropMatches   = "matches"
+	PropKnown     = "known"
 	// DefaultCatalog is the catalog's data directory unless a pipeline says otherwise.
 	DefaultCatalog = "var/catalog"
+)
+
+// The optional interfaces of goelement that Match implements: a renamed method fails to
+// compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.Starter        = (*Match)(nil)
+	_ goelement.Stopper        = (*Match)(nil)
+	_ goelement.PropertyReader = (*Match)(nil)
 )
 
 // Element is the ebrcs_match definition.
@@ -47,13 +59,13 @@ var Element = &goelement.Definition[*Match]{
 				Doc: "Embedder configuration file, the same as ebrcs_embed's; empty: the built-in default"},
 			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
-			{Name: "threshold", Kind: goelement.Double, Default: -1.0, Min: -1, Max: 1, Mutable: true,
+			{Name: PropThreshold, Kind: goelement.Double, Default: -1.0, Min: -1, Max: 1, Mutable: true,
 				Doc: "Cosine score from which the best product is accepted; -1: the threshold calibrated for the embedder"},
-			{Name: "top-k", Kind: goelement.Int, Default: 5, Min: 1, Max: 100, Mutable: true,
+			{Name: PropTopK, Kind: goelement.Int, Default: 5, Min: 1, Max: 100, Mutable: true,
 				Doc: "Candidate products kept for display"},
-			{Name: "matches", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropMatches, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Embeddings matched since the element started"},
-			{Name: "known", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropKnown, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Matches whose best product reached the threshold"},
 		},
 	},
@@ -71,11 +83,11 @@ type Match struct {
 
 // Start opens (or joins) the shared embedder and catalog.
 func (m *Match) Start() error {
-	emb, err := recognition.OpenEmbedder(m.props.String("embedder"), m.props.String("model-dir"))
+	emb, err := recognition.OpenEmbedder(m.props.String(PropEmbedder), m.props.String(PropModelDir))
 	if err != nil {
 		return err
 	}
-	cat, err := recognition.OpenCatalog(m.props.String("catalog"), emb, data.Options{})
+	cat, err := recognition.OpenCatalog(m.props.String(PropCatalog), emb, data.Options{})
 	if err != nil {
 		return err
 	}
@@ -97,13 +109,13 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	}
 	if up.EmbeddingModel != m.cat.Fingerprint() {
 		return fmt.Errorf("the embedding comes from model %.12s but catalog %s uses %.12s: give ebrcs_embed and ebrcs_match the same embedder",
-			up.EmbeddingModel, m.props.String("catalog"), m.cat.Fingerprint())
+			up.EmbeddingModel, m.props.String(PropCatalog), m.cat.Fingerprint())
 	}
-	hits, err := m.cat.Search(up.Embedding, m.props.Int("top-k"))
+	hits, err := m.cat.Search(up.Embedding, m.props.Int(PropTopK))
 	if err != nil {
 		return err
 	}
-	threshold := float32(m.props.Double("threshold"))
+	threshold := float32(m.props.Double(PropThreshold))
 	if threshold < 0 {
 		threshold = m.emb.Threshold
 	}
@@ -131,9 +143,9 @@ func (m *Match) Process(b *goelement.Buffer) error {
 // ReadProperty implements goelement.PropertyReader.
 func (m *Match) ReadProperty(name string) any {
 	switch name {
-	case "matches":
+	case PropMatches:
 		return m.matches.Load()
-	case "known":
+	case PropKnown:
 		return m.known.Load()
 	}
 	return nil

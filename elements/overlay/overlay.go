@@ -16,10 +16,37 @@ import (
 	"github.com/ebrcs/ebrcs/elements/goelement"
 )
 
+// The element's factory name and its properties.
+const (
+	Name = "ebrcs_overlay"
+
+	PropShowROI      = "show-roi"
+	PropShowBox      = "show-box"
+	PropShowLabel    = "show-label"
+	PropShowStatus   = "show-status"
+	PropShowCart     = "show-cart"
+	PropROIColor     = "roi-color"
+	PropMatchColor   = "match-color"
+	PropUnknownColor = "unknown-color"
+	PropPendingColor = "pending-color"
+	PropTextColor    = "text-color"
+	PropPanelColor   = "panel-color"
+	PropLineWidth    = "line-width"
+	PropFont         = "font"
+	PropFontSize     = "font-size"
+)
+
+// The optional interfaces of goelement that Overlay implements: a renamed method fails to
+// compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.Starter = (*Overlay)(nil)
+	_ goelement.Stopper = (*Overlay)(nil)
+)
+
 // Element is the ebrcs_overlay definition.
 var Element = &goelement.Definition[*Overlay]{
 	Info: goelement.Info{
-		Name:           "ebrcs_overlay",
+		Name:           Name,
 		LongName:       "EBRCS overlay",
 		Classification: "Filter/Effect/Video",
 		Description:    "Draws the ROI, the main object's box, the match, the ROI status and the cart from the frame's metadata onto the video",
@@ -31,27 +58,27 @@ var Element = &goelement.Definition[*Overlay]{
 }
 
 var properties = []goelement.Property{
-	{Name: "show-roi", Kind: goelement.Bool, Default: true, Mutable: true,
+	{Name: PropShowROI, Kind: goelement.Bool, Default: true, Mutable: true,
 		Doc: "Draw the ROI polygon"},
-	{Name: "show-box", Kind: goelement.Bool, Default: true, Mutable: true,
+	{Name: PropShowBox, Kind: goelement.Bool, Default: true, Mutable: true,
 		Doc: "Draw the main object's box, coloured by its recognition state"},
-	{Name: "show-label", Kind: goelement.Bool, Default: true, Mutable: true,
+	{Name: PropShowLabel, Kind: goelement.Bool, Default: true, Mutable: true,
 		Doc: "Draw the matched product and its score above the box"},
-	{Name: "show-status", Kind: goelement.Bool, Default: true, Mutable: true,
+	{Name: PropShowStatus, Kind: goelement.Bool, Default: true, Mutable: true,
 		Doc: "Draw the ROI status (empty, outside, entered, inside) in the top left corner"},
-	{Name: "show-cart", Kind: goelement.Bool, Default: true, Mutable: true,
+	{Name: PropShowCart, Kind: goelement.Bool, Default: true, Mutable: true,
 		Doc: "Draw the cart in the top right corner"},
-	colorProperty("roi-color", "#00c8ff", "Colour of the ROI polygon and the status swatch"),
-	colorProperty("match-color", "#00d26a", "Colour of the box and label of a recognised product"),
-	colorProperty("unknown-color", "#ff3b30", "Colour of the box and label of an object below the match threshold"),
-	colorProperty("pending-color", "#ffcc00", "Colour of the box of an object not recognised yet"),
-	colorProperty("text-color", "#ffffff", "Colour of all text"),
-	colorProperty("panel-color", "#000000a0", "Background of the status badge and the cart (translucent by default)"),
-	{Name: "line-width", Kind: goelement.Int, Default: 2, Min: 1, Max: 32, Mutable: true,
+	colorProperty(PropROIColor, "#00c8ff", "Colour of the ROI polygon and the status swatch"),
+	colorProperty(PropMatchColor, "#00d26a", "Colour of the box and label of a recognised product"),
+	colorProperty(PropUnknownColor, "#ff3b30", "Colour of the box and label of an object below the match threshold"),
+	colorProperty(PropPendingColor, "#ffcc00", "Colour of the box of an object not recognised yet"),
+	colorProperty(PropTextColor, "#ffffff", "Colour of all text"),
+	colorProperty(PropPanelColor, "#000000a0", "Background of the status badge and the cart (translucent by default)"),
+	{Name: PropLineWidth, Kind: goelement.Int, Default: 2, Min: 1, Max: 32, Mutable: true,
 		Doc: "Width of the ROI and box lines in pixels at 480 lines of frame height (scaled with the frame)"},
-	{Name: "font", Kind: goelement.String, Default: "",
+	{Name: PropFont, Kind: goelement.String, Default: "",
 		Doc: "Font file (.ttf, .otf or .ttc) tried first; empty: Noto Sans CJK, then DejaVu Sans. Runes a font lacks come from the next font that has them"},
-	{Name: "font-size", Kind: goelement.Double, Default: 18.0, Min: 4, Max: 200, Mutable: true,
+	{Name: PropFontSize, Kind: goelement.Double, Default: 18.0, Min: 4, Max: 200, Mutable: true,
 		Doc: "Text size in pixels at 480 lines of frame height (scaled with the frame)"},
 }
 
@@ -84,11 +111,11 @@ var defaultColors = func() map[string]rgba {
 func readStyle(p propReader) *style {
 	col := func(name string) rgba { return mustColor(p.String(name), defaultColors[name]) }
 	return &style{
-		showROI: p.Bool("show-roi"), showBox: p.Bool("show-box"), showLabel: p.Bool("show-label"),
-		showStatus: p.Bool("show-status"), showCart: p.Bool("show-cart"),
-		roi: col("roi-color"), match: col("match-color"), unknown: col("unknown-color"),
-		pending: col("pending-color"), text: col("text-color"), panel: col("panel-color"),
-		lineWidth: p.Int("line-width"), fontSize: p.Double("font-size"),
+		showROI: p.Bool(PropShowROI), showBox: p.Bool(PropShowBox), showLabel: p.Bool(PropShowLabel),
+		showStatus: p.Bool(PropShowStatus), showCart: p.Bool(PropShowCart),
+		roi: col(PropROIColor), match: col(PropMatchColor), unknown: col(PropUnknownColor),
+		pending: col(PropPendingColor), text: col(PropTextColor), panel: col(PropPanelColor),
+		lineWidth: p.Int(PropLineWidth), fontSize: p.Double(PropFontSize),
 	}
 }
 
@@ -105,7 +132,7 @@ type Overlay struct {
 // Start loads the fonts: a pipeline without a usable font fails here, by name, rather than
 // drawing boxes without labels.
 func (o *Overlay) Start() error {
-	fonts, err := loadFontChain(o.props.String("font"), defaultFonts)
+	fonts, err := loadFontChain(o.props.String(PropFont), defaultFonts)
 	if err != nil {
 		return err
 	}

@@ -13,21 +13,37 @@ import (
 	"github.com/ebrcs/ebrcs/elements/goelement"
 )
 
+// The element's factory name and its properties.
+const (
+	Name = "ebrcs_passthrough"
+
+	PropLabel          = "label"
+	PropFrames         = "frames"
+	PropFramesWithMeta = "frames-with-upstream-meta"
+)
+
+// The optional interfaces of goelement that Passthrough implements: a renamed method fails
+// to compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.PropertyReader = (*Passthrough)(nil)
+	_ goelement.Stopper        = (*Passthrough)(nil)
+)
+
 // Element is the ebrcs_passthrough definition.
 var Element = &goelement.Definition[*Passthrough]{
 	Info: goelement.Info{
-		Name:           "ebrcs_passthrough",
+		Name:           Name,
 		LongName:       "EBRCS pass-through",
 		Classification: "Filter/Video",
 		Description:    "Passes video through unchanged and appends its label to the frame's metadata trail",
 		Caps:           "video/x-raw",
 		Access:         goelement.NoPixels,
 		Properties: []goelement.Property{
-			{Name: "label", Kind: goelement.String, Default: "", Mutable: true,
+			{Name: PropLabel, Kind: goelement.String, Default: "", Mutable: true,
 				Doc: "Appended to each frame's metadata trail when not empty"},
-			{Name: "frames", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropFrames, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames processed since the element started"},
-			{Name: "frames-with-upstream-meta", Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+			{Name: PropFramesWithMeta, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames that arrived already carrying EBRCS metadata from an element upstream"},
 		},
 	},
@@ -47,7 +63,7 @@ func (p *Passthrough) Process(b *goelement.Buffer) error {
 	if b.UpstreamMeta() != nil {
 		p.framesWithUp.Add(1)
 	}
-	if label := p.props.String("label"); label != "" {
+	if label := p.props.String(PropLabel); label != "" {
 		m := b.Meta()
 		m.Trail = append(m.Trail, label)
 	}
@@ -57,9 +73,9 @@ func (p *Passthrough) Process(b *goelement.Buffer) error {
 // ReadProperty implements goelement.PropertyReader.
 func (p *Passthrough) ReadProperty(name string) any {
 	switch name {
-	case "frames":
+	case PropFrames:
 		return p.frames.Load()
-	case "frames-with-upstream-meta":
+	case PropFramesWithMeta:
 		return p.framesWithUp.Load()
 	}
 	return nil

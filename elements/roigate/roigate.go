@@ -1,7 +1,8 @@
 // Package roigate is ebrcs_roigate, the region-of-interest gate: from the foreground blobs
 // ebrcs_bgsub found on a frame, it decides whether an object is in the ROI, whether it has just
 // entered it, and whether the recogniser should run on it in this frame. It is the original
-// Python system's state machine, unchanged; this comment is its specification.
+// Python system's state machine, unchanged but for entry-burst (off by default); this comment
+// is its specification.
 //
 // # Input
 //
@@ -13,13 +14,14 @@
 // # Parameters
 //
 //   - roi: a polygon in normalised coordinates ((0,0) top left, (1,1) bottom right), at
-//     least 3 points, e.g. "0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9" (see ParsePolygon); "" is no
+//     least 3 points, e.g. "0.1,0.1;0.9,0.1;0.9,0.9;0.1,0.9" (see roi.Parse); "" is no
 //     ROI. It can change while playing and applies from the next frame; a new polygon frees
 //     the region (occupancy was about the old one). An invalid string is refused, by the YAML
 //     validator and at run time (the previous value is kept, a warning is posted).
 //   - pad (10) and min-size (20) are pixels of a 960 px wide frame, the size the original
 //     ran at; on a frame W pixels wide they become round(value × W / 960).
-//   - roi-clear-frames (8), detect-every-n-frames (N, 5), entry-mode (true).
+//   - roi-clear-frames (8), detect-every-n-frames (N, 5), entry-mode (true), entry-burst
+//     (B, 0). All of them can change while playing.
 //
 // # Per frame
 //
@@ -31,7 +33,7 @@
 //     considered: the largest moving thing is what is being shown.
 //  3. Inside: the exact centre of the padded box (not rounded to a pixel), divided by the
 //     frame size, is in the polygon by the even-odd rule; a centre exactly on the outline (an
-//     edge or a vertex) is inside (see Contains).
+//     edge or a vertex) is inside (see roi.Contains).
 //  4. With an ROI, main inside: if the ROI was not occupied this is an ENTRY (Entry = true,
 //     status "entered") and it becomes occupied; otherwise status "inside". The empty-frame
 //     count goes back to 0.
@@ -42,10 +44,15 @@
 //     the foreground mask for a frame or two from being entered, and counted, twice. (The
 //     original counts empty frames while free too; nothing reads them then, and the next
 //     inside frame resets them, so counting only while occupied is the same machine.)
-//  6. With an ROI, the decision: with entry-mode on, Recognize = inside && (entry ||
-//     FrameNumber % N == 0): a product is recognised the moment it enters, then every N-th
-//     frame while it stays. With entry-mode off, Recognize = inside && FrameNumber % N == 0
-//     (entries are still reported and counted).
+//  6. With an ROI, the decision: Recognize = inside && ((entry-mode && entry) ||
+//     FrameNumber % N == 0 || burst), where burst holds on the B frames that follow an
+//     entry, counted while the ROI stays occupied (frames outside it included), not on the
+//     entry frame itself. With entry-mode on, a product is recognised the moment it enters,
+//     on each of the next B frames it is inside, then every N-th frame while it stays; the
+//     burst gives the recogniser more looks at a product whose entry frame, often still
+//     moving, scores low. With entry-mode off the entry frame itself is not recognised
+//     (unless it is an N-th frame); entries are still reported and counted, and the burst
+//     still follows them.
 //  7. Without an ROI: status "inside" when there is a main candidate (there is no region to
 //     be outside of), else "empty"; never an entry, never occupied; Recognize = HasMain &&
 //     FrameNumber % N == 0.
@@ -67,7 +74,7 @@ import (
 	"github.com/ebrcs/ebrcs/roi"
 )
 
-// Property names.
+// The element's factory name and its properties.
 const (
 	// Name is the element factory's name.
 	Name = "ebrcs_roigate"
@@ -85,7 +92,7 @@ const (
 )
 
 // checkROI is the roi property's Check: the YAML validator and the element both refuse what
-// ParsePolygon refuses.
+// roi.Parse refuses.
 func checkROI(v any) error {
 	s, ok := v.(string)
 	if !ok {
@@ -131,6 +138,13 @@ var Element = &goelement.Definition[*ROIGate]{
 		return &ROIGate{props: props, machine: NewMachine()}
 	},
 }
+
+// The optional interfaces of goelement that ROIGate implements: a renamed method fails to
+// compile here instead of being silently skipped by the framework.
+var (
+	_ goelement.PropertyReader = (*ROIGate)(nil)
+	_ goelement.Stopper        = (*ROIGate)(nil)
+)
 
 // ROIGate is one ebrcs_roigate instance.
 type ROIGate struct {

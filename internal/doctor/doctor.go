@@ -7,6 +7,7 @@ package doctor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,7 +40,7 @@ type Result struct {
 // Options locate the files the checks look at.
 type Options struct {
 	ORTLibrary string // path of libonnxruntime.so
-	ModelDir   string // directory holding the default model
+	ModelDir   string // directory holding the default model (ebrcs doctor: models.DefaultDir)
 }
 
 // DefaultORTLibrary is where scripts/install-deps.sh installs ONNX Runtime.
@@ -53,7 +54,8 @@ var RequiredElements = []string{
 	"rtpvp8depay", "rtpvp8pay", "rtph264depay", "rtph264pay", "rtpjitterbuffer", "rtspsrc",
 }
 
-// DefaultModel is the default encoder's file and checksum (see models/README.md).
+// DefaultModel is the default encoder's file (models.DefaultModelFile, which this package,
+// below models, cannot import) and its checksum (see models/README.md).
 const (
 	DefaultModel       = "mobilenetv2-12-int8-emb.onnx"
 	DefaultModelSHA256 = "77c955443515346e51f021e0380533903028b1c8c6beb5782dd4169eff8db28a"
@@ -161,7 +163,7 @@ func checkPion() (string, error) {
 
 func checkModel(dir string) (string, error) {
 	if dir == "" {
-		dir = "models"
+		return "", errors.New("no model directory given")
 	}
 	path := dir + "/" + DefaultModel
 	f, err := os.Open(path)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -19,13 +19,13 @@ import (
 	"github.com/ebrcs/ebrcs/web"
 )
 
-// config is the server configuration; configs/ebrcs.yaml documents every field.
-type config struct {
+// Config is the server configuration; configs/ebrcs.yaml documents every field.
+type Config struct {
 	Addr      string         `yaml:"addr"`
 	Pipelines string         `yaml:"pipelines"`
 	LogLevel  string         `yaml:"log_level"`
-	Checkout  checkoutConfig `yaml:"checkout"`
-	WebRTC    webrtcConfig   `yaml:"webrtc"`
+	Checkout  CheckoutConfig `yaml:"checkout"`
+	WebRTC    WebRTCConfig   `yaml:"webrtc"`
 	// CORSOrigins may call the API from their own pages; none: same origin only.
 	CORSOrigins []string `yaml:"cors_origins"`
 	// TrustedProxies (addresses or CIDR prefixes) are reverse proxies whose X-Forwarded-For
@@ -37,7 +37,8 @@ type config struct {
 	// PipelinesAPI is read-write (PUT /api/pipelines/{name} allowed to admins) or read-only.
 	PipelinesAPI string `yaml:"pipelines_api"`
 
-	// AdminToken guards the admin API; empty: serve generates one and logs it.
+	// AdminToken guards the admin API (and is staff's credential); empty: Run generates one
+	// at every start and writes it to var/admin-token, never to the log.
 	AdminToken string `yaml:"admin_token"`
 	// TLSCert and TLSKey (PEM files) serve HTTPS; TLSSelfSigned serves HTTPS with a
 	// certificate generated at startup. Neither: plain HTTP.
@@ -54,8 +55,8 @@ type config struct {
 // minAdminTokenLength keeps a chosen admin token out of reach of guessing.
 const minAdminTokenLength = 16
 
-// webrtcConfig is the `webrtc:` section: how peers reach the server.
-type webrtcConfig struct {
+// WebRTCConfig is the `webrtc:` section: how peers reach the server.
+type WebRTCConfig struct {
 	ICEServers      []string      `yaml:"ice_servers"`
 	UDPPortMin      uint16        `yaml:"udp_port_min"`
 	UDPPortMax      uint16        `yaml:"udp_port_max"`
@@ -64,13 +65,13 @@ type webrtcConfig struct {
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
 }
 
-func (w webrtcConfig) service() signaling.Config {
+func (w WebRTCConfig) service() signaling.Config {
 	return signaling.Config{ICEServers: w.ICEServers, UDPPortMin: w.UDPPortMin, UDPPortMax: w.UDPPortMax,
 		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout}
 }
 
-// checkoutConfig is the `checkout:` section: sessions and video uploads.
-type checkoutConfig struct {
+// CheckoutConfig is the `checkout:` section: sessions and video uploads.
+type CheckoutConfig struct {
 	Pipeline     string        `yaml:"pipeline"`
 	MaxSessions  int           `yaml:"max_sessions"`
 	SessionTTL   time.Duration `yaml:"session_ttl"`
@@ -90,13 +91,13 @@ type checkoutConfig struct {
 	MaxVideoFPS    float64 `yaml:"max_video_fps"`
 }
 
-var defaultConfig = config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
+var defaultConfig = Config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
 	MediaDir: "media", PipelinesAPI: pipelinesReadWrite,
-	Checkout: checkoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
+	Checkout: CheckoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
 		MaxUploadMB: 512, MaxVideo: 30 * time.Minute, MaxVideoPixels: "1920x1080", MaxVideoFPS: 60,
 		UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4,
 		UnusedTTL: 3 * time.Minute, SessionsPerMinute: 6},
-	WebRTC:      webrtcConfig{ConnectTimeout: 20 * time.Second},
+	WebRTC:      WebRTCConfig{ConnectTimeout: 20 * time.Second},
 	IdleTimeout: web.DefaultIdleTimeout, BodyStallTimeout: web.DefaultBodyStallTimeout}
 
 // envNames maps config keys to their environment variables.
@@ -111,8 +112,11 @@ const (
 	pipelinesReadOnly  = "read-only"
 )
 
-// loadConfig layers defaults, the file (if it exists), the environment, then non-empty flags.
-func loadConfig(file string, getenv func(string) string, flags map[string]string) (config, error) {
+// LoadConfig layers defaults, the file (if it exists), the environment (getenv), then the
+// non-empty flags, and checks the result. flags and the environment are keyed by option
+// name, as in the file: addr, pipelines, log_level, checkout_pipeline, admin_token, tls_cert,
+// tls_key, tls_self_signed, media_dir, pipelines_api.
+func LoadConfig(file string, getenv func(string) string, flags map[string]string) (Config, error) {
 	cfg := defaultConfig
 	raw, err := os.ReadFile(file)
 	switch {
@@ -219,18 +223,14 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// NewLogger logs key=value lines to w at level (log_level, checked by LoadConfig) and above.
+func NewLogger(w io.Writer, level string) *slog.Logger {
 	l, _ := parseLevel(level)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// quietLogger logs only warnings and errors: `ebrcs run` prints its own summary.
-func quietLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
 // trustedProxies parses trusted_proxies: addresses (one host) or CIDR prefixes.
-func (c config) trustedProxies() ([]netip.Prefix, error) {
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
 	for i, v := range c.TrustedProxies {
 		if p, err := netip.ParsePrefix(v); err == nil {
@@ -247,7 +247,7 @@ func (c config) trustedProxies() ([]netip.Prefix, error) {
 }
 
 // maxVideoSize parses max_video_pixels: "WIDTHxHEIGHT" ("1920x1080"; "×" works too).
-func (c checkoutConfig) maxVideoSize() (w, h int, err error) {
+func (c CheckoutConfig) maxVideoSize() (w, h int, err error) {
 	ws, hs, ok := strings.Cut(strings.ReplaceAll(strings.ToLower(c.MaxVideoPixels), "×", "x"), "x")
 	w, errW := strconv.Atoi(strings.TrimSpace(ws))
 	h, errH := strconv.Atoi(strings.TrimSpace(hs))

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 // and impossible values are refused naming the option.
 func TestConfigUploadAndConnectionLimits(t *testing.T) {
 	none := func(string) string { return "" }
-	cfg, err := loadConfig("../../configs/ebrcs.yaml", none, nil)
+	cfg, err := LoadConfig("../configs/ebrcs.yaml", none, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestConfigUploadAndConnectionLimits(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "ebrcs.yaml")
 	os.WriteFile(file, []byte("idle_timeout: 2m\nbody_stall_timeout: 5s\ncheckout:\n  max_video_pixels: 1280×720\n  max_video_fps: 30\n"), 0o644)
-	cfg, err = loadConfig(file, none, nil)
+	cfg, err = LoadConfig(file, none, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestConfigUploadAndConnectionLimits(t *testing.T) {
 		"body_stall_timeout: 0s\n":                   "body_stall_timeout",
 	} {
 		os.WriteFile(file, []byte(body), 0o644)
-		if _, err := loadConfig(file, none, nil); err == nil || !strings.Contains(err.Error(), option) {
+		if _, err := LoadConfig(file, none, nil); err == nil || !strings.Contains(err.Error(), option) {
 			t.Errorf("%q: %v, want an error naming %s", body, err, option)
 		}
 	}
