@@ -19,6 +19,9 @@ type Line struct {
 // CartView is a consistent snapshot of a cart.
 type CartView struct {
 	Items []Line `json:"items"`
+	// Pending are the visits the camera could not decide on, waiting for an answer (see
+	// Ask): oldest first, never nil. They are not items until answered.
+	Pending []Review `json:"pending"`
 	// Version increases with every change; a client editing the cart sends the version it
 	// saw, so that it never overwrites a count it has not seen.
 	Version   int64 `json:"version"`
@@ -44,16 +47,31 @@ type PurchaseStore interface {
 // Cart is a checkout's cart: counted into by ebrcs_counter on the streaming thread, read and
 // edited through the API, confirmed once. Every change is published on its event bus.
 type Cart struct {
-	events *Bus
+	events  *Bus
+	cropURL string // prefix of a kept crop's URL; "" when crops have none
 
 	mu       sync.Mutex
 	lines    []Line // in the order products were first added
 	version  int64
 	purchase *data.Purchase
+	seen     sightings // crops, counted visits and reviews (reviews.go)
 }
 
+// Option configures a new cart.
+type Option func(*Cart)
+
+// CropURLs makes the URL of a kept crop prefix + its id (a session's cart: the checkout API's
+// route that serves its crops). Without it crops have no URL.
+func CropURLs(prefix string) Option { return func(c *Cart) { c.cropURL = prefix } }
+
 // NewCart returns an empty cart publishing on events (nil: no events).
-func NewCart(events *Bus) *Cart { return &Cart{events: events} }
+func NewCart(events *Bus, opts ...Option) *Cart {
+	c := &Cart{events: events}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
 
 // Events returns the bus the cart publishes on (nil when it has none).
 func (c *Cart) Events() *Bus { return c.events }
@@ -66,16 +84,33 @@ func (c *Cart) Count(productID int64, product string, score float32) (int, error
 	if c.purchase != nil {
 		return 0, ErrConfirmed
 	}
+	return c.addLocked(productID, product, score), nil
+}
+
+// CountSeen says that the latest count of a product was the camera's, and keeps the crop of
+// its visit (JPEG): if a cart edit later replaces the count with another product, the crop is
+// what the correction teaches the catalog (see Replace). ebrcs_counter calls it right after
+// Count, once the count is published, so that encoding the crop never delays the count.
+func (c *Cart) CountSeen(productID int64, product string, crop []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.purchase == nil {
+		c.seen.counted(productID, product, c.seen.keep(crop, false))
+	}
+}
+
+// addLocked adds one of a product and returns its new quantity (c.mu held).
+func (c *Cart) addLocked(productID int64, product string, score float32) int {
 	c.version++
 	for i := range c.lines {
 		if sameProduct(c.lines[i], productID, product) {
 			c.lines[i].Quantity++
 			c.lines[i].Score = score
-			return c.lines[i].Quantity, nil
+			return c.lines[i].Quantity
 		}
 	}
 	c.lines = append(c.lines, Line{ProductID: productID, Product: product, Quantity: 1, Score: score})
-	return 1, nil
+	return 1
 }
 
 func sameProduct(l Line, id int64, name string) bool {
@@ -95,6 +130,7 @@ func (c *Cart) View() CartView {
 func (c *Cart) viewLocked() CartView {
 	return CartView{
 		Items:     append([]Line{}, c.lines...),
+		Pending:   c.seen.pendingViews(c.cropURL),
 		Version:   c.version,
 		Confirmed: c.purchase != nil,
 		Purchase:  c.purchase,
@@ -124,9 +160,13 @@ const (
 // content must hold at most MaxLines lines and MaxQuantity of each product (ErrTooMany names
 // the product), else nothing changes. version, when > 0, must be the cart's current version
 // (ErrStale otherwise). The last score of a product already in the cart is kept.
-func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
+//
+// An edit that takes camera-counted products out and puts others in says the camera was
+// wrong: each unit taken out, latest count first, is paired with a unit put in, and the
+// crop of its count is returned as a Correction for the product put in.
+func (c *Cart) Replace(lines []Line, version int64) (CartView, []Correction, error) {
 	if len(lines) > MaxLines {
-		return CartView{}, fmt.Errorf("%w: %d lines, at most %d", ErrTooMany, len(lines), MaxLines)
+		return CartView{}, nil, fmt.Errorf("%w: %d lines, at most %d", ErrTooMany, len(lines), MaxLines)
 	}
 	var next []Line
 	for _, l := range lines {
@@ -138,7 +178,7 @@ func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
 			if sameProduct(next[i], l.ProductID, l.Product) {
 				next[i].Quantity += l.Quantity
 				if next[i].Quantity > MaxQuantity {
-					return CartView{}, fmt.Errorf("%w: %d of %q, at most %d", ErrTooMany, next[i].Quantity, next[i].Product, MaxQuantity)
+					return CartView{}, nil, fmt.Errorf("%w: %d of %q, at most %d", ErrTooMany, next[i].Quantity, next[i].Product, MaxQuantity)
 				}
 				merged = true
 				break
@@ -146,7 +186,7 @@ func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
 		}
 		if !merged {
 			if l.Quantity > MaxQuantity {
-				return CartView{}, fmt.Errorf("%w: %d of %q, at most %d", ErrTooMany, l.Quantity, l.Product, MaxQuantity)
+				return CartView{}, nil, fmt.Errorf("%w: %d of %q, at most %d", ErrTooMany, l.Quantity, l.Product, MaxQuantity)
 			}
 			next = append(next, l)
 		}
@@ -154,10 +194,10 @@ func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.purchase != nil {
-		return CartView{}, ErrConfirmed
+		return CartView{}, nil, ErrConfirmed
 	}
 	if version > 0 && version != c.version {
-		return CartView{}, fmt.Errorf("%w: the cart is at version %d, the edit was made on version %d", ErrStale, c.version, version)
+		return CartView{}, nil, fmt.Errorf("%w: the cart is at version %d, the edit was made on version %d", ErrStale, c.version, version)
 	}
 	for i := range next {
 		for _, old := range c.lines {
@@ -166,20 +206,25 @@ func (c *Cart) Replace(lines []Line, version int64) (CartView, error) {
 			}
 		}
 	}
+	fixes := c.seen.corrections(c.lines, next)
 	c.lines = next
 	c.version++
 	v := c.viewLocked()
 	c.events.Publish(Event{Type: EventCart, Cart: &v})
-	return v, nil
+	return v, fixes, nil
 }
 
 // Confirm stores the cart as the session's purchase. The cart lock is held while the
 // purchase is written, so no count can slip in between what is stored and what is shown.
+// While reviews wait for an answer the cart is not complete: ErrPending.
 func (c *Cart) Confirm(store PurchaseStore, sessionID string) (CartView, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.purchase != nil {
 		return CartView{}, ErrConfirmed
+	}
+	if n := len(c.seen.pending); n > 0 {
+		return CartView{}, fmt.Errorf("%w: %d product(s) shown to the camera wait for an answer; answer or dismiss them first", ErrPending, n)
 	}
 	if len(c.lines) == 0 {
 		return CartView{}, ErrEmptyCart

@@ -63,7 +63,7 @@ func TestConcurrentCountsAndEdits(t *testing.T) {
 	if v := c.View(); v.Totals()["Milk"] != 1000 || v.Version != 1000 {
 		t.Fatalf("%+v", v)
 	}
-	if _, err := c.Replace([]Line{{Product: "Milk", Quantity: 2}, {Product: "milk", Quantity: 1}, {Product: "Tea", Quantity: 0}}, 1000); err != nil {
+	if _, _, err := c.Replace([]Line{{Product: "Milk", Quantity: 2}, {Product: "milk", Quantity: 1}, {Product: "Tea", Quantity: 0}}, 1000); err != nil {
 		t.Fatal(err)
 	}
 	if v := c.View(); len(v.Items) != 1 || v.Items[0].Quantity != 3 || v.Items[0].Score != 0.9 {

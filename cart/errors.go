@@ -18,4 +18,19 @@ var (
 
 	// ErrNoBinding: ebrcs_counter names a cart that is not registered.
 	ErrNoBinding = errors.New("no checkout cart with this key")
+
+	// ErrNoReview: no pending or recently resolved review with this id.
+	ErrNoReview = errors.New("no such review")
+
+	// ErrResolved: the review was already answered; an answer is given once.
+	ErrResolved = errors.New("the review was already answered")
+
+	// ErrPending: products wait for an answer (reviews); the cart cannot be confirmed before.
+	ErrPending = errors.New("products wait for an answer")
+
+	// ErrTooManyPending: MaxPending reviews wait already; the visit is not held.
+	ErrTooManyPending = errors.New("too many reviews wait for an answer")
+
+	// ErrNoCrop: no kept crop with this id (never kept, or dropped for newer ones).
+	ErrNoCrop = errors.New("no such crop")
 )

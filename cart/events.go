@@ -12,14 +12,15 @@ import (
 // EventType names what happened.
 type EventType string
 
-// Event types. The first four come from ebrcs_counter, on the frame they happened.
+// Event types. The first five come from ebrcs_counter, on the frame they happened.
 const (
 	EventCount    EventType = "count"    // a product was added to the cart
 	EventCooldown EventType = "cooldown" // a product was recognised but counted less than the cooldown ago
-	EventUnknown  EventType = "unknown"  // an object entered the ROI and matched no product
+	EventUnknown  EventType = "unknown"  // an object was shown that matched no product; Crop is its picture
+	EventReview   EventType = "review"   // a product was shown but not recognised surely: Review asks which it was
 	EventROI      EventType = "roi"      // the ROI status changed (empty, outside, entered, inside)
 
-	EventCart      EventType = "cart"      // the cart was edited through the API
+	EventCart      EventType = "cart"      // the cart was edited through the API, or a review answered
 	EventConfirmed EventType = "confirmed" // the cart was confirmed: a purchase was stored
 	EventROISet    EventType = "roi_set"   // the session's ROI was set or cleared
 	EventClosed    EventType = "closed"    // the session ended (deleted or expired); the stream ends
@@ -47,6 +48,11 @@ type Event struct {
 	SinceLast float64      `json:"since_last,omitempty"`
 	Status    string       `json:"status,omitempty"` // ROI status for roi events
 	ROI       [][2]float64 `json:"roi,omitempty"`
+	// Crop is the URL of an unknown object's picture (unknown events; "" when the cart keeps
+	// crops without URLs).
+	Crop string `json:"crop,omitempty"`
+	// Review is the question a review event asks.
+	Review *Review `json:"review,omitempty"`
 
 	Cart *CartView `json:"cart,omitempty"`
 
@@ -71,6 +77,8 @@ type Bus struct {
 	dropped atomic.Int64
 
 	historySize int
+	// forward, when set, gets every published event, in order (NewForwardingBus).
+	forward func(Event)
 }
 
 // DefaultHistory is how many recent events a bus keeps for reconnecting clients.
@@ -82,6 +90,15 @@ func NewBus(history int) *Bus {
 		history = DefaultHistory
 	}
 	return &Bus{subs: map[*Subscription]struct{}{}, historySize: history}
+}
+
+// NewForwardingBus is NewBus whose every published event, numbered and stamped, is also
+// handed to forward, in order, before subscribers get it: how a session's events leave the
+// process (checkout.EventSink). forward is called with the bus locked and must not block.
+func NewForwardingBus(history int, forward func(Event)) *Bus {
+	b := NewBus(history)
+	b.forward = forward
+	return b
 }
 
 // Publish numbers the event, stamps it (if Time is unset) and delivers it to every
@@ -105,6 +122,9 @@ func (b *Bus) Publish(e Event) Event {
 		b.history = b.history[:len(b.history)-1]
 	}
 	b.history = append(b.history, e)
+	if b.forward != nil {
+		b.forward(e)
+	}
 	for s := range b.subs {
 		s.deliver(e, &b.dropped)
 	}

@@ -33,7 +33,7 @@ var _ pipelines.Binder = (*Manager)(nil)
 // runs (the session does not expire meanwhile). media, when set, links its webrtc source or
 // sink (a live camera's, a station's video).
 func (s *Session) Binding(media pipelines.MediaLink) pipelines.Binding {
-	return pipelines.Binding{Configure: configure(s.ID, s.ROI), Media: media, Attach: s.attach}
+	return pipelines.Binding{Configure: configure(s.ID, s.ROI), Media: media, Attach: s.attach, OnState: s.pipelineState}
 }
 
 // attach registers a running pipeline of the session (Binding.Attach); detach undoes it.
@@ -82,7 +82,7 @@ type Run struct {
 // NewRun opens the cart of one run; Close releases it once the run has ended.
 func NewRun() (*Run, error) {
 	key := newID("run")
-	c, events, err := newCart(key)
+	c, events, err := newCart(key, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ func (r *Run) Close() {
 
 // newCart makes a cart with its event stream, registered (package cart) under key: the
 // ebrcs_counter elements that configure(key, …) binds count into it. cart.Unregister(key)
-// releases it.
-func newCart(key string) (*cart.Cart, *cart.Bus, error) {
-	events := cart.NewBus(0)
-	c := cart.NewCart(events)
+// releases it. forward, when set, gets every event of the stream (cart.NewForwardingBus).
+func newCart(key string, forward func(cart.Event), opts ...cart.Option) (*cart.Cart, *cart.Bus, error) {
+	events := cart.NewForwardingBus(0, forward)
+	c := cart.NewCart(events, opts...)
 	if err := cart.Register(key, c); err != nil {
 		return nil, nil, err
 	}

@@ -29,4 +29,7 @@ var (
 
 	// ErrNotVideo: an uploaded file is not a video GStreamer can decode.
 	ErrNotVideo = errors.New("not a playable video")
+
+	// ErrNoProduct: a review was answered with a product that is not in the catalog.
+	ErrNoProduct = errors.New("no such product")
 )

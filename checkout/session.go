@@ -21,12 +21,17 @@ import (
 	"github.com/ebrcs/ebrcs/roi"
 )
 
-// Store is what the checkout needs from the catalog: products to resolve cart edits, and
-// somewhere to keep purchases.
+// Store is what the checkout needs from the catalog: products to resolve cart edits and
+// review answers, somewhere to keep purchases, and learning from answers and corrections.
 type Store interface {
 	cart.PurchaseStore
 	ProductByName(name string) (*data.Product, error)
+	Product(id int64) (*data.Product, error)
+	AddLearnedView(productID int64, img []byte, origin string) (data.LearnedView, error)
+	AddNone(img []byte, origin string) (data.LearnedView, error)
 }
+
+var _ Store = (*data.Catalog)(nil)
 
 // Config configures a Manager. Zero values take the defaults in parentheses.
 type Config struct {
@@ -57,6 +62,9 @@ type Config struct {
 	// StationVideo gives camera stations whose pipeline has a whep sink their annotated video
 	// (signaling.Outputs); nil: such a station's pipeline has no video link and cannot run.
 	StationVideo StationVideo
+
+	// Events takes every session's events out of the process (EventSink); nil: they stay in.
+	Events EventSink
 
 	Logger *slog.Logger
 }
@@ -100,6 +108,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Events == nil {
+		c.Events = noEvents{}
+	}
 	return c
 }
 
@@ -127,6 +138,7 @@ type Session struct {
 	// expires); "" for a shopper's session.
 	station string
 	fileROI roi.Polygon // the station's ROI as its pipeline file last said
+	sink    EventSink   // where the session's events leave the process (Config.Events)
 }
 
 // SessionView is a session as the API shows it.
@@ -345,15 +357,16 @@ func (m *Manager) Station(spec *pipelines.Spec) (*Session, error) {
 
 // open makes a session with a new cart (newCart) and adds it; m.mu is held.
 func (m *Manager) open(id, key string, area roi.Polygon, station string) (*Session, error) {
-	c, events, err := newCart(id)
+	c, events, err := newCart(id, m.forwarder(id, station), cart.CropURLs(CropURLPrefix(id)))
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
 	s := &Session{ID: id, Created: now, Cart: c, Events: events, key: key, roi: area, lastActive: now,
 		tasks: map[string]*Task{}, running: map[*pipelines.Supervisor]struct{}{}, done: make(chan struct{}),
-		station: station}
+		station: station, sink: m.cfg.Events}
 	m.sessions[id] = s
+	s.opened()
 	metrics.SessionsCreated.Inc()
 	return s, nil
 }

@@ -73,6 +73,16 @@ type Stats struct {
 	// ReadOnly: the data directory was read-only at Open, so the catalog serves what is
 	// stored and refuses every change with ErrReadOnly.
 	ReadOnly bool
+	// LearnedViews of products and NoneViews ("none" answers) stored.
+	LearnedViews, NoneViews int
+	// Adapted: Recognise scores in the fitted projection (false: cosine; see AdaptOptions).
+	Adapted bool
+	// Refits since Open (the fit at Open included) and how long the last one took.
+	Refits    int
+	LastRefit time.Duration
+	// ScatterFromFile: at Open, the fit's statistics came from scatter.bin rather than from
+	// the stored vectors.
+	ScatterFromFile bool
 }
 
 // liveProduct is what Search needs about a product without asking SQLite.
@@ -109,10 +119,20 @@ type Catalog struct {
 	pendingWrites atomic.Int32 // holders of writeMu plus those waiting for it
 	dirty         bool         // guarded by writeMu: the live index changed since it was saved
 
-	// mu guards everything below. Search holds it for reading.
+	// ad is the adapted matching's state: its statistics are guarded by writeMu, its
+	// refit scheduling by refitMu (see refit.go).
+	ad      adaptation
+	refitMu sync.Mutex
+
+	// mu guards everything below. Search and Recognise hold it for reading. proj is
+	// replaced under both writeMu and mu, so a holder of either may read it.
 	mu         sync.RWMutex
 	idx        *vectorIndex
 	protos     *vectorIndex    // product prototypes, id = product id (see prototypes.go)
+	proj       *projection     // Recognise's score space (see adapt.go)
+	aprotos    *vectorIndex    // prototypes projected with proj, id = product id
+	negIDs     []int64         // the "none" memory's learned view ids...
+	negProj    []float32       // ...and their vectors projected with proj, concatenated
 	owner      map[int64]int64 // live vector id → product id (current embedder only)
 	products   map[int64]*liveProduct
 	searchable int // products with at least one live vector
@@ -186,9 +206,8 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 		if c.idx != nil {
 			c.idx.close()
 		}
-		if c.protos != nil {
-			c.protos.close()
-		}
+		c.protos.close()
+		c.aprotos.close()
 		db.Close()
 		unlockDir(lock)
 		return nil, err
@@ -209,6 +228,9 @@ func (c *Catalog) open(ctx context.Context) error {
 		// Read-only, images without vectors for this model stay unsearchable until the
 		// directory is writable: their vectors could not be stored.
 		if err := c.reembedMissing(ctx); err != nil {
+			return err
+		}
+		if err := c.reembedLearned(ctx); err != nil {
 			return err
 		}
 	}
@@ -263,7 +285,7 @@ func (c *Catalog) open(ctx context.Context) error {
 
 // loadState reads the generation, the products and the vector → product map.
 func (c *Catalog) loadState(ctx context.Context) error {
-	if err := c.db.QueryRowContext(ctx, "SELECT generation, catalog_id FROM catalog_state").Scan(&c.generation, &c.catalogID); err != nil {
+	if err := c.db.QueryRowContext(ctx, "SELECT generation, catalog_id, learned_generation FROM catalog_state").Scan(&c.generation, &c.catalogID, &c.ad.learnedGen); err != nil {
 		return fmt.Errorf("data: read catalog state: %w", err)
 	}
 	rows, err := c.db.QueryContext(ctx, "SELECT id, name FROM products")
@@ -355,6 +377,10 @@ func (c *Catalog) Stats() Stats {
 	if c.protos != nil {
 		s.Prototypes = c.protos.ntotal()
 	}
+	s.NoneViews = len(c.negIDs)
+	if c.proj != nil {
+		s.Adapted = c.proj.adapted()
+	}
 	if c.idx != nil {
 		s.IndexKind = c.idx.kind
 		s.Tombstones = c.idx.ntotal() - len(c.owner)
@@ -374,6 +400,7 @@ func (c *Catalog) Close() error {
 	c.closing = true
 	c.mu.Unlock()
 
+	c.stopRefits()
 	c.bgCancel()
 	c.bgWG.Wait()
 
@@ -382,12 +409,15 @@ func (c *Catalog) Close() error {
 		c.persistLocked()
 		c.dirty = false
 	}
+	c.saveScatterLocked()
 	c.mu.Lock()
 	c.closed = true
 	c.idx.close()
 	c.idx = nil
 	c.protos.close()
 	c.protos = nil
+	c.aprotos.close()
+	c.aprotos = nil
 	c.owner, c.products = nil, nil
 	c.mu.Unlock()
 	c.pendingWrites.Add(-1)

@@ -3,10 +3,17 @@
 //
 // # Files
 //
-// A data directory holds catalog.db (the truth: products, image bytes, vectors, in WAL mode),
-// index.faiss with its sidecar index.json (a derived copy of the current embedder's vectors,
-// which can be deleted at any time and is rebuilt from the database), and catalog.lock (one
-// process at a time).
+// A data directory holds catalog.db (the truth: products, image bytes, vectors, learned views
+// and "none" answers, in WAL mode), index.faiss with its sidecar index.json (a derived copy of
+// the current embedder's vectors, which can be deleted at any time and is rebuilt from the
+// database), scatter.bin (the adapted projection's largest statistic, likewise derived, see
+// scatterfile.go), and catalog.lock (one process at a time).
+//
+// # Recognition
+//
+// Search scores products by cosine with their prototypes (or their nearest vector).
+// Recognise scores a visit in a projection fitted on the catalog itself, with the products'
+// learned views and the "none" memory: see adapt.go, learned.go and refit.go.
 //
 // # Consistency between the database and the index
 //

@@ -209,17 +209,24 @@ func mustSearch(t testing.TB, c *Catalog, v []float32, k int) []Hit {
 	return hits
 }
 
-// rowCounts reads the database directly: products, images, embeddings, generation.
-type rowCounts struct{ products, images, embeddings, generation int64 }
+// rowCounts reads the database directly: products, images, embeddings, generation, learned
+// views and their vectors, learned generation.
+type rowCounts struct {
+	products, images, embeddings, generation   int64
+	learned, learnedVectors, learnedGeneration int64
+}
 
 func counts(t testing.TB, c *Catalog) rowCounts {
 	t.Helper()
 	var r rowCounts
 	for q, dst := range map[string]*int64{
-		"SELECT count(*) FROM products":        &r.products,
-		"SELECT count(*) FROM product_images":  &r.images,
-		"SELECT count(*) FROM embeddings":      &r.embeddings,
-		"SELECT generation FROM catalog_state": &r.generation,
+		"SELECT count(*) FROM products":                &r.products,
+		"SELECT count(*) FROM product_images":          &r.images,
+		"SELECT count(*) FROM embeddings":              &r.embeddings,
+		"SELECT generation FROM catalog_state":         &r.generation,
+		"SELECT count(*) FROM learned_views":           &r.learned,
+		"SELECT count(*) FROM learned_vectors":         &r.learnedVectors,
+		"SELECT learned_generation FROM catalog_state": &r.learnedGeneration,
 	} {
 		if err := c.db.QueryRow(q).Scan(dst); err != nil {
 			t.Fatal(err)

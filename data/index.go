@@ -270,7 +270,8 @@ func removeTempFiles(dir string) {
 		return
 	}
 	for _, e := range entries {
-		if strings.Contains(e.Name(), tmpMarker) && (strings.HasPrefix(e.Name(), indexFile) || strings.HasPrefix(e.Name(), sidecarFile)) {
+		if strings.Contains(e.Name(), tmpMarker) && (strings.HasPrefix(e.Name(), indexFile) ||
+			strings.HasPrefix(e.Name(), sidecarFile) || strings.HasPrefix(e.Name(), scatterFile)) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -100,6 +100,38 @@ CREATE TABLE purchase_items (
 );
 `,
 	},
+	{
+		name: "learning: learned views and the none memory",
+		sql: `
+-- A learned view is a crop a cashier answered for: product_id is the product it showed, or
+-- NULL for a "none of these" answer (the negative memory). Stored like a photo (the bytes
+-- are re-embedded when the model changes), with where the answer came from and when.
+CREATE TABLE learned_views (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	product_id INTEGER REFERENCES products (id) ON DELETE CASCADE,
+	origin     TEXT    NOT NULL CHECK (origin IN ('review', 'correction')),
+	created_at TEXT    NOT NULL,
+	data       BLOB    NOT NULL,
+	sha256     TEXT    NOT NULL,
+	mime       TEXT    NOT NULL,
+	width      INTEGER NOT NULL CHECK (width > 0),
+	height     INTEGER NOT NULL CHECK (height > 0)
+);
+CREATE INDEX learned_views_product ON learned_views (product_id, id);
+
+-- One query vector per learned view and embedder fingerprint (as embeddings is for photos).
+CREATE TABLE learned_vectors (
+	view_id INTEGER NOT NULL REFERENCES learned_views (id) ON DELETE CASCADE,
+	model   TEXT    NOT NULL,
+	vector  BLOB    NOT NULL,
+	PRIMARY KEY (view_id, model)
+);
+
+-- Learned views change what Recognise scores, not the vector index: they have a counter of
+-- their own, so that learning does not make index.faiss stale (see scatter.bin).
+ALTER TABLE catalog_state ADD COLUMN learned_generation INTEGER NOT NULL DEFAULT 0;
+`,
+	},
 }
 
 // schemaVersion is the version this build writes.

@@ -75,29 +75,88 @@ func (c *Catalog) AddProduct(p NewProduct) (*Product, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
-	gen, pid, ids, flat, err := c.insertProduct(ctx, name, key, sku, price, created, imgs, views)
+	var all []float32
+	for _, vs := range views {
+		for _, v := range vs {
+			all = append(all, v...)
+		}
+	}
+	aproto := c.proj.applyRows(meanRow(all, c.dim))
+	explained := c.nonesExplainedLocked(aproto)
+	in, err := c.insertProduct(ctx, name, key, sku, price, created, imgs, views, explained)
 	if err != nil {
 		return nil, c.storageError(err)
 	}
+	pid, ids, flat := in.pid, in.ids, in.flat
 	c.mu.Lock()
 	if err := c.idx.add(flat, ids); err != nil {
 		c.suspect = true
 		c.mu.Unlock()
-		return nil, c.undoAdd(ctx, pid, name, ids, gen, err)
+		c.dropNonesLocked(explained, in.learnedGen) // committed, and not undone
+		return nil, c.undoAdd(ctx, pid, name, ids, in.gen, err)
 	}
-	c.applyAddLocked(pid, name, ids, gen)
+	c.applyAddLocked(pid, name, ids, in.gen)
 	if err := c.addPrototypeLocked(pid, flat); err != nil {
 		// Only FAISS running out of memory gets here; the product's vectors are in, so
 		// nearest-neighbour matching still finds it. Say so; the next Open recomputes.
 		c.log.Error("could not index the product's prototype", "id", pid, "err", err)
 	}
+	c.updatePrototypeLocked(pid, aproto)
 	if kind, why, ok := c.needsRebuildLocked(); ok {
 		c.scheduleRebuildLocked(kind, why)
 	}
 	c.mu.Unlock()
 	c.dirty = true
-	c.log.Info("product added", "id", pid, "name", name, "images", len(imgs), "vectors", len(ids))
+	c.ad.sc.add(pid, flat, photoVector, len(imgs), 1)
+	c.dropNonesLocked(explained, in.learnedGen)
+	c.requestRefit(c.opts.Adapt.RefitDelay)
+	c.log.Info("product added", "id", pid, "name", name, "images", len(imgs), "vectors", len(ids), "nones_dropped", len(explained))
 	return &Product{ID: pid, Name: name, SKU: sku, PriceCents: price, Images: len(imgs), CreatedAt: created}, nil
+}
+
+// meanRow returns the mean of the vectors concatenated in flat, as float64.
+func meanRow(flat []float32, dim int) []float64 {
+	mean := make([]float64, dim)
+	n := float64(len(flat) / dim)
+	for i, v := range flat {
+		mean[i%dim] += float64(v) / n
+	}
+	return mean
+}
+
+// dropNonesLocked forgets committed deletions of "none" answers. writeMu is held.
+func (c *Catalog) dropNonesLocked(gone []evicted, learnedGen int64) {
+	if len(gone) > 0 {
+		c.ad.learnedGen = learnedGen
+		c.applyNonesLocked(nil, gone)
+	}
+}
+
+// nonesExplainedLocked returns the "none" answers that a new product with this projected
+// prototype explains: those it would become the nearest product of, scoring at least
+// AdaptOptions.ClearNone (ClearNoneCosine when scoring by cosine). They were most likely
+// that product, answered "none" because it was not in the catalog yet; kept, they would
+// block it. writeMu is held.
+func (c *Catalog) nonesExplainedLocked(proto []float32) []evicted {
+	if len(c.negIDs) == 0 {
+		return nil
+	}
+	floor := c.opts.Adapt.ClearNone
+	if !c.proj.adapted() {
+		floor = c.opts.Adapt.ClearNoneCosine
+	}
+	var out []evicted
+	for i, s := range matVec(c.negProj, len(c.negIDs), proto) {
+		if s < floor {
+			continue
+		}
+		v := c.negProj[i*c.dim : (i+1)*c.dim]
+		if scores, _, err := c.aprotos.search(v, 1); err == nil && len(scores) > 0 && scores[0] >= s {
+			continue // an existing product explains it at least as well
+		}
+		out = append(out, evicted{id: c.negIDs[i]})
+	}
+	return out
 }
 
 // embedImages embeds the images concurrently (the Embedder is safe for concurrent use, and
@@ -140,64 +199,81 @@ func (c *Catalog) embedOne(img image.Image) ([][]float32, error) {
 	return views, nil
 }
 
-// insertProduct writes the product, its images and their vectors in one transaction and
-// returns the new generation, the product id, the vector ids and the vectors concatenated in
-// the same order.
+// inserted is what insertProduct wrote: the new generations (learnedGen 0 when no none answer
+// was dropped), the product id, the vector ids and the vectors concatenated in the same order.
+type inserted struct {
+	gen, learnedGen, pid int64
+	ids                  []int64
+	flat                 []float32
+}
+
+// insertProduct writes the product, its images and their vectors, and deletes the none
+// answers it explains, in one transaction.
 func (c *Catalog) insertProduct(ctx context.Context, name, key, sku string, price *int64, created time.Time,
-	imgs []*decodedImage, views [][][]float32) (gen, pid int64, ids []int64, flat []float32, err error) {
+	imgs []*decodedImage, views [][][]float32, dropNones []evicted) (in inserted, err error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, nil, nil, fmt.Errorf("data: add product: %w", err)
+		return inserted{}, fmt.Errorf("data: add product: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
-	if gen, err = bumpGeneration(ctx, tx); err != nil {
-		return 0, 0, nil, nil, err
+	if in.gen, err = bumpGeneration(ctx, tx); err != nil {
+		return inserted{}, err
+	}
+	if len(dropNones) > 0 {
+		if in.learnedGen, err = bumpLearnedGeneration(ctx, tx); err != nil {
+			return inserted{}, err
+		}
+		for _, e := range dropNones {
+			if _, err = tx.ExecContext(ctx, "DELETE FROM learned_views WHERE id = ?", e.id); err != nil {
+				return inserted{}, fmt.Errorf("data: drop a none answer: %w", err)
+			}
+		}
 	}
 	var skuArg any
 	if sku != "" {
 		skuArg = sku
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO products (name, name_key, sku, price_cents, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, name, key, skuArg, price, formatTime(created)).Scan(&pid)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, name, key, skuArg, price, formatTime(created)).Scan(&in.pid)
 	if isDuplicateName(err) {
-		return 0, 0, nil, nil, fmt.Errorf("%w: %q", ErrDuplicateName, name)
+		return inserted{}, fmt.Errorf("%w: %q", ErrDuplicateName, name)
 	}
 	if err != nil {
-		return 0, 0, nil, nil, fmt.Errorf("data: add product: %w", err)
+		return inserted{}, fmt.Errorf("data: add product: %w", err)
 	}
 	insImg, err := tx.PrepareContext(ctx, `INSERT INTO product_images (product_id, position, data, sha256, mime, width, height)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
-		return 0, 0, nil, nil, fmt.Errorf("data: add product: %w", err)
+		return inserted{}, fmt.Errorf("data: add product: %w", err)
 	}
 	defer insImg.Close()
 	insVec, err := tx.PrepareContext(ctx, `INSERT INTO embeddings (image_id, model, view, vector) VALUES (?, ?, ?, ?) RETURNING id`)
 	if err != nil {
-		return 0, 0, nil, nil, fmt.Errorf("data: add product: %w", err)
+		return inserted{}, fmt.Errorf("data: add product: %w", err)
 	}
 	defer insVec.Close()
 	for i, d := range imgs {
 		var imageID int64
-		if err = insImg.QueryRowContext(ctx, pid, i+1, d.data, d.sha256, d.mime, d.width, d.height).Scan(&imageID); err != nil {
-			return 0, 0, nil, nil, fmt.Errorf("data: add image %d: %w", i, err)
+		if err = insImg.QueryRowContext(ctx, in.pid, i+1, d.data, d.sha256, d.mime, d.width, d.height).Scan(&imageID); err != nil {
+			return inserted{}, fmt.Errorf("data: add image %d: %w", i, err)
 		}
 		for view, v := range views[i] {
 			var vid int64
 			if err = insVec.QueryRowContext(ctx, imageID, c.fp, view, encodeVector(v)).Scan(&vid); err != nil {
-				return 0, 0, nil, nil, fmt.Errorf("data: add vector: %w", err)
+				return inserted{}, fmt.Errorf("data: add vector: %w", err)
 			}
-			ids = append(ids, vid)
-			flat = append(flat, v...)
+			in.ids = append(in.ids, vid)
+			in.flat = append(in.flat, v...)
 		}
 	}
 	if err = tx.Commit(); err != nil {
-		return 0, 0, nil, nil, fmt.Errorf("data: add product: commit: %w", err)
+		return inserted{}, fmt.Errorf("data: add product: commit: %w", err)
 	}
-	return gen, pid, ids, flat, nil
+	return in, nil
 }
 
 // applyAddLocked records a committed product in the in-memory maps Search reads.
@@ -254,8 +330,12 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	if err := c.checkWritable(); err != nil {
 		return err
 	}
-	// The vector ids are read before the delete cascades them away.
+	// The vectors are read before the delete cascades them away.
 	ids, err := c.productVectorIDs(ctx, id)
+	if err != nil {
+		return err
+	}
+	vecs, learned, err := c.productVectors(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -263,6 +343,7 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	if err != nil {
 		return c.storageError(err)
 	}
+	c.ad.sc.remove(id, vecs)
 	c.mu.Lock()
 	if c.idx.kind == IndexFlat {
 		if n, err := c.idx.remove(ids); err != nil || n != len(ids) {
@@ -276,6 +357,8 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	if _, err := c.protos.remove([]int64{id}); err != nil {
 		c.log.Error("could not remove the product's prototype", "id", id, "err", err)
 	}
+	c.updatePrototypeLocked(id, nil)
+	c.stats.LearnedViews -= learned
 	if p := c.products[id]; p != nil && p.vectors > 0 {
 		c.searchable--
 	}
@@ -286,8 +369,25 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	}
 	c.mu.Unlock()
 	c.dirty = true
-	c.log.Info("product removed", "id", id, "vectors", len(ids))
+	c.requestRefit(c.opts.Adapt.RefitDelay)
+	c.log.Info("product removed", "id", id, "vectors", len(ids), "learned_views", learned)
 	return nil
+}
+
+// productVectors returns the product's photo and learned vectors for the current embedder,
+// concatenated, and how many of them are learned views. The caller holds writeMu.
+func (c *Catalog) productVectors(ctx context.Context, id int64) (flat []float32, learned int, err error) {
+	_, flat, err = c.readVectors(ctx, `SELECT e.id, e.vector FROM embeddings e JOIN product_images i ON i.id = e.image_id
+		WHERE i.product_id = ? AND e.model = ?`, id, c.fp)
+	if err != nil {
+		return nil, 0, err
+	}
+	lids, lflat, err := c.readVectors(ctx, `SELECT v.view_id, v.vector FROM learned_vectors v JOIN learned_views l ON l.id = v.view_id
+		WHERE l.product_id = ? AND v.model = ?`, id, c.fp)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append(flat, lflat...), len(lids), nil
 }
 
 // productVectorIDs returns the ids of the product's vectors for the current embedder. The

@@ -25,14 +25,20 @@ const (
 // product's prototype exactly when it sees its vectors.
 
 // loadPrototypes computes every product's prototype from the database (at Open, before
-// anything else can reach the catalog).
+// anything else can reach the catalog), and, in the same pass over the vectors, the
+// statistics of the adapted projection (see loadAdaptation).
 func (c *Catalog) loadPrototypes(ctx context.Context) error {
 	x, err := newVectorIndex(IndexFlat, c.dim, 0, 0)
 	if err != nil {
 		return err
 	}
-	rows, err := c.db.QueryContext(ctx, `SELECT i.product_id, e.vector FROM embeddings e
-		JOIN product_images i ON i.id = e.image_id WHERE e.model = ? ORDER BY i.product_id`, c.fp)
+	ld, err := c.newAdaptLoader(ctx)
+	if err != nil {
+		x.close()
+		return err
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT i.product_id, e.image_id, e.vector FROM embeddings e
+		JOIN product_images i ON i.id = e.image_id WHERE e.model = ? ORDER BY i.product_id, e.image_id`, c.fp)
 	if err != nil {
 		x.close()
 		return fmt.Errorf("data: load prototypes: %w", err)
@@ -40,7 +46,7 @@ func (c *Catalog) loadPrototypes(ctx context.Context) error {
 	defer rows.Close()
 	sum := make([]float64, c.dim)
 	vec := make([]float32, 0, c.dim)
-	var current int64 = -1
+	var current, lastImage int64 = -1, -1
 	var ids []int64
 	var protos []float32
 	flush := func() {
@@ -51,9 +57,9 @@ func (c *Catalog) loadPrototypes(ctx context.Context) error {
 		clear(sum)
 	}
 	for rows.Next() {
-		var pid int64
+		var pid, image int64
 		var blob []byte
-		if err := rows.Scan(&pid, &blob); err != nil {
+		if err := rows.Scan(&pid, &image, &blob); err != nil {
 			x.close()
 			return fmt.Errorf("data: load prototypes: %w", err)
 		}
@@ -69,6 +75,8 @@ func (c *Catalog) loadPrototypes(ctx context.Context) error {
 		for i, f := range v {
 			sum[i] += float64(f)
 		}
+		ld.addPhotoVector(pid, image != lastImage, v)
+		lastImage = image
 	}
 	if err := rows.Err(); err != nil {
 		x.close()
@@ -80,7 +88,7 @@ func (c *Catalog) loadPrototypes(ctx context.Context) error {
 		return err
 	}
 	c.protos = x
-	return nil
+	return c.loadAdaptation(ctx, ld)
 }
 
 // addPrototypeLocked adds the prototype of a new product from its vectors (flattened, each

@@ -326,6 +326,87 @@ func (c *Catalog) reembedMissing(ctx context.Context) error {
 	return nil
 }
 
+// reembedLearned embeds every learned view that has no vector for the current embedder (a
+// model change), from its stored crop, as the recogniser embeds queries. A view that cannot
+// be embedded is logged and left out (the next Open tries again).
+func (c *Catalog) reembedLearned(ctx context.Context) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT l.id, l.data FROM learned_views l WHERE NOT EXISTS
+		(SELECT 1 FROM learned_vectors v WHERE v.view_id = l.id AND v.model = ?) ORDER BY l.id`, c.fp)
+	if err != nil {
+		return fmt.Errorf("data: find learned views to embed: %w", err)
+	}
+	type todo struct {
+		id   int64
+		data []byte
+	}
+	var all []todo
+	for rows.Next() {
+		var t todo
+		if err := rows.Scan(&t.id, &t.data); err != nil {
+			rows.Close()
+			return fmt.Errorf("data: find learned views to embed: %w", err)
+		}
+		all = append(all, t)
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("data: find learned views to embed: %w", err)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	c.log.Info("embedding learned views for the current model", "model", c.fp, "views", len(all))
+	failed := 0
+	for len(all) > 0 {
+		batch := all[:min(len(all), reembedBatch)]
+		all = all[len(batch):]
+		var ids []int64
+		var vecs [][]float32
+		for _, t := range batch {
+			d, err := decodeImage(0, t.data, int(^uint(0)>>1), 0)
+			var v []float32
+			if err == nil {
+				v, err = c.embedQuery(d.img)
+			}
+			if err != nil {
+				failed++
+				c.log.Error("cannot embed learned view", "id", t.id, "err", err)
+				continue
+			}
+			ids, vecs = append(ids, t.id), append(vecs, v)
+		}
+		if err := c.storeLearnedVectors(ctx, ids, vecs); err != nil {
+			return err
+		}
+	}
+	c.stats.ReembedFailed += failed
+	return nil
+}
+
+// storeLearnedVectors writes re-embedded learned views' vectors in one transaction.
+func (c *Catalog) storeLearnedVectors(ctx context.Context, ids []int64, vecs [][]float32) (err error) {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("data: store learned vectors: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err = bumpLearnedGeneration(ctx, tx); err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if _, err = tx.ExecContext(ctx, "INSERT INTO learned_vectors (view_id, model, vector) VALUES (?, ?, ?)", id, c.fp, encodeVector(vecs[i])); err != nil {
+			return fmt.Errorf("data: store learned vectors: %w", err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("data: store learned vectors: %w", err)
+	}
+	return nil
+}
+
 // embedStored decodes and embeds stored images on a few goroutines. errs[i] is image i's
 // own failure; err is a database failure.
 func (c *Catalog) embedStored(ctx context.Context, imageIDs []int64) (views [][][]float32, errs []error, err error) {

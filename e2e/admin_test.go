@@ -21,10 +21,8 @@ func TestAdminRegistrationRecognisedWithoutRestart(t *testing.T) {
 	checkNoLeftovers(t)
 	products := scenario.SyntheticProducts(6, 1)
 	// X is Bolt Cola: of the six, the one whose closest other product scores lowest while it
-	// is unknown (0.61-0.63 at its first recognition here, against 0.64-0.69 for the others). Delta Detergent and Ember
-	// Coffee, left out of the catalog, are sometimes counted as Crimson Crisps by the counter's
-	// vote rule (three recognitions at 0.69 or more, the threshold 0.79 less 0.1), which is
-	// not what this test is about.
+	// is unknown. Synthetic look-alikes of a catalog product can be taken for it (see the
+	// recogniser's eval for how often), which is not what this test is about.
 	x := products[1]
 	known := append(products[:1:1], products[2:]...)
 
@@ -73,16 +71,17 @@ func TestAdminRegistrationRecognisedWithoutRestart(t *testing.T) {
 	if q := cartOf(h); len(q) != 0 {
 		t.Fatalf("before %s is registered the cart is %v, want it empty", x.Name, q)
 	}
+	// Not knowing X, the checkout says so (unknown) or asks which product it was (review).
 	var unknown []string
 	for _, e := range h.Events {
-		if e.Type == "unknown" {
+		if e.Type == "unknown" || e.Type == "review" {
 			unknown = append(unknown, e.String())
 		}
 	}
 	if len(unknown) == 0 {
-		t.Fatalf("one pass of the camera showed %s, but no unknown-object event arrived: was the object seen at all?", x.Name)
+		t.Fatalf("one pass of the camera showed %s, but no unknown-object or review event arrived: was the object seen at all?", x.Name)
 	}
-	t.Logf("before registration: cart empty, %s reported unknown: %s", x.Name, strings.Join(unknown, "; "))
+	t.Logf("before registration: cart empty, %s reported unknown or asked about: %s", x.Name, strings.Join(unknown, "; "))
 
 	// The admin registers X in a second tab.
 	admin := b.newTab(t, "admin")

@@ -269,6 +269,10 @@ type apiCart struct {
 		Quantity int     `json:"quantity"`
 		Score    float64 `json:"score"`
 	} `json:"items"`
+	// Pending are the reviews waiting for an answer.
+	Pending []struct {
+		ID string `json:"id"`
+	} `json:"pending"`
 	Version   int64 `json:"version"`
 	Confirmed bool  `json:"confirmed"`
 	Purchase  *struct {
@@ -278,6 +282,14 @@ type apiCart struct {
 			Quantity int    `json:"quantity"`
 		} `json:"items"`
 	} `json:"purchase"`
+}
+
+// pendingID is the first pending review's id ("" when none).
+func (c *apiCart) pendingID() string {
+	if c == nil || len(c.Pending) == 0 {
+		return ""
+	}
+	return c.Pending[0].ID
 }
 
 func (c apiCart) quantities() map[string]int {

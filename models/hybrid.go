@@ -153,7 +153,10 @@ func NewHybrid(cfg HybridConfig, modelDir string) (*Hybrid, error) {
 		h.dim += p.Dim()
 		fmt.Fprintf(&desc, "|w=%s %s", strconv.FormatFloat(w, 'g', -1, 64), p.Fingerprint())
 	}
-	fmt.Fprintf(&desc, "|catalog_views=%s|query_views=%s", viewNames(h.catalogViews), viewNames(h.queryViews))
+	// Query views are left out: they change how crops are embedded, never a catalog photo's
+	// vectors, so a catalog stays valid when they change. The field keeps its former place,
+	// empty, so that catalogs stored before query views were used keep their vectors.
+	fmt.Fprintf(&desc, "|catalog_views=%s|query_views=", viewNames(h.catalogViews))
 	h.description = desc.String()
 	sum := sha256.Sum256([]byte(h.description))
 	h.fingerprint = "hybrid:v1:" + hex.EncodeToString(sum[:16])
@@ -222,7 +225,8 @@ func overlay(base, over EncoderConfig) EncoderConfig {
 func (h *Hybrid) Dim() int { return h.dim }
 
 // Fingerprint is a short hash of Description: it changes with any encoder's fingerprint
-// (model contents, output, preprocessing, reduction), any weight and any view.
+// (model contents, output, preprocessing, reduction), any weight and any catalog view (not
+// with query views, which change no stored photo vector).
 func (h *Hybrid) Fingerprint() string { return h.fingerprint }
 
 // Description is the readable text Fingerprint hashes, for logs.

@@ -108,6 +108,9 @@ func TestHybridViews(t *testing.T) {
 	if plain.Fingerprint() == h.Fingerprint() {
 		t.Fatal("views do not change the fingerprint")
 	}
+	if q := newHybridT(t, HybridConfig{Encoders: specs, QueryViews: []string{"hflip"}}, ""); q.Fingerprint() != plain.Fingerprint() {
+		t.Fatal("query views change the fingerprint, so a catalog would be embedded again for nothing")
+	}
 	imgs := randomImages(11, 3)
 	m, _ := toRGB(imgs[0])
 	flipped, cropped90, cropped80 := hflip(m).toImage(), centreCrop(m, 90).clone().toImage(), centreCrop(m, 80).clone().toImage()

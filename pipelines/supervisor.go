@@ -72,6 +72,9 @@ type Binding struct {
 	// failed), before Done is closed: while attached, the domain reaches the running pipeline
 	// (a session's ROI changes).
 	Attach func(sup *Supervisor) (detach func())
+	// OnState, when set, is told of every change of the pipeline's state, in order, from the
+	// supervisor's goroutine (the session's events, checkout.EventSink). It must not block.
+	OnState func(Status)
 }
 
 // Binder binds the pipelines a Manager starts (package checkout: a camera's checkout
@@ -133,6 +136,9 @@ func (s *Supervisor) Start() {
 	var detach func()
 	if s.opts.Binding.Attach != nil {
 		detach = s.opts.Binding.Attach(s)
+	}
+	if s.opts.Binding.OnState != nil {
+		s.opts.Binding.OnState(s.Status()) // starting
 	}
 	go s.run(detach)
 }
@@ -211,13 +217,18 @@ func (s *Supervisor) Position() (pos, length time.Duration, ok bool) {
 
 func (s *Supervisor) setState(state State, mutate func(*Status)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status.State != state {
+	changed := s.status.State != state
+	if changed {
 		s.status.State = state
 		s.status.Since = time.Now()
 	}
 	if mutate != nil {
 		mutate(&s.status)
+	}
+	st := s.status
+	s.mu.Unlock()
+	if changed && s.opts.Binding.OnState != nil {
+		s.opts.Binding.OnState(st)
 	}
 }
 

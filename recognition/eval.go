@@ -55,9 +55,12 @@ func LabeledImages(dir string) (map[string][]string, []string, error) {
 
 // Outcome is the recogniser's answer for one query.
 type Outcome struct {
-	Label string     // the query's true product
-	Known bool       // the true product is in the catalog
-	Hits  []data.Hit // best first
+	Label    string     // the query's true product
+	Known    bool       // the true product is in the catalog
+	Hits     []data.Hit // best first
+	Decision Decision   // at the embedder's rules ("" when not decided)
+	ev       data.Evidence
+	rules    Rules // Decision's
 }
 
 // Top returns the best hit's name and score ("" and 0 when the catalog is empty).
@@ -92,9 +95,11 @@ type Report struct {
 	// threshold would still have accepted as some product; -1 when there were none.
 	FalseAccept float64 `json:"false_accept_rate"`
 	// FalseReject is the share of correctly ranked known queries below the threshold.
-	FalseReject float64       `json:"false_reject_rate"`
-	Classes     []ClassResult `json:"classes"`
-	outcomes    []Outcome
+	FalseReject float64 `json:"false_reject_rate"`
+	// Adapted: scores are in the catalog's adapted space (false: cosine).
+	Adapted  bool          `json:"-"`
+	Classes  []ClassResult `json:"classes"`
+	outcomes []Outcome
 }
 
 // Summarise computes a report from outcomes at a threshold.

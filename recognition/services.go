@@ -10,8 +10,10 @@ package recognition
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"sync"
@@ -23,22 +25,55 @@ import (
 )
 
 // EmbedderConfig is an embedder configuration file (configs/embedders/*.yaml): the hybrid's
-// recipe plus the match threshold calibrated for it.
+// recipe plus the match threshold and decision rules calibrated for it.
 type EmbedderConfig struct {
 	models.HybridConfig `yaml:",inline"`
 	// Threshold is the cosine similarity from which a crop is taken to be its best product,
 	// calibrated for this embedding (vectors of different models are not comparable, nor are
-	// their scores).
+	// their scores). It applies to data.Catalog.Search's raw cosine scores.
 	Threshold float64 `yaml:"threshold"`
+	// Rules decide a visit from data.Catalog.Recognise's evidence (see Decide). Without
+	// adapted rules, the catalog is not adapted for this embedder and scores by cosine.
+	Rules Rules `yaml:"rules"`
 }
 
-// Embedder is a shared embedder: the hybrid model, its calibrated threshold and a batcher
-// that coalesces crops arriving at the same moment from several pipelines.
+// Embedder is a shared embedder: the hybrid model, its calibrated threshold and decision
+// rules, and a batcher that coalesces crops arriving at the same moment from several
+// pipelines.
 type Embedder struct {
 	*models.Hybrid
 	Threshold float32
+	Rules     Rules
 	Batcher   *models.Batcher
 	Source    string // the file it came from, or "default"
+}
+
+// EmbedQuery embeds a crop to recognise: the crop and its query views, averaged, in one
+// batched run of the shared batcher (with whatever crops other pipelines submit at the same
+// moment). The vector is what data.Catalog.Recognise takes. It returns models.ErrQueueFull
+// at once when the batcher's queue is full.
+func (e *Embedder) EmbedQuery(img image.Image) ([]float32, error) {
+	return e.Batcher.Embed(img)
+}
+
+// EmbedQueryContext is EmbedQuery that stops waiting when ctx is done.
+func (e *Embedder) EmbedQueryContext(ctx context.Context, img image.Image) ([]float32, error) {
+	return e.Batcher.EmbedContext(ctx, img)
+}
+
+// CatalogOptions completes a catalog's options for this embedder: adapted matching only when
+// its adapted rules were calibrated, and "none" answers cleared from the count thresholds.
+func (e *Embedder) CatalogOptions(opts data.Options) data.Options {
+	if !e.Rules.adapts() {
+		opts.Adapt.Off = true
+	}
+	if opts.Adapt.ClearNone == 0 {
+		opts.Adapt.ClearNone = e.Rules.Adapted.Count
+	}
+	if opts.Adapt.ClearNoneCosine == 0 {
+		opts.Adapt.ClearNoneCosine = e.Rules.Cosine.Count
+	}
+	return opts
 }
 
 var (
@@ -73,6 +108,14 @@ func LoadEmbedderConfig(path, modelDir string) (EmbedderConfig, error) {
 	if cfg.Threshold <= 0 || cfg.Threshold > 1 {
 		return EmbedderConfig{}, fmt.Errorf("%s: threshold must be in (0, 1], got %v", path, cfg.Threshold)
 	}
+	if cfg.Rules.Cosine == (Thresholds{}) {
+		// Today's rule: count from the threshold, no ask band.
+		t := float32(cfg.Threshold)
+		cfg.Rules.Cosine = Thresholds{Count: t, Unknown: t}
+	}
+	if err := cfg.Rules.validate(); err != nil {
+		return EmbedderConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
 	return cfg, nil
 }
 
@@ -101,6 +144,7 @@ func OpenEmbedder(path, modelDir string) (*Embedder, error) {
 	e := &Embedder{
 		Hybrid:    h,
 		Threshold: float32(cfg.Threshold),
+		Rules:     cfg.Rules,
 		// Two workers: on this 2-core class of machine a single-threaded session costs the
 		// same per crop at any batch size, so two crops at once go faster on two cores
 		// than one batch of two (models.BenchmarkConcurrentCrops).
@@ -126,7 +170,7 @@ func OpenCatalog(dir string, emb *Embedder, opts data.Options) (*data.Catalog, e
 		}
 		return sc.cat, nil
 	}
-	cat, err := data.Open(abs, emb.Hybrid, opts)
+	cat, err := data.Open(abs, emb.Hybrid, emb.CatalogOptions(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,10 @@
 #   chromium + chromium-driver    headless browser tests (iproute2, util-linux: their network namespace)
 #   python3-onnx, python3-opencv, python3-pil  test-only yardsticks (tiny ONNX models, OpenCV,
 #                                 PIL resampling)
+#   nats-server, postgresql-15    more than one server: the events broker (NATS 2.9, JetStream)
+#                                 and the catalog of record; tests run private instances of
+#                                 both (testkit/natstest, testkit/pgtest), so neither is left
+#                                 running by the install: no default PostgreSQL cluster is made
 set -euo pipefail
 
 PREFIX=/usr/local
@@ -40,6 +44,7 @@ APT_PACKAGES=(
 	python3-onnx python3-numpy python3-opencv python3-pil
 	fonts-dejavu-core fonts-noto-cjk
 	nodejs
+	nats-server postgresql-15
 )
 
 missing_packages() {
@@ -55,6 +60,11 @@ install_apt() {
 	if [ -z "$missing" ]; then log "apt packages: present"; return; fi
 	log "apt packages: installing $(echo $missing | wc -w) missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# PostgreSQL's packages would make and start a "main" cluster on port 5432: the tests
+	# make their own, and a deployment chooses its own.
+	mkdir -p /etc/postgresql-common/createcluster.d
+	[ -f /etc/postgresql-common/createcluster.d/ebrcs.conf ] ||
+		echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ebrcs.conf
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ebrcs/ebrcs/cluster"
 	"github.com/ebrcs/ebrcs/signaling"
 	"github.com/ebrcs/ebrcs/web"
 )
@@ -50,6 +51,31 @@ type Config struct {
 	// request whose body stops arriving this long (a slow body that keeps coming is fine).
 	IdleTimeout      time.Duration `yaml:"idle_timeout"`
 	BodyStallTimeout time.Duration `yaml:"body_stall_timeout"`
+
+	// NodeName names this server among the nodes (default: the host name); NodeURL is where
+	// browsers and WHIP clients reach it (default: http[s]://<host name>:<port>).
+	NodeName string `yaml:"node_name"`
+	NodeURL  string `yaml:"node_url"`
+	// EventsURL is the NATS server (nats://host:4222) that every event goes to, where the
+	// nodes find each other; empty: a single server, events stay in the process.
+	EventsURL string        `yaml:"events_url"`
+	Cluster   ClusterConfig `yaml:"cluster"`
+}
+
+// ClusterConfig is the `cluster:` section: tuning for more than one server (events_url set).
+type ClusterConfig struct {
+	// QueueDir holds the events waiting for the broker (one node per directory); QueueMaxMB
+	// bounds it, beyond which events are dropped and counted.
+	QueueDir   string `yaml:"queue_dir"`
+	QueueMaxMB int64  `yaml:"queue_max_mb"`
+	// Stream is the JetStream stream of the events, kept for StreamMaxAge.
+	Stream       string        `yaml:"stream"`
+	StreamMaxAge time.Duration `yaml:"stream_max_age"`
+	// Bucket is the key-value bucket of the nodes' presence; a node missing PresenceTTL of
+	// heartbeats (every Heartbeat) is gone.
+	Bucket      string        `yaml:"bucket"`
+	PresenceTTL time.Duration `yaml:"presence_ttl"`
+	Heartbeat   time.Duration `yaml:"heartbeat"`
 }
 
 // minAdminTokenLength keeps a chosen admin token out of reach of guessing.
@@ -63,11 +89,15 @@ type WebRTCConfig struct {
 	NAT1To1IPs      []string      `yaml:"public_ips"`
 	IncludeLoopback bool          `yaml:"include_loopback"`
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
+	// MaxPublishers is the admission limit of live cameras at once (503 with Retry-After
+	// beyond); 0: derived from this machine's measured capacity; -1: none.
+	MaxPublishers int `yaml:"max_publishers"`
 }
 
 func (w WebRTCConfig) service() signaling.Config {
 	return signaling.Config{ICEServers: w.ICEServers, UDPPortMin: w.UDPPortMin, UDPPortMax: w.UDPPortMax,
-		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout}
+		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout,
+		MaxPublishers: w.MaxPublishers}
 }
 
 // CheckoutConfig is the `checkout:` section: sessions and video uploads.
@@ -98,13 +128,17 @@ var defaultConfig = Config{Addr: ":8080", Pipelines: "configs/pipelines", LogLev
 		UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4,
 		UnusedTTL: 3 * time.Minute, SessionsPerMinute: 6},
 	WebRTC:      WebRTCConfig{ConnectTimeout: 20 * time.Second},
-	IdleTimeout: web.DefaultIdleTimeout, BodyStallTimeout: web.DefaultBodyStallTimeout}
+	IdleTimeout: web.DefaultIdleTimeout, BodyStallTimeout: web.DefaultBodyStallTimeout,
+	Cluster: ClusterConfig{QueueDir: "var/events", QueueMaxMB: cluster.DefaultQueueMaxBytes >> 20, Stream: cluster.DefaultStream,
+		StreamMaxAge: cluster.DefaultStreamMaxAge, Bucket: cluster.DefaultBucket, PresenceTTL: cluster.DefaultPresenceTTL,
+		Heartbeat: cluster.DefaultPresenceTTL / 3}}
 
 // envNames maps config keys to their environment variables.
 var envNames = map[string]string{"addr": "EBRCS_ADDR", "pipelines": "EBRCS_PIPELINES", "log_level": "EBRCS_LOG_LEVEL",
 	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE", "admin_token": "EBRCS_ADMIN_TOKEN",
 	"tls_cert": "EBRCS_TLS_CERT", "tls_key": "EBRCS_TLS_KEY", "tls_self_signed": "EBRCS_TLS_SELF_SIGNED",
-	"media_dir": "EBRCS_MEDIA_DIR", "pipelines_api": "EBRCS_PIPELINES_API"}
+	"media_dir": "EBRCS_MEDIA_DIR", "pipelines_api": "EBRCS_PIPELINES_API",
+	"node_name": "EBRCS_NODE_NAME", "node_url": "EBRCS_NODE_URL", "events_url": "EBRCS_EVENTS_URL"}
 
 // The values of pipelines_api.
 const (
@@ -115,7 +149,7 @@ const (
 // LoadConfig layers defaults, the file (if it exists), the environment (getenv), then the
 // non-empty flags, and checks the result. flags and the environment are keyed by option
 // name, as in the file: addr, pipelines, log_level, checkout_pipeline, admin_token, tls_cert,
-// tls_key, tls_self_signed, media_dir, pipelines_api.
+// tls_key, tls_self_signed, media_dir, pipelines_api, node_name, node_url, events_url.
 func LoadConfig(file string, getenv func(string) string, flags map[string]string) (Config, error) {
 	cfg := defaultConfig
 	raw, err := os.ReadFile(file)
@@ -147,6 +181,9 @@ func LoadConfig(file string, getenv func(string) string, flags map[string]string
 	set("tls_key", &cfg.TLSKey)
 	set("media_dir", &cfg.MediaDir)
 	set("pipelines_api", &cfg.PipelinesAPI)
+	set("node_name", &cfg.NodeName)
+	set("node_url", &cfg.NodeURL)
+	set("events_url", &cfg.EventsURL)
 	selfSigned := ""
 	set("tls_self_signed", &selfSigned)
 	if selfSigned != "" {
@@ -210,6 +247,9 @@ func LoadConfig(file string, getenv func(string) string, flags map[string]string
 		return cfg, fmt.Errorf("%s: %w", file, err)
 	}
 	if _, err := cfg.trustedProxies(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := cfg.checkCluster(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", file, err)
 	}
 	return cfg, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/checkout/access"
+	"github.com/ebrcs/ebrcs/cluster"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/internal/malloctune"
 	"github.com/ebrcs/ebrcs/pipelines"
@@ -39,7 +40,15 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 	defer recognition.CloseAll()
 	// The camera stations' annotated video, for their pipelines and for WHEP viewers.
 	outputs := signaling.NewOutputs()
-	checkouts, catalog, err := newCheckout(cfg.Checkout, outputs, log)
+	// More than one server (events_url): every event leaves through the broker.
+	events, node, err := openCluster(cfg, version, log)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if node != nil {
+		defer node.Close() // after checkouts.Close: the sessions' last events are queued
+	}
+	checkouts, catalog, err := newCheckout(cfg.Checkout, outputs, events, log)
 	if err != nil {
 		return fmt.Errorf("checkout: %w", err)
 	}
@@ -61,11 +70,24 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 	if n := cfg.Checkout.SessionsPerMinute; n > 0 {
 		guard.Limiter = access.NewRateLimiter(n, trusted)
 	}
-	rtc, err := signaling.NewService(cfg.WebRTC.service(), manager, checkouts, outputs, guard, log)
+	rtcCfg := cfg.WebRTC.service()
+	if node != nil {
+		rtcCfg.Elsewhere = node // a new camera this node cannot take goes to a node with room
+	}
+	rtc, err := signaling.NewService(rtcCfg, manager, checkouts, outputs, guard, log)
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	defer rtc.Close() // first: live pipelines stop before the sessions and catalogs
+	var directory nodes = &cluster.Standalone{Name: cfg.NodeName, URL: cfg.NodeURL, Version: version,
+		Started: time.Now().UTC(), Report: report(cfg, checkouts, rtc)}
+	if node != nil {
+		// The name is claimed before anything runs: another live node with it stops this one.
+		if err := node.Join(report(cfg, checkouts, rtc)); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		directory = node
+	}
 
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- manager.Watch(ctx) }()
@@ -73,7 +95,7 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
 		Catalog: catalog, PipelineAdmin: manager, Guard: guard, WebRTC: rtc, CORSOrigins: cfg.CORSOrigins,
 		IdleTimeout: cfg.IdleTimeout, BodyStallTimeout: cfg.BodyStallTimeout,
-		PipelinesReadOnly: cfg.PipelinesAPI == pipelinesReadOnly}
+		PipelinesReadOnly: cfg.PipelinesAPI == pipelinesReadOnly, Nodes: directory}
 	serveErr := serveHTTP(ctx, srv, cfg, version, log)
 	cancel() // the directory watch ends with the server
 	if err := <-watchErr; err != nil {
@@ -84,7 +106,7 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 
 // newCheckout starts the session manager, with the catalog its upload pipeline counts from
 // (checkout.OpenCatalog), which it returns too.
-func newCheckout(cfg CheckoutConfig, video checkout.StationVideo, log *slog.Logger) (*checkout.Manager, *data.Catalog, error) {
+func newCheckout(cfg CheckoutConfig, video checkout.StationVideo, events checkout.EventSink, log *slog.Logger) (*checkout.Manager, *data.Catalog, error) {
 	spec, err := pipelines.LoadFile(cfg.Pipeline)
 	if err != nil {
 		return nil, nil, err
@@ -104,7 +126,7 @@ func newCheckout(cfg CheckoutConfig, video checkout.StationVideo, log *slog.Logg
 	mgr, err := checkout.NewManager(checkout.Config{
 		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL, UnusedTTL: cfg.UnusedTTL,
 		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, MaxVideoLength: cfg.MaxVideo,
-		MaxVideoWidth: maxW, MaxVideoHeight: maxH, MaxVideoFPS: cfg.MaxVideoFPS, StationVideo: video, Logger: log,
+		MaxVideoWidth: maxW, MaxVideoHeight: maxH, MaxVideoFPS: cfg.MaxVideoFPS, StationVideo: video, Events: events, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -17,56 +18,100 @@ import (
 // bridge is one live session's media path between pion and its GStreamer pipeline. It
 // implements pipelines.MediaLink: every (re)build of the pipeline attaches a new appsrc and
 // appsink, and the bridge keeps feeding whichever is current.
+//
+// The camera's RTP packets are put back together into whole frames here (frameAssembler),
+// which waits a little for retransmissions (NACK) and otherwise gives a frame up; from then on
+// every frame is dropped until the next keyframe, which is asked for at once (PLI): a frame
+// decoded without its reference is block garbage, and must never reach the analysis or the
+// shopper. Frames that arrive before the pipeline runs wait here (from the last keyframe on,
+// bounded), so that decoding starts with the first keyframe the camera sent; each carries the
+// time its first packet arrived, and frames too old by the time the analysis could take them
+// are dropped there (pipelines: the webrtc source's max_delay).
 type bridge struct {
-	codec string
-	out   *webrtc.TrackLocalStaticSample // the annotated video, to the publisher and viewers
+	codec    string // what the camera sends
+	outCodec string // what goes back
+	out      *webrtc.TrackLocalStaticSample
+	maxDelay time.Duration
 
-	src     atomic.Pointer[app.Source]
-	srcMax  atomic.Uint64
+	// Frame assembly and what waits for the pipeline; mu orders the packet reader, the
+	// timer that gives up on missing packets, and attach/detach.
+	mu       sync.Mutex
+	asm      *frameAssembler
+	broken   bool           // a frame was lost: drop until a keyframe
+	pending  []encodedFrame // from the last keyframe, until a pipeline takes them
+	pendSize int
+	src      *app.Source
+	srcMax   uint64
+	clockAt  time.Time     // wall time of clockRun, for mapping arrivals to running time
+	clockRun gst.ClockTime // the pipeline's running time at clockAt
+	haveClk  bool
+
 	encoder atomic.Pointer[gst.Element]
 	sinkEl  atomic.Pointer[gst.Element]
 
-	// onSource is called when a new pipeline instance starts taking packets: the decoder
-	// needs a keyframe from the peer.
-	onSource func()
+	// onSource is called when a new pipeline instance starts taking frames, and
+	// requestPLI when a frame was lost: both ask the camera for a keyframe.
+	onSource   func()
+	requestPLI func()
+	lastPLI    time.Time
 
-	stats   Stats
-	latency latencyRing
+	stats       Stats
+	latency     latencyRing
+	annotations annotations
 }
 
 // Stats count what went through a bridge; all counters only grow.
 type Stats struct {
 	PacketsIn      atomic.Int64 // RTP packets from the peer
-	PacketsDropped atomic.Int64 // not taken: no pipeline yet, or its queue full (oldest dropped)
-	FramesSkipped  atomic.Int64 // decoded frames the analysis could not keep up with (latest frame won)
+	PacketsDropped atomic.Int64 // not used: late, duplicates, parts of lost frames
+	FramesIn       atomic.Int64 // whole frames assembled
+	FramesLost     atomic.Int64 // frames lost (missing packets, a full queue) or dropped waiting for a keyframe after a loss
+	FramesSkipped  atomic.Int64 // decoded frames the analysis skipped (too late, or a newer one came first)
 	FramesOut      atomic.Int64 // encoded frames sent back
-	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (latest frame won)
+	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (station outputs; latest frame won)
 	KeyframesAsked atomic.Int64 // keyframe requests from our peers (PLI/FIR) passed to the encoder
 	PLIsSent       atomic.Int64 // keyframe requests we sent to the publisher
 }
 
-func newBridge(codec string, out *webrtc.TrackLocalStaticSample) *bridge {
-	return &bridge{codec: codec, out: out}
+// Bounds of the frames kept for a pipeline that is not running yet: from the last keyframe,
+// at most this many frames and bytes (a few seconds of camera video).
+const (
+	maxPendingFrames = 120
+	maxPendingBytes  = 4 << 20
+)
+
+// newBridge makes the media path of one session: wait is how long a frame waits for missing
+// packets, maxDelay how old a frame may be when it is handed to the pipeline and still be
+// analysed (0: any).
+func newBridge(codec, outCodec string, out *webrtc.TrackLocalStaticSample, wait, maxDelay time.Duration) *bridge {
+	// Broken until the first keyframe: nothing before it can be decoded.
+	return &bridge{codec: codec, outCodec: outCodec, out: out, asm: newFrameAssembler(codec, wait), broken: true, maxDelay: maxDelay}
 }
 
 func (b *bridge) InputCodec() string  { return b.codec }
-func (b *bridge) OutputCodec() string { return b.codec }
+func (b *bridge) OutputCodec() string { return b.outCodec }
 
-// AttachSource implements pipelines.MediaLink.
-func (b *bridge) AttachSource(src *app.Source, frameQueue *gst.Element) {
-	gsignal.Connect(frameQueue.Object.Object, "overrun", func() { b.stats.FramesSkipped.Add(1) })
-	b.srcMax.Store(src.GetMaxBytes())
-	b.src.Store(src)
+// AttachSource implements pipelines.MediaLink: the frames waiting since the last keyframe go
+// in first.
+func (b *bridge) AttachSource(src *app.Source) {
+	b.mu.Lock()
+	b.src, b.srcMax, b.haveClk = src, src.GetMaxBytes(), false
+	b.mu.Unlock()
 	if b.onSource != nil {
 		b.onSource()
 	}
 }
 
+// FrameSkipped implements pipelines.MediaLink.
+func (b *bridge) FrameSkipped() { b.stats.FramesSkipped.Add(1) }
+
 // AttachSink implements pipelines.MediaLink: every encoded frame goes to the outgoing track.
 func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	b.encoder.Store(encoder)
 	b.sinkEl.Store(sink.Element)
-	gsignal.Connect(frameQueue.Object.Object, "overrun", func() { b.stats.FramesDropped.Add(1) })
+	if frameQueue != nil {
+		gsignal.Connect(frameQueue.Object.Object, "overrun", func() { b.stats.FramesDropped.Add(1) })
+	}
 	sink.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
 		return withNextBuffer(s, func(buf *gst.Buffer) { b.send(s, buf) })
 	}})
@@ -78,8 +123,8 @@ func (b *bridge) send(s *app.Sink, buf *gst.Buffer) {
 	if buf.Duration() == gst.ClockTimeNone || dur <= 0 {
 		dur = time.Second / 30
 	}
-	// Server-added latency: the buffer's timestamp is when its first RTP packet arrived
-	// (the appsrc stamps arrivals; the jitter buffer keeps them), now is the running time.
+	// Server-added latency: the buffer's timestamp is when its first RTP packet arrived (in
+	// the pipeline's running time), now is the running time.
 	if pts := buf.PresentationTimestamp(); pts != gst.ClockTimeNone {
 		if clock := s.GetClock(); clock != nil {
 			now := clock.GetTime() - s.GetBaseTime()
@@ -119,21 +164,161 @@ func withNextBuffer(s *app.Sink, f func(*gst.Buffer)) gst.FlowReturn {
 	return gst.FlowOK
 }
 
-// push hands one RTP packet from the peer to the pipeline.
-func (b *bridge) push(pkt []byte) {
+// push takes one RTP packet from the peer.
+func (b *bridge) push(pkt *rtp.Packet) {
 	b.stats.PacketsIn.Add(1)
-	src := b.src.Load()
-	if src == nil {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	res := b.asm.push(pkt, now)
+	if res.late {
 		b.stats.PacketsDropped.Add(1)
+	}
+	b.take(res, now)
+}
+
+// tick gives up on missing packets that did not come in time (no packet arrived since),
+// and hands kept frames to a pipeline that has started meanwhile.
+func (b *bridge) tick() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.take(b.asm.tick(now), now)
+	b.flush()
+}
+
+// take handles what the assembler produced (b.mu held).
+func (b *bridge) take(res assembleResult, now time.Time) {
+	if res.lost > 0 {
+		b.stats.FramesLost.Add(int64(res.lost))
+		b.lose(now)
+	}
+	for _, f := range res.frames {
+		b.stats.FramesIn.Add(1)
+		if b.broken && !f.key {
+			b.stats.FramesLost.Add(1) // its reference is gone
+			b.askKeyframe(now)
+			continue
+		}
+		if f.key {
+			b.broken = false
+		}
+		b.deliver(f)
+	}
+}
+
+// lose marks the stream broken until the next keyframe, and asks for one (b.mu held).
+func (b *bridge) lose(now time.Time) {
+	b.broken = true
+	b.pending, b.pendSize = b.pending[:0], 0
+	b.askKeyframe(now)
+}
+
+// askKeyframe sends a PLI, at most every 300 ms while frames keep coming without one
+// (b.mu held). The request goes out on its own goroutine: RTCP writes must not hold mu.
+func (b *bridge) askKeyframe(now time.Time) {
+	if b.requestPLI == nil || now.Sub(b.lastPLI) < 300*time.Millisecond {
 		return
 	}
-	if max := b.srcMax.Load(); max > 0 && src.GetCurrentLevelBytes()+uint64(len(pkt)) > max {
-		b.stats.PacketsDropped.Add(1) // the leaky queue drops its oldest packet
+	b.lastPLI = now
+	go b.requestPLI()
+}
+
+// deliver hands a frame to the running pipeline, or keeps it for the next one (b.mu held).
+func (b *bridge) deliver(f encodedFrame) {
+	if len(b.pending) == 0 && b.ready() {
+		b.pushFrame(f)
+		return
 	}
-	src.PushBuffer(gst.NewBufferFromBytes(pkt))
+	switch {
+	case f.key:
+		b.pending, b.pendSize = b.pending[:0], 0
+	case len(b.pending) == 0:
+		b.stats.FramesLost.Add(1) // nothing to decode it from
+		b.askKeyframe(time.Now())
+		return
+	}
+	if len(b.pending) >= maxPendingFrames || b.pendSize+len(f.data) > maxPendingBytes {
+		b.stats.FramesLost.Add(1)
+		b.lose(time.Now())
+		return
+	}
+	b.pending = append(b.pending, f)
+	b.pendSize += len(f.data)
+	b.flush()
+}
+
+// flush pushes the frames kept for the pipeline, once it runs (b.mu held).
+func (b *bridge) flush() {
+	if len(b.pending) == 0 || !b.ready() {
+		return
+	}
+	for i, p := range b.pending {
+		if !b.pushFrame(p) {
+			b.pending = b.pending[i+1:]
+			return
+		}
+	}
+	b.pending, b.pendSize = b.pending[:0], 0
+}
+
+// ready reports whether the pipeline takes frames: attached and playing (its appsrc has the
+// pipeline's clock; before, pushed frames would be flushed away). The first time, it maps
+// wall-clock arrivals to the pipeline's running time (b.mu held).
+func (b *bridge) ready() bool {
+	if b.src == nil {
+		return false
+	}
+	if b.haveClk {
+		return true
+	}
+	clock := b.src.GetClock()
+	if clock == nil {
+		return false
+	}
+	b.clockRun = clock.GetTime() - b.src.GetBaseTime()
+	b.clockAt = time.Now()
+	b.haveClk = true
+	return true
+}
+
+// pushFrame pushes one frame into the appsrc; a full queue loses it (b.mu held).
+func (b *bridge) pushFrame(f encodedFrame) bool {
+	src := b.src
+	if max := b.srcMax; max > 0 && src.GetCurrentLevelBytes()+uint64(len(f.data)) > max {
+		// The decoder is far behind: dropping this frame breaks the references of the
+		// next ones, so drop until a keyframe.
+		b.stats.FramesLost.Add(1)
+		b.lose(time.Now())
+		return false
+	}
+	buf := gst.NewBufferFromBytes(f.data)
+	buf.SetPresentationTimestamp(b.runningTime(f.at))
+	if !f.key {
+		buf.SetFlags(gst.BufferFlagDeltaUnit)
+	}
+	if b.maxDelay > 0 && time.Since(f.at) > b.maxDelay {
+		// Too old to be analysed and returned (it waited for the pipeline to start): the
+		// decoder decodes it, for the frames after it, and never outputs it.
+		buf.SetFlags(gst.BufferFlagDecodeOnly)
+		b.stats.FramesSkipped.Add(1)
+	}
+	src.PushBuffer(buf)
 	// detach or a rebuild may drop b.src meanwhile, and the stopped pipeline its own
 	// reference: ours must outlive the push, or the appsrc could be finalized under it.
 	runtime.KeepAlive(src)
+	return true
+}
+
+// runningTime maps an arrival (wall clock) to the pipeline's running time (b.mu held, ready).
+// An arrival from before the pipeline started is 0: the oldest a frame can be.
+func (b *bridge) runningTime(at time.Time) gst.ClockTime {
+	if d := at.Sub(b.clockAt); d >= 0 {
+		return b.clockRun + gst.ClockTime(d)
+	} else if gst.ClockTime(-d) < b.clockRun {
+		return b.clockRun - gst.ClockTime(-d)
+	}
+	return 0
 }
 
 // requestKeyframe asks the encoder for a keyframe (a viewer joined, or one lost packets).
@@ -148,9 +333,13 @@ func (b *bridge) requestKeyframe() {
 	runtime.KeepAlive(sink) // as in push: detach may drop the bridge's reference meanwhile
 }
 
-// detach forgets the pipeline (it is stopping): packets are dropped until the next one.
+// detach forgets the pipeline (it is stopping): frames wait for the next one.
 func (b *bridge) detach() {
-	b.src.Store(nil)
+	b.mu.Lock()
+	b.src = nil
+	b.broken = true // the next pipeline starts at a keyframe
+	b.pending, b.pendSize = nil, 0
+	b.mu.Unlock()
 	b.encoder.Store(nil)
 	b.sinkEl.Store(nil)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -39,6 +40,13 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxSDPBytes limits offers (64 KiB).
 	MaxSDPBytes int64
+	// MaxPublishers is the admission limit of live cameras (WHIP publishers) at once: a new
+	// offer beyond it is answered 503 with Retry-After. 0: derived from this machine's
+	// measured capacity (see admission); negative: no limit.
+	MaxPublishers int
+	// Elsewhere, when set, names a node with room for an offer this node cannot admit: it is
+	// answered 307 to that node instead of refused (more than one server, package cluster).
+	Elsewhere Elsewhere
 }
 
 func (c Config) withDefaults() Config {
@@ -85,8 +93,8 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 			return nil, err
 		}
 	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	reg, err := interceptors(m)
+	if err != nil {
 		return nil, err
 	}
 	s := webrtc.SettingEngine{}
@@ -111,6 +119,31 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		s.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
+}
+
+// nackInterval is how often missing packets are asked for again (pion's default, 100 ms, is
+// longer than a frame waits for them).
+const nackInterval = 15 * time.Millisecond
+
+// interceptors are pion's defaults without the statistics one (per-packet bookkeeping that
+// nothing here reads): NACK generator (asking every nackInterval) and responder, RTCP
+// sender and receiver reports, and transport-wide congestion control feedback (browsers
+// adapt their bitrate to it).
+func interceptors(m *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureNackWithOptions(m, reg, []nack.GeneratorOption{nack.GeneratorInterval(nackInterval)}); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+		return nil, err
+	}
+	return reg, nil
 }
 
 func (c Config) rtcConfig() webrtc.Configuration {

@@ -24,8 +24,22 @@ func refuse(status int, field, format string, args ...any) *Error {
 
 // offerInfo is what we need to know about an offer before answering it.
 type offerInfo struct {
-	codec     string // the video codec we will use both ways
+	codec     string // the video codec the publisher sends
+	outCodec  string // the video codec we send back
 	direction string // the video section's direction attribute (sendrecv, sendonly, recvonly)
+	offered   map[string]bool
+}
+
+// returnCodec picks the codec of the annotated video sent back, as the pipeline's webrtc sink
+// asks (codec: same, vp8 or h264): the camera's own unless the one asked for was offered too.
+func (o offerInfo) returnCodec(want string) string {
+	switch strings.ToUpper(want) {
+	case "VP8", "H264":
+		if o.offered[strings.ToUpper(want)] {
+			return strings.ToUpper(want)
+		}
+	}
+	return o.codec
 }
 
 // supportedCodecs in order of preference: VP8 decodes and encodes fastest here.
@@ -76,7 +90,7 @@ func inspectOffer(raw string, want string) (offerInfo, error) {
 	}
 	for _, c := range supportedCodecs {
 		if offered[c] {
-			return offerInfo{codec: c, direction: dir}, nil
+			return offerInfo{codec: c, outCodec: c, direction: dir, offered: offered}, nil
 		}
 	}
 	names := make([]string, 0, len(offered))

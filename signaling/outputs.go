@@ -35,7 +35,7 @@ func (o *Outputs) Output(sessionID string) (pipelines.MediaLink, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBridge("VP8", out)
+	b := newBridge("VP8", "VP8", out, 0, 0)
 	o.byID[sessionID] = b
 	return b, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -41,14 +42,16 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	if err != nil {
 		return nil, "", err
 	}
-	out, err := webrtc.NewTrackLocalStaticSample(codecCapability(info.codec), "video", "ebrcs-"+sess.ID)
+	info.outCodec = info.returnCodec(spec.Sink.Params.String("codec"))
+	out, err := webrtc.NewTrackLocalStaticSample(codecCapability(info.outCodec), "video", "ebrcs-"+sess.ID)
 	if err != nil {
 		pc.Close()
 		return nil, "", err
 	}
 	p := &publisher{svc: s, id: newResourceID(), spec: spec, session: sess, owned: owned, pc: pc,
-		bridge: newBridge(info.codec, out), started: time.Now().UTC(), done: make(chan struct{})}
+		bridge: newBridge(info.codec, info.outCodec, out, frameWait(spec), spec.Source.Params.Duration("max_delay")), started: time.Now().UTC(), done: make(chan struct{})}
 	p.bridge.onSource = p.sendPLI
+	p.bridge.requestPLI = p.sendPLI
 	if testHookNewPublisher != nil {
 		testHookNewPublisher(p)
 	}
@@ -69,7 +72,7 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 		if track.Kind() != webrtc.RTPCodecTypeVideo {
 			return
 		}
-		p.startPipeline(track)
+		p.readTrack(track)
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -93,6 +96,9 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	s.publishers[p.id] = p
 	s.wg.Add(1)
 	s.mu.Unlock()
+	// The pipeline is built while ICE and DTLS connect: its first frame is then processed
+	// as soon as it arrives.
+	p.startPipeline()
 	go p.watch()
 	metrics.WebRTCConnections.WithLabelValues("whip", "opened").Inc()
 	s.log.Info("publisher connected", "resource", p.id, "session", sess.ID, "pipeline", spec.Name, "codec", info.codec)
@@ -119,8 +125,9 @@ func (p *publisher) watch() {
 	}
 }
 
-// startPipeline builds the session's pipeline for the camera's track and pumps its packets.
-func (p *publisher) startPipeline(track *webrtc.TrackRemote) {
+// startPipeline builds and starts the session's pipeline; frames wait in the bridge until it
+// runs.
+func (p *publisher) startPipeline() {
 	p.mu.Lock()
 	if p.sup != nil || isClosed(p.done) {
 		p.mu.Unlock()
@@ -133,19 +140,39 @@ func (p *publisher) startPipeline(track *webrtc.TrackRemote) {
 	p.sup = sup
 	p.mu.Unlock()
 	sup.Start()
+	go p.keyframeWatchdog()
+}
+
+// readTrack pumps the camera's packets into the bridge. A read that waits longer than the
+// tick lets the bridge give up on missing packets and start a pipeline that is ready.
+func (p *publisher) readTrack(track *webrtc.TrackRemote) {
 	go func() {
-		buf := make([]byte, 1600)
 		for {
-			n, _, err := track.Read(buf)
+			track.SetReadDeadline(time.Now().Add(readTick))
+			pkt, _, err := track.ReadRTP()
 			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					p.bridge.tick()
+					continue
+				}
 				return // the connection closed
 			}
-			pkt := make([]byte, n)
-			copy(pkt, buf[:n])
 			p.bridge.push(pkt)
 		}
 	}()
-	go p.keyframeWatchdog()
+}
+
+// readTick is how long the packet reader waits before the bridge checks the time.
+const readTick = 20 * time.Millisecond
+
+// frameWait is how long a frame waits for its missing packets: the webrtc source's
+// jitter_latency.
+func frameWait(spec *pipelines.Spec) time.Duration {
+	if d := spec.Source.Params.Duration("jitter_latency"); d > 0 {
+		return d
+	}
+	return 50 * time.Millisecond
 }
 
 // keyframeWatchdog asks the publisher for a keyframe whenever packets arrive but no frame

@@ -39,11 +39,14 @@ type Service struct {
 	guard     *access.Guard
 	log       *slog.Logger
 
+	adm        *admission
 	mu         sync.Mutex
 	publishers map[string]*publisher // by resource id
+	admitting  int                   // publishers admitted, not registered yet
 	viewers    map[string]*viewer
 	closed     bool
 	wg         sync.WaitGroup
+	stop       chan struct{} // ends the capacity measurement
 }
 
 // NewService prepares the WebRTC service. outputs are the camera stations' videos it serves
@@ -58,8 +61,72 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, outpu
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, outputs: outputs, guard: guard,
-		log: log.With("component", "webrtc"), publishers: map[string]*publisher{}, viewers: map[string]*viewer{}}, nil
+	s := &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, outputs: outputs, guard: guard,
+		log: log.With("component", "webrtc"), publishers: map[string]*publisher{}, viewers: map[string]*viewer{},
+		adm: newAdmission(cfg.MaxPublishers), stop: make(chan struct{})}
+	s.wg.Add(1)
+	go s.measureCapacity()
+	return s, nil
+}
+
+// measureCapacity measures what a live session costs, once a second, while the service runs.
+func (s *Service) measureCapacity() {
+	defer s.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			s.mu.Lock()
+			n := len(s.publishers)
+			s.mu.Unlock()
+			s.adm.measure(n)
+		}
+	}
+}
+
+// Admission returns the live cameras (WHIP publishers) and their admission limit (0: none).
+func (s *Service) Admission() (publishers, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.publishers), s.adm.limit()
+}
+
+// admit reserves room for a new publisher: false when the limit is reached. The caller calls
+// admitted once the publisher is registered, or has failed.
+func (s *Service) admit() (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lim := s.adm.limit()
+	if lim > 0 && len(s.publishers)+s.admitting >= lim {
+		return false, lim
+	}
+	s.admitting++
+	return true, lim
+}
+
+func (s *Service) admitted() {
+	s.mu.Lock()
+	s.admitting--
+	s.mu.Unlock()
+}
+
+// admitOrRefuse reserves room for a new publisher; at the limit it answers the offer (307 to
+// a node with room, else 503 with Retry-After) and returns false. One camera more than the
+// machine can process would degrade every session: it is refused before anything is made.
+func (s *Service) admitOrRefuse(c *gin.Context, joining *checkout.Session) bool {
+	ok, limit := s.admit()
+	if ok {
+		return true
+	}
+	if s.redirectElsewhere(c, joining) {
+		return false
+	}
+	c.Header("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	fail(c, refuse(http.StatusServiceUnavailable, "", "the server is processing as many live cameras as it can (%d); try again later", limit))
+	return false
 }
 
 // Routes adds the WHIP and WHEP endpoints.
@@ -70,6 +137,7 @@ func (s *Service) Routes(r *gin.Engine) {
 	r.POST("/whep/:session", s.handleWHEP)
 	r.DELETE("/whep/:session/:resource", s.handleDeleteViewer)
 	r.PATCH("/whep/:session/:resource", s.handleTrickle)
+	r.GET("/api/sessions/:id/annotations", s.handleAnnotations)
 	for _, p := range []string{"/whip/:pipeline", "/whep/:session"} {
 		r.OPTIONS(p, func(c *gin.Context) {
 			c.Header("Allow", "OPTIONS, POST")
@@ -161,7 +229,12 @@ func (s *Service) handleWHIP(c *gin.Context) {
 		return
 	}
 	var sess *checkout.Session
-	owned := false
+	owned, reserved := false, false
+	defer func() {
+		if reserved {
+			s.admitted()
+		}
+	}()
 	if id := c.Query("session"); id != "" {
 		// Publishing into a session is changing it: its key or staff only.
 		if sess, err = s.checkouts.Get(id); err != nil {
@@ -172,7 +245,13 @@ func (s *Service) handleWHIP(c *gin.Context) {
 			fail(c, refuse(access.Status(err), "session", "%v", err))
 			return
 		}
+		if reserved = s.admitOrRefuse(c, sess); !reserved {
+			return
+		}
 	} else {
+		if reserved = s.admitOrRefuse(c, nil); !reserved {
+			return
+		}
 		if err := s.guard.AllowCreate(c.Request); err != nil {
 			var rate *access.RateError
 			if errors.As(err, &rate) {
@@ -184,6 +263,9 @@ func (s *Service) handleWHIP(c *gin.Context) {
 		if sess, err = s.checkouts.Create(nil); err != nil {
 			status := http.StatusServiceUnavailable
 			if errors.Is(err, checkout.ErrTooManySessions) {
+				if s.redirectElsewhere(c, nil) {
+					return
+				}
 				status = http.StatusTooManyRequests
 			}
 			fail(c, refuse(status, "", "%v", err))
@@ -299,6 +381,8 @@ type PeerStats struct {
 	Viewers        int       `json:"viewers"`
 	PacketsIn      int64     `json:"packets_in"`
 	PacketsDropped int64     `json:"packets_dropped"`
+	FramesIn       int64     `json:"frames_in"`
+	FramesLost     int64     `json:"frames_lost"`
 	FramesSkipped  int64     `json:"frames_skipped"`
 	FramesOut      int64     `json:"frames_out"`
 	FramesDropped  int64     `json:"frames_dropped"`
@@ -327,7 +411,8 @@ func (s *Service) Peers() []PeerStats {
 		st := &p.bridge.stats
 		ps := PeerStats{Resource: p.id, Session: p.session.ID, Pipeline: p.spec.Name, Codec: p.bridge.codec,
 			State: p.pc.ConnectionState().String(), Started: p.started, Viewers: viewers[p],
-			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
+			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesIn: st.FramesIn.Load(), FramesLost: st.FramesLost.Load(),
+			FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
 			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load()}
 		lat := p.bridge.latency.snapshot()
 		if len(lat) > 0 {
@@ -344,6 +429,9 @@ func (s *Service) Peers() []PeerStats {
 // Close ends every peer (server shutdown).
 func (s *Service) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	pubs := make([]*publisher, 0, len(s.publishers))
 	for _, p := range s.publishers {

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -309,8 +310,52 @@ func TestWHIPPublisherGetsCountedCartAndAnnotatedVideo(t *testing.T) {
 		}
 		viewerPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
 	}()
+	// The annotations also come as data, for a page to draw over its own preview.
+	annotations := make(chan Annotation, 1000)
+	go func() {
+		defer close(annotations)
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/sessions/"+c.session+"/annotations", nil)
+		req.Header.Set(access.KeyHeader, c.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("annotations: %s", resp.Status)
+			return
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var a Annotation
+				if json.Unmarshal([]byte(data), &a) == nil {
+					select {
+					case annotations <- a:
+					default:
+					}
+				}
+			}
+		}
+	}()
 	c.sendVideo(t, video)
 	time.Sleep(1500 * time.Millisecond) // the last frames through the pipeline
+	var inside, boxes, labelled int
+	for len(annotations) > 0 {
+		a := <-annotations
+		if a.Status == "inside" || a.Status == "entered" {
+			inside++
+		}
+		if a.Box != nil {
+			boxes++
+		}
+		if a.Label != "" {
+			labelled++
+		}
+	}
+	if inside == 0 || boxes == 0 || labelled == 0 {
+		t.Errorf("annotations: %d inside the ROI, %d with a box, %d labelled", inside, boxes, labelled)
+	}
 	if got := sess.Cart.View().Totals(); fmt.Sprint(got) != fmt.Sprint(truth.Items) {
 		t.Errorf("cart %v, ground truth %v; peers %+v", got, truth.Items, e.svc.Peers())
 	}

@@ -46,8 +46,9 @@ type PipelineAdmin interface {
 var _ PipelineAdmin = (*pipelines.Manager)(nil)
 
 // adminRoutes adds the catalog API (/api/products, when Catalog is set) and the pipeline
-// definitions (GET/PUT /api/pipelines/{name}, when PipelineAdmin is set). Reads are public;
-// changes need the admin token (requireAdmin).
+// definitions (GET/PUT /api/pipelines/{name}, when PipelineAdmin is set). Reads are public,
+// but for the learned views (crops of the shoppers' cameras); changes need the admin token
+// (requireAdmin).
 func (s *Server) adminRoutes(r *gin.Engine) {
 	api := r.Group("/api")
 	admin := s.requireAdmin()
@@ -57,6 +58,7 @@ func (s *Server) adminRoutes(r *gin.Engine) {
 		api.GET("/products/:id", s.withProductID(s.getProduct))
 		api.DELETE("/products/:id", admin, s.withProductID(s.deleteProduct))
 		api.GET("/products/:id/images/:n", s.withProductID(s.getProductImage))
+		s.learnedViewRoutes(api)
 	}
 	if s.PipelineAdmin != nil {
 		api.GET("/pipelines/:name", s.getPipelineDefinition)

@@ -45,6 +45,7 @@ func (s *Server) checkoutRoutes(r *gin.Engine) {
 	api.POST("/sessions/:id/video", s.withSession(s.uploadVideo))
 	api.GET("/tasks/:task", s.withTask(s.getTask))
 	api.GET("/tasks/:task/events", s.withTask(s.taskEvents))
+	s.reviewRoutes(r)
 }
 
 // checkoutError maps the checkout's errors to HTTP.
@@ -60,7 +61,7 @@ func checkoutError(c *gin.Context, err error) {
 	case errors.Is(err, cart.ErrTooMany):
 		fail(c, http.StatusBadRequest, "items", "items: %v", err)
 	case errors.Is(err, cart.ErrConfirmed), errors.Is(err, cart.ErrStale), errors.Is(err, cart.ErrEmptyCart),
-		errors.Is(err, data.ErrAlreadyConfirmed):
+		errors.Is(err, cart.ErrPending), errors.Is(err, data.ErrAlreadyConfirmed):
 		fail(c, http.StatusConflict, "", "%v", err)
 	case errors.Is(err, data.ErrReadOnly), errors.Is(err, data.ErrDiskFull):
 		// The shopper's cart stays open and unchanged: confirming again succeeds once the
@@ -266,7 +267,8 @@ type cartBody struct {
 }
 
 // putCart replaces the cart's content: the cashier's corrections. Every product must be in
-// the catalog (or already in the cart); quantity 0 removes a product.
+// the catalog (or already in the cart); quantity 0 removes a product. A camera count replaced
+// by another product teaches the catalog (checkout.Manager.EditCart).
 func (s *Server) putCart(c *gin.Context, sess *checkout.Session) {
 	var body cartBody
 	if !decodeJSON(c, &body, false) {
@@ -322,7 +324,7 @@ func (s *Server) putCart(c *gin.Context, sess *checkout.Session) {
 		}
 		lines = append(lines, line)
 	}
-	view, err := sess.Cart.Replace(lines, body.Version)
+	view, err := s.Checkout.EditCart(sess, lines, body.Version)
 	if err != nil {
 		checkoutError(c, err)
 		return

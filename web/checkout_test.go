@@ -605,7 +605,7 @@ func TestUploadCountsTheVideosCart(t *testing.T) {
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, family := range []string{`ebrcs_element_frames_total{element="ebrcs_bgsub"}`, `ebrcs_element_processing_seconds_bucket{element="ebrcs_embed"`,
-		"ebrcs_embedding_seconds_count", "ebrcs_embedding_batch_size_bucket", `ebrcs_match_score_bucket{outcome="known"`,
+		"ebrcs_embedding_seconds_count", "ebrcs_embedding_batch_size_bucket", `ebrcs_match_score_bucket{outcome="count"`,
 		`ebrcs_counter_events_total{event="count"}`, "ebrcs_sessions_created_total", "ebrcs_catalog_products",
 		`ebrcs_http_request_duration_seconds_bucket{code="202",method="POST",route="/api/sessions/:id/video"`, "process_resident_memory_bytes"} {
 		if !strings.Contains(rec.Body.String(), family) {

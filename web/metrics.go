@@ -33,11 +33,17 @@ var (
 	descVectors  = prometheus.NewDesc("ebrcs_catalog_vectors", "Vectors in the catalog's index.", nil, nil)
 	descReadOnly = prometheus.NewDesc("ebrcs_catalog_read_only", "1 when the data directory was read-only at start: changes and purchases are refused.", nil, nil)
 	descStorErrs = prometheus.NewDesc("ebrcs_catalog_storage_errors_total", "Changes and purchases refused because the data directory was read-only or its disk full.", nil, nil)
+	descLearned  = prometheus.NewDesc("ebrcs_catalog_learned_views", "Learned views: crops that answers and corrections taught the catalog.", nil, nil)
+	descNones    = prometheus.NewDesc("ebrcs_catalog_none_views", "\"None of these\" answers the catalog remembers.", nil, nil)
+	descAdapted  = prometheus.NewDesc("ebrcs_catalog_adapted", "1 when the catalog scores in its fitted (whitened) space, 0 when by cosine.", nil, nil)
+	descRefits   = prometheus.NewDesc("ebrcs_catalog_refits_total", "Fits of the catalog's projection since it was opened.", nil, nil)
+	descRefitSec = prometheus.NewDesc("ebrcs_catalog_refit_seconds", "How long the last fit of the catalog's projection took.", nil, nil)
 	descNative   = prometheus.NewDesc("ebrcs_native_heap_bytes", "The C heap (GStreamer, codecs, ONNX Runtime, FAISS): in_use is allocated, free is freed but kept by malloc.", []string{"state"}, nil)
 )
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descRestarts, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descReadOnly, descStorErrs, descNative} {
+	for _, d := range []*prometheus.Desc{descState, descRestarts, descSessions, descPeers, descPeerPkts, descPeerFrms, descProducts, descVectors, descReadOnly, descStorErrs,
+		descLearned, descNones, descAdapted, descRefits, descRefitSec, descNative} {
 		ch <- d
 	}
 }
@@ -83,15 +89,25 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descReadOnly, prometheus.GaugeValue, readOnly)
 		ch <- prometheus.MustNewConstMetric(descStorErrs, prometheus.CounterValue, float64(st.StorageErrors))
+		adapted := 0.0
+		if st.Adapted {
+			adapted = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descLearned, prometheus.GaugeValue, float64(st.LearnedViews))
+		ch <- prometheus.MustNewConstMetric(descNones, prometheus.GaugeValue, float64(st.NoneViews))
+		ch <- prometheus.MustNewConstMetric(descAdapted, prometheus.GaugeValue, adapted)
+		ch <- prometheus.MustNewConstMetric(descRefits, prometheus.CounterValue, float64(st.Refits))
+		ch <- prometheus.MustNewConstMetric(descRefitSec, prometheus.GaugeValue, st.LastRefit.Seconds())
 	}
 	if m.s.Checkout != nil {
 		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(m.s.Checkout.Sessions()))
 	}
 	if m.s.WebRTC != nil {
 		peers := m.s.WebRTC.Peers()
-		var in, dropped, out, skipped, encDropped int64
+		var in, dropped, out, skipped, encDropped, lost int64
 		for _, p := range peers {
 			in, dropped, out, skipped, encDropped = in+p.PacketsIn, dropped+p.PacketsDropped, out+p.FramesOut, skipped+p.FramesSkipped, encDropped+p.FramesDropped
+			lost += p.FramesLost
 		}
 		ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(len(peers)))
 		ch <- prometheus.MustNewConstMetric(descPeerPkts, prometheus.CounterValue, float64(in), "received")
@@ -99,6 +115,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(out), "sent")
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(skipped), "skipped_by_analysis")
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(encDropped), "dropped_by_encoder")
+		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(lost), "lost")
 	}
 }
 

@@ -57,6 +57,8 @@ type Server struct {
 	// long (0: DefaultBodyStallTimeout). Neither limits a slow upload that keeps coming, nor
 	// the event streams, WebSockets and WebRTC.
 	IdleTimeout, BodyStallTimeout time.Duration
+	// Nodes serves GET /api/nodes (nil: no such route).
+	Nodes NodeDirectory
 
 	http *http.Server
 }
@@ -70,6 +72,9 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", s.metricsHandler())
 	r.GET("/api/pipelines", func(c *gin.Context) { c.JSON(http.StatusOK, s.Pipelines.Statuses()) })
+	if s.Nodes != nil {
+		r.GET("/api/nodes", s.nodes)
+	}
 	if s.Checkout != nil {
 		s.checkoutRoutes(r)
 	}

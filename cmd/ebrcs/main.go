@@ -7,6 +7,7 @@
 //	ebrcs catalog import|list|rm     manage the product catalog
 //	ebrcs eval                       measure recognition on labelled photos
 //	ebrcs elements [--markdown]      list the Go elements and their properties
+//	ebrcs events tail                follow the events of every node (NATS JetStream)
 //	ebrcs doctor                     check the native dependencies
 //	ebrcs version                    print versions
 package main
@@ -34,6 +35,7 @@ Usage:
   ebrcs catalog import DIR | list [--json] | rm NAME  [--data DIR] [--embedder FILE]
   ebrcs eval --catalog DIR --queries DIR [--embedder FILE] [--holdout N] [--json] [--report DIR]
   ebrcs elements [--markdown]
+  ebrcs events tail [--events-url URL] [--subject SUBJECT] [--since DURATION | --all] [--json]
   ebrcs doctor [--models DIR]
   ebrcs version
 
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCatalog(rest, stdout, stderr)
 	case "eval":
 		return cmdEval(rest, stdout, stderr)
+	case "events":
+		return cmdEvents(rest, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(rest, stdout, stderr)
 	case "version", "--version":

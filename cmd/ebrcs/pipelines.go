@@ -52,10 +52,22 @@ func checkFile(file string) (string, error) {
 	return fmt.Sprintf("%s: ok: pipeline %q: %s", file, spec.Name, spec.Outline()), nil
 }
 
-// runResult is `ebrcs run --json`'s whole output: the final cart and the frames processed.
+// runResult is `ebrcs run --json`'s whole output: the final cart and the frames processed,
+// and what the counter could not decide on.
 type runResult struct {
 	Items  map[string]int `json:"items"`
 	Frames int64          `json:"frames"`
+	// Pending are the visits held for an answer (reviews).
+	Pending []pendingVisit `json:"pending,omitempty"`
+	// Unknown counts the visits of objects that matched no product.
+	Unknown int `json:"unknown,omitempty"`
+}
+
+// pendingVisit is a review of `ebrcs run --json`: when it was asked (stream time, seconds)
+// and the candidates' names, best first.
+type pendingVisit struct {
+	StreamTime float64  `json:"stream_time"`
+	Candidates []string `json:"candidates"`
 }
 
 // runSummary is the full report of `ebrcs run` (--details FILE).
@@ -111,21 +123,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer recognition.CloseAll() // after the pipeline: it may hold a shared catalog
-	rep, err := runCounting(ctx, spec, f, stdout, stderr)
+	rep, res, err := runCounting(ctx, spec, f, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "ebrcs:", err)
 		return 1
 	}
-	return reportRun(rep, f, stdout, stderr)
+	return reportRun(rep, res, f, stdout, stderr)
 }
 
 // runCounting runs spec to its end with one cart (package checkout's Run) bound to every
 // counter of the pipeline. Without --json the cart's events and each second of the ROI gate's
 // activity are printed as they happen.
-func runCounting(ctx context.Context, spec *pipelines.Spec, f runFlags, stdout, stderr io.Writer) (*pipelines.RunReport, error) {
+func runCounting(ctx context.Context, spec *pipelines.Spec, f runFlags, stdout, stderr io.Writer) (*pipelines.RunReport, runResult, error) {
 	run, err := checkout.NewRun()
 	if err != nil {
-		return nil, err
+		return nil, runResult{}, err
 	}
 	defer run.Close()
 	printed := printEvents(run.Events, stdout, !f.asJSON)
@@ -138,28 +150,39 @@ func runCounting(ctx context.Context, spec *pipelines.Spec, f runFlags, stdout, 
 	rep := pipelines.RunToEnd(ctx, spec, opts)
 	bar.Finish()
 	run.Events.Close()
-	<-printed
-	return rep, nil
+	res := runResult{Items: rep.Items, Frames: rep.Frames, Unknown: <-printed}
+	for _, r := range run.Cart.View().Pending {
+		p := pendingVisit{StreamTime: r.StreamTime, Candidates: make([]string, len(r.Candidates))}
+		for i, c := range r.Candidates {
+			p.Candidates[i] = c.Product
+		}
+		res.Pending = append(res.Pending, p)
+	}
+	return rep, res, nil
 }
 
 // printEvents prints the cart's events as they come (when show is set) until the bus is
-// closed; the channel it returns is closed then.
-func printEvents(events *cart.Bus, stdout io.Writer, show bool) <-chan struct{} {
-	printed := make(chan struct{})
+// closed; the channel it returns gets the number of unknown events then.
+func printEvents(events *cart.Bus, stdout io.Writer, show bool) <-chan int {
+	printed := make(chan int, 1)
 	sub := events.Subscribe(-1, 4096)
 	go func() {
-		defer close(printed)
+		unknown := 0
 		for e := range sub.C {
+			if e.Type == cart.EventUnknown {
+				unknown++
+			}
 			if show {
 				printEvent(stdout, e)
 			}
 		}
+		printed <- unknown
 	}()
 	return printed
 }
 
 // reportRun writes the run's report (--details), prints its result and returns the exit code.
-func reportRun(rep *pipelines.RunReport, f runFlags, stdout, stderr io.Writer) int {
+func reportRun(rep *pipelines.RunReport, res runResult, f runFlags, stdout, stderr io.Writer) int {
 	if f.details != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(f.details, append(b, '\n'), 0o644); err != nil {
@@ -168,9 +191,9 @@ func reportRun(rep *pipelines.RunReport, f runFlags, stdout, stderr io.Writer) i
 		}
 	}
 	if f.asJSON {
-		json.NewEncoder(stdout).Encode(runResult{Items: rep.Items, Frames: rep.Frames})
+		json.NewEncoder(stdout).Encode(res)
 	} else {
-		printRun(stdout, rep)
+		printRun(stdout, rep, res)
 	}
 	if rep.Error != "" {
 		fmt.Fprintln(stderr, "error:", rep.Error)
@@ -182,9 +205,12 @@ func reportRun(rep *pipelines.RunReport, f runFlags, stdout, stderr io.Writer) i
 }
 
 // printRun prints the run's summary line and its cart.
-func printRun(w io.Writer, rep *pipelines.RunReport) {
+func printRun(w io.Writer, rep *pipelines.RunReport, res runResult) {
 	fmt.Fprintf(w, "pipeline %s: %s: %d frames in %.2fs (%.1f frames/s)\n",
 		rep.Pipeline, rep.State, rep.Frames, rep.Seconds, float64(rep.Frames)/max(rep.Seconds, 1e-9))
+	for _, p := range res.Pending {
+		fmt.Fprintf(w, "waiting for an answer (asked at %.1fs): %s?\n", p.StreamTime, strings.Join(p.Candidates, ", "))
+	}
 	if len(rep.Items) == 0 {
 		return
 	}
@@ -208,7 +234,13 @@ func printEvent(w io.Writer, e cart.Event) {
 	case cart.EventCooldown:
 		fmt.Fprintf(w, "%s  cooldown  %s (score %.3f), counted %.1fs ago\n", at, e.Product, e.Score, e.SinceLast)
 	case cart.EventUnknown:
-		fmt.Fprintf(w, "%s  unknown   best %s (score %.3f) is below the threshold\n", at, e.Product, e.Score)
+		fmt.Fprintf(w, "%s  unknown   no product of the catalog (closest %s, score %.3f)\n", at, e.Product, e.Score)
+	case cart.EventReview:
+		var names []string
+		for _, c := range e.Review.Candidates {
+			names = append(names, fmt.Sprintf("%s %.3f", c.Product, c.Score))
+		}
+		fmt.Fprintf(w, "%s  review    not sure which: %s\n", at, strings.Join(names, ", "))
 	}
 }
 

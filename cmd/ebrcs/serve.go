@@ -29,13 +29,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	tlsSelfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a self-signed certificate generated at startup")
 	mediaDir := fs.String("media-dir", "", "the only directory pipelines sent through the API may read videos from (default from config: media)")
 	pipelinesAPI := fs.String("pipelines-api", "", "read-write or read-only: whether admins may PUT pipeline definitions (default from config: read-write)")
+	eventsURL := fs.String("events-url", "", "NATS server (nats://host:4222) for the events and the nodes' presence (default from config: none, a single server)")
+	nodeName := fs.String("node-name", "", "this server's name among the nodes (default from config: the host name)")
+	nodeURL := fs.String("node-url", "", "where browsers reach this server, for other nodes' redirects (default: http[s]://HOST:PORT)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	// Keyed by option name, as in the file; an empty value is no flag.
 	flags := map[string]string{"addr": *addr, "pipelines": *dir, "log_level": *level, "checkout_pipeline": *checkoutPipeline,
 		"admin_token": *adminToken, "tls_cert": *tlsCert, "tls_key": *tlsKey,
-		"media_dir": *mediaDir, "pipelines_api": *pipelinesAPI}
+		"media_dir": *mediaDir, "pipelines_api": *pipelinesAPI,
+		"events_url": *eventsURL, "node_name": *nodeName, "node_url": *nodeURL}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "tls-self-signed" {
 			flags["tls_self_signed"] = strconv.FormatBool(*tlsSelfSigned)

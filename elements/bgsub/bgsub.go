@@ -11,7 +11,9 @@
 // is learning and no blobs are reported. The model's parameters are OpenCV's (history,
 // dist2-threshold, knn-samples, detect-shadows, shadow-threshold), plus foreground-slowdown
 // (1: as OpenCV), which makes foreground pixels learn more slowly so that an object held
-// still stays an object. The video passes through untouched.
+// still stays an object. When most of the frame suddenly differs from the model for a few frames
+// (the lights, the exposure, a moved camera), the model starts learning anew instead
+// (relearn-fraction). The video passes through untouched.
 package bgsub
 
 import (
@@ -42,8 +44,11 @@ const (
 	PropProcessWidth       = "process-width"
 	PropMinArea            = "min-area"
 	PropWarmupFrames       = "warmup-frames"
+	PropRelearnFraction    = "relearn-fraction"
+	PropRelearnFrames      = "relearn-frames"
 	PropFrames             = "frames"
 	PropForegroundFrames   = "foreground-frames"
+	PropRelearns           = "relearns"
 )
 
 // The optional interfaces of goelement that this element implements: a renamed method
@@ -60,7 +65,7 @@ var Element = &goelement.Definition[*Bgsub]{
 		LongName:       "EBRCS background subtraction",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Finds foreground blobs with a KNN background model (as OpenCV's) and attaches them to each frame",
-		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
+		Caps:           "video/x-raw,format=" + goelement.AnalysisFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
 			{Name: PropHistory, Kind: goelement.Int, Default: 300, Min: 1, Max: 100000, Mutable: true,
@@ -87,10 +92,16 @@ var Element = &goelement.Definition[*Bgsub]{
 				Doc: "Smallest blob, in pixels of a 960 px wide frame (the original's MIN_AREA), scaled to the frame size"},
 			{Name: PropWarmupFrames, Kind: goelement.Int, Default: 10, Min: 0, Max: 100000, Mutable: true,
 				Doc: "Frames after a (re)start during which the model learns the background and no blobs are reported (the first frame is all foreground to an empty model)"},
+			{Name: PropRelearnFraction, Kind: goelement.Double, Default: 0.6, Min: 0, Max: 1, Mutable: true,
+				Doc: "When more than this share of the frame is foreground for relearn-frames frames in a row (a sudden global change: the lights, the exposure, a moved camera, a broken picture), the model starts learning anew (with its warm-up) instead of taking the whole frame for an object for as long as it takes to absorb it; 0: never"},
+			{Name: PropRelearnFrames, Kind: goelement.Int, Default: 5, Min: 1, Max: 100000, Mutable: true,
+				Doc: "Consecutive frames over relearn-fraction that make the model start anew"},
 			{Name: PropFrames, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames processed since the element started"},
 			{Name: PropForegroundFrames, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Frames that had at least one blob"},
+			{Name: PropRelearns, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Times the model started anew after a global change (relearn-fraction)"},
 		},
 	},
 	New: func(props *goelement.Props) *Bgsub { return &Bgsub{props: props} },
@@ -106,7 +117,9 @@ type Bgsub struct {
 	c0, c1, c2     []byte
 	mask, tmp      []byte
 	finder         RegionFinder
+	bigRun         int // consecutive frames mostly foreground
 	frames, fgSeen atomic.Int64
+	relearns       atomic.Int64
 }
 
 func (g *Bgsub) params() Params {
@@ -134,13 +147,6 @@ func processSize(w, h, processWidth int) (int, int) {
 // Process implements goelement.Processor.
 func (g *Bgsub) Process(b *goelement.Buffer) error {
 	info := b.Info
-	l, ok := goelement.PackedRGBLayout(info.Format)
-	if !ok {
-		return fmt.Errorf("unsupported format %q", info.Format)
-	}
-	// The model does not care which channel is which (distances are symmetric), only that
-	// the order stays fixed.
-	layout := Packed{BytesPerPixel: l.BytesPerPixel, Offsets: [3]int{l.R, l.G, l.B}}
 	w, h := info.Width, info.Height
 	pw, ph := processSize(w, h, g.props.Int(PropProcessWidth))
 	if g.sub == nil || pw != g.pw || ph != g.ph {
@@ -150,13 +156,22 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	}
 	g.sub.SetParams(g.params())
 
-	if info.Offset[0] > len(b.Pixels) {
-		return fmt.Errorf("frame buffer of %d bytes, plane offset %d", len(b.Pixels), info.Offset[0])
-	}
-	if err := Downscale(b.Pixels[info.Offset[0]:], w, h, info.Stride[0], layout, g.c0, g.c1, g.c2, pw, ph); err != nil {
+	if err := g.planes(b, pw, ph); err != nil {
 		return err
 	}
 	g.sub.Apply(g.c0, g.c1, g.c2, g.mask)
+	if g.globalChange(pw * ph) {
+		// The model describes a scene that is gone: learn the new one from scratch (the
+		// warm-up reports no blobs) rather than call it all an object for seconds.
+		if err := g.reset(pw, ph); err != nil {
+			return err
+		}
+		g.relearns.Add(1)
+		m := b.Meta()
+		m.Detected, m.Blobs = true, m.Blobs[:0]
+		g.frames.Add(1)
+		return nil
+	}
 	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int(PropErode), g.props.Int(PropDilate), g.props.Int(PropThreshold))
 	regions := g.finder.Find(g.mask, pw, ph)
 
@@ -192,6 +207,59 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	return nil
 }
 
+// planes downscales the frame into the model's three colour planes: from packed RGB, or from
+// 4:2:0 (converted to RGB at the processing size, so that distances mean the same).
+func (g *Bgsub) planes(b *goelement.Buffer, pw, ph int) error {
+	info := b.Info
+	w, h := info.Width, info.Height
+	switch info.Format {
+	case "I420":
+		l := Planar420{YOffset: info.Offset[0], YStride: info.Stride[0], UOffset: info.Offset[1], VOffset: info.Offset[2],
+			CStride: info.Stride[1], CStep: 1}
+		if info.Stride[2] != info.Stride[1] {
+			return fmt.Errorf("I420 chroma planes with different strides (%d, %d)", info.Stride[1], info.Stride[2])
+		}
+		return Downscale420(b.Pixels, w, h, l, g.c0, g.c1, g.c2, pw, ph)
+	case "NV12":
+		l := Planar420{YOffset: info.Offset[0], YStride: info.Stride[0], UOffset: info.Offset[1], VOffset: info.Offset[1] + 1,
+			CStride: info.Stride[1], CStep: 2}
+		return Downscale420(b.Pixels, w, h, l, g.c0, g.c1, g.c2, pw, ph)
+	}
+	l, ok := goelement.PackedRGBLayout(info.Format)
+	if !ok {
+		return fmt.Errorf("unsupported format %q", info.Format)
+	}
+	// The model does not care which channel is which (distances are symmetric), only that
+	// the order stays fixed.
+	layout := Packed{BytesPerPixel: l.BytesPerPixel, Offsets: [3]int{l.R, l.G, l.B}}
+	if info.Offset[0] > len(b.Pixels) {
+		return fmt.Errorf("frame buffer of %d bytes, plane offset %d", len(b.Pixels), info.Offset[0])
+	}
+	return Downscale(b.Pixels[info.Offset[0]:], w, h, info.Stride[0], layout, g.c0, g.c1, g.c2, pw, ph)
+}
+
+// globalChange reports whether the raw mask has been mostly foreground for relearn-frames
+// frames in a row.
+func (g *Bgsub) globalChange(n int) bool {
+	limit := g.props.Double(PropRelearnFraction)
+	if limit <= 0 {
+		g.bigRun = 0
+		return false
+	}
+	fg := 0
+	for _, v := range g.mask[:n] {
+		if v == 255 {
+			fg++
+		}
+	}
+	if float64(fg) <= limit*float64(n) || g.sinceReset < g.props.Int(PropWarmupFrames) {
+		g.bigRun = 0
+		return false
+	}
+	g.bigRun++
+	return g.bigRun >= g.props.Int(PropRelearnFrames)
+}
+
 func (g *Bgsub) reset(pw, ph int) error {
 	if g.sub != nil {
 		g.sub.Close()
@@ -202,7 +270,7 @@ func (g *Bgsub) reset(pw, ph int) error {
 		return err
 	}
 	n := pw * ph
-	g.sub, g.pw, g.ph, g.sinceReset = sub, pw, ph, 0
+	g.sub, g.pw, g.ph, g.sinceReset, g.bigRun = sub, pw, ph, 0, 0
 	g.c0, g.c1, g.c2 = make([]byte, n), make([]byte, n), make([]byte, n)
 	g.mask, g.tmp = make([]byte, n), make([]byte, n)
 	return nil
@@ -216,6 +284,7 @@ func (g *Bgsub) Stop() {
 	}
 	g.frames.Store(0)
 	g.fgSeen.Store(0)
+	g.relearns.Store(0)
 }
 
 // ReadProperty implements goelement.PropertyReader.
@@ -225,6 +294,8 @@ func (g *Bgsub) ReadProperty(name string) any {
 		return g.frames.Load()
 	case PropForegroundFrames:
 		return g.fgSeen.Load()
+	case PropRelearns:
+		return g.relearns.Load()
 	}
 	return nil
 }

@@ -63,3 +63,62 @@ func TestElementScalesToTheFrame(t *testing.T) {
 		t.Fatalf("min-area 50000 (at 960 px) dropped the object")
 	}
 }
+
+// A sudden global change (the lights go up by half, as a broken picture or a moved camera
+// would change everything) is not an object "inside" for the seconds it would take the model
+// to absorb it: the model starts anew and reports nothing within relearn-frames + its
+// warm-up, then finds real objects again. With relearn-fraction 0 the whole frame stays an
+// object.
+func TestRelearnsAfterAGlobalChange(t *testing.T) {
+	gsttest.Init(t)
+	const w, h, n, change, object = 320, 240, 150, 40, 110
+	path := filepath.Join(t.TempDir(), "clip.rgb")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, w*h*3)
+	obj := image.Rect(100, 60, 200, 160)
+	for i := 0; i < n; i++ {
+		for p := 0; p < w*h; p++ {
+			x, y := p%w, p/w
+			v := 90 + 40*math.Sin(float64(x)/9) + 20*math.Cos(float64(y)/7)
+			if i >= change {
+				v *= 1.6
+			}
+			if i >= object && image.Pt(x, y).In(obj) {
+				v = 20
+			}
+			b := byte(min(v, 255))
+			frame[p*3], frame[p*3+1], frame[p*3+2] = b, b/2, 255-b
+		}
+		f.Write(frame)
+	}
+	f.Close()
+	run := func(props string) []gsttest.Frame {
+		return gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! rawvideoparse width=%d height=%d format=rgb framerate=15/1 ! "+
+			"videoconvert ! video/x-raw,format=I420 ! ebrcs_bgsub foreground-slowdown=10 %s ! appsink name=out sync=false", path, w, h, props),
+			30*time.Second)
+	}
+	frames := run("")
+	if len(frames) != n {
+		t.Fatalf("%d frames", len(frames))
+	}
+	last := -1
+	for i := change; i < object; i++ {
+		if len(frames[i].Meta.Blobs) > 0 {
+			last = i
+		}
+	}
+	t.Logf("the global change is reported as foreground until frame %d (%d frames after it)", last, last-change)
+	if last-change > 5+10+2 {
+		t.Errorf("foreground for %d frames after the global change, want at most relearn-frames + warm-up", last-change)
+	}
+	if got := frames[n-1].Meta.Blobs; len(got) != 1 || got[0].Box.Dx() > 2*obj.Dx() {
+		t.Errorf("the object after the change: blobs %+v", got)
+	}
+	stuck := run("relearn-fraction=0")
+	if len(stuck[object-1].Meta.Blobs) == 0 {
+		t.Errorf("without relearning the change should still be foreground %d frames later", object-1-change)
+	}
+}

@@ -502,3 +502,121 @@ void knn_downscale_packed(const uint8_t *src, int sw, int sh, int stride, int bp
 		}
 	}
 }
+
+static inline uint8_t clamp255(int v)
+{
+	return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
+}
+
+/* BT.601 limited range to RGB, in 16.16 fixed point (the inverse of the limited-range
+ * matrix GStreamer and the encoders use for SD video). */
+static inline void yuv_to_rgb(int Y, int U, int V, uint8_t *r, uint8_t *g, uint8_t *b)
+{
+	int c = (Y - 16) * 76309, d = U - 128, e = V - 128;
+	*r = clamp255((c + 104597 * e + 32768) >> 16);
+	*g = clamp255((c - 25675 * d - 53279 * e + 32768) >> 16);
+	*b = clamp255((c + 132201 * d + 32768) >> 16);
+}
+
+/* One row of the 2:1 case: luma as 2x2 means, chroma as it is (step 1 or 2), converted.
+ * Written as plain loops over restrict pointers so that the compiler vectorises them; built
+ * twice, for the baseline and for AVX2 (chosen at run time, as the KNN's blocks are). */
+#define YUV420_ROW_HALF(NAME, ATTR)                                                                           \
+	ATTR static void NAME(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict ur,    \
+			      const uint8_t *restrict vr, int cstep, int dw, uint8_t *restrict o0, uint8_t *restrict o1, \
+			      uint8_t *restrict o2)                                                                  \
+	{                                                                                                      \
+		yuv420_row_half_body(r0, r1, ur, vr, cstep, dw, o0, o1, o2);                                    \
+	}
+
+static inline __attribute__((always_inline)) void yuv420_row_half_body(const uint8_t *restrict r0, const uint8_t *restrict r1,
+								      const uint8_t *restrict ur, const uint8_t *restrict vr,
+								      int cstep, int dw, uint8_t *restrict o0,
+								      uint8_t *restrict o1, uint8_t *restrict o2)
+{
+	int32_t yv[dw], uv[dw], vv[dw];
+	for (int x = 0; x < dw; x++)
+		yv[x] = (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1] + 2) >> 2;
+	if (cstep == 1) {
+		for (int x = 0; x < dw; x++) {
+			uv[x] = ur[x];
+			vv[x] = vr[x];
+		}
+	} else {
+		for (int x = 0; x < dw; x++) {
+			uv[x] = ur[2 * x];
+			vv[x] = vr[2 * x];
+		}
+	}
+	for (int x = 0; x < dw; x++) {
+		int32_t c = (yv[x] - 16) * 76309, d = uv[x] - 128, e = vv[x] - 128;
+		int32_t r = (c + 104597 * e + 32768) >> 16;
+		int32_t g = (c - 25675 * d - 53279 * e + 32768) >> 16;
+		int32_t b = (c + 132201 * d + 32768) >> 16;
+		o0[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+		o1[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+		o2[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
+	}
+}
+
+YUV420_ROW_HALF(yuv420_row_half, )
+#if defined(__x86_64__)
+YUV420_ROW_HALF(yuv420_row_half_avx2, __attribute__((target("avx2"))))
+#endif
+
+void knn_downscale_yuv420(const uint8_t *y, int ystride, const uint8_t *u, const uint8_t *v, int cstride, int cstep,
+			  int sw, int sh, uint8_t *c0, uint8_t *c1, uint8_t *c2, int dw, int dh)
+{
+	int cw = (sw + 1) / 2, ch = (sh + 1) / 2;
+	if (dw * 2 == sw && dh * 2 == sh) {
+		/* The common case (640x480 to 320x240): a 2x2 mean of luma, chroma as it is. */
+		typeof(&yuv420_row_half) row = yuv420_row_half;
+#if defined(__x86_64__)
+		if (__builtin_cpu_supports("avx2"))
+			row = yuv420_row_half_avx2;
+#endif
+		for (int yy = 0; yy < dh; yy++) {
+			const uint8_t *r0 = y + (size_t)(2 * yy) * ystride;
+			size_t o = (size_t)yy * dw;
+			row(r0, r0 + ystride, u + (size_t)yy * cstride, v + (size_t)yy * cstride, cstep, dw, c0 + o, c1 + o, c2 + o);
+		}
+		return;
+	}
+	for (int yy = 0; yy < dh; yy++) {
+		int y0 = (int)((long)yy * sh / dh), y1 = (int)((long)(yy + 1) * sh / dh);
+		if (y1 <= y0)
+			y1 = y0 + 1;
+		int cy0 = y0 / 2, cy1 = (y1 + 1) / 2;
+		if (cy1 > ch)
+			cy1 = ch;
+		if (cy1 <= cy0)
+			cy1 = cy0 + 1;
+		for (int x = 0; x < dw; x++) {
+			int x0 = (int)((long)x * sw / dw), x1 = (int)((long)(x + 1) * sw / dw);
+			if (x1 <= x0)
+				x1 = x0 + 1;
+			int cx0 = x0 / 2, cx1 = (x1 + 1) / 2;
+			if (cx1 > cw)
+				cx1 = cw;
+			if (cx1 <= cx0)
+				cx1 = cx0 + 1;
+			unsigned sy = 0, su = 0, sv = 0;
+			unsigned ny = (unsigned)((y1 - y0) * (x1 - x0)), nc = (unsigned)((cy1 - cy0) * (cx1 - cx0));
+			for (int j = y0; j < y1; j++) {
+				const uint8_t *p = y + (size_t)j * ystride;
+				for (int i = x0; i < x1; i++)
+					sy += p[i];
+			}
+			for (int j = cy0; j < cy1; j++) {
+				const uint8_t *pu = u + (size_t)j * cstride, *pv = v + (size_t)j * cstride;
+				for (int i = cx0; i < cx1; i++) {
+					su += pu[i * cstep];
+					sv += pv[i * cstep];
+				}
+			}
+			size_t o = (size_t)yy * dw + x;
+			yuv_to_rgb((int)((sy + ny / 2) / ny), (int)((su + nc / 2) / nc), (int)((sv + nc / 2) / nc), &c0[o], &c1[o],
+				   &c2[o]);
+		}
+	}
+}

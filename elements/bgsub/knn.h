@@ -39,4 +39,11 @@ void knn_clean_mask(uint8_t *mask, uint8_t *tmp, int width, int height, int erod
  * three planes of dw*dh, averaging each destination pixel's footprint (area resampling). */
 void knn_downscale_packed(const uint8_t *src, int sw, int sh, int stride, int bpp, int off0, int off1, int off2,
 			  uint8_t *c0, uint8_t *c1, uint8_t *c2, int dw, int dh);
+/* Converts a 4:2:0 frame (luma plane, and chroma planes with a step of 1 for I420 or 2 for
+ * NV12's interleaved plane) to three RGB planes of dw*dh (BT.601 limited range), averaging
+ * each destination pixel's footprint in luma and in chroma before converting: the same
+ * planes, up to rounding, as converting to RGB first and then averaging (the conversion is
+ * linear). */
+void knn_downscale_yuv420(const uint8_t *y, int ystride, const uint8_t *u, const uint8_t *v, int cstride, int cstep,
+			  int sw, int sh, uint8_t *c0, uint8_t *c1, uint8_t *c2, int dw, int dh);
 #endif

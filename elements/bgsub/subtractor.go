@@ -134,3 +134,33 @@ func Downscale(src []byte, sw, sh, stride int, layout Packed, c0, c1, c2 []byte,
 		(*C.uint8_t)(&c0[0]), (*C.uint8_t)(&c1[0]), (*C.uint8_t)(&c2[0]), C.int(dw), C.int(dh))
 	return nil
 }
+
+// Planar420 is the layout of a 4:2:0 frame: I420 (three planes) or NV12 (chroma
+// interleaved, Step 2).
+type Planar420 struct {
+	YOffset, YStride int
+	UOffset, VOffset int // NV12: VOffset = UOffset + 1
+	CStride, CStep   int
+}
+
+// Downscale420 converts a 4:2:0 frame to three RGB planes of dw×dh (c0 red, c1 green, c2
+// blue, as Downscale gives them for RGB formats), averaging each destination pixel's
+// footprint. A buffer too small for the frame it claims to be is an error.
+func Downscale420(src []byte, sw, sh int, l Planar420, c0, c1, c2 []byte, dw, dh int) error {
+	cw, ch := (sw+1)/2, (sh+1)/2
+	need := func(off, stride, rowBytes, rows int) bool {
+		return off >= 0 && stride >= rowBytes && off+(rows-1)*stride+rowBytes <= len(src)
+	}
+	if sw <= 0 || sh <= 0 || (l.CStep != 1 && l.CStep != 2) || !need(l.YOffset, l.YStride, sw, sh) ||
+		!need(l.UOffset, l.CStride, (cw-1)*l.CStep+1, ch) || !need(l.VOffset, l.CStride, (cw-1)*l.CStep+1, ch) {
+		return fmt.Errorf("bgsub: a %d×%d 4:2:0 frame with this layout (%+v) does not fit in %d bytes", sw, sh, l, len(src))
+	}
+	if len(c0) < dw*dh || len(c1) < dw*dh || len(c2) < dw*dh {
+		panic("bgsub: planes smaller than the processing size")
+	}
+	C.knn_downscale_yuv420((*C.uint8_t)(unsafe.Pointer(&src[l.YOffset])), C.int(l.YStride),
+		(*C.uint8_t)(unsafe.Pointer(&src[l.UOffset])), (*C.uint8_t)(unsafe.Pointer(&src[l.VOffset])),
+		C.int(l.CStride), C.int(l.CStep), C.int(sw), C.int(sh),
+		(*C.uint8_t)(&c0[0]), (*C.uint8_t)(&c1[0]), (*C.uint8_t)(&c2[0]), C.int(dw), C.int(dh))
+	return nil
+}

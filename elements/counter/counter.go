@@ -1,31 +1,39 @@
-// Package counter is ebrcs_counter: it turns recognitions into a counted cart.
+// Package counter is ebrcs_counter: it turns the recogniser's decisions into a counted cart.
 //
 // It sits after ebrcs_match (and before ebrcs_overlay, which draws the cart it writes on every
-// frame). A recognised product (its best match reaches the matcher's threshold) is counted
-// into the cart of its checkout session unless:
+// frame). ebrcs_match decides about the object of a visit from everything it has seen of it
+// (framemeta.Match.Decision, on each recognised frame). A visit starts when an object enters
+// the ROI and ends when the ROI has been free for roi-clear-frames (framemeta.Visits). The
+// counter takes one of three decisions per visit:
 //
-//   - the same product was counted less than `cooldown` (3) seconds ago in this stream (the
-//     original system's rule, per product name; a cooldown event is published instead), or
-//   - with `once-per-visit` (on by default), the object has already been decided on during
-//     this visit (counted, or recognised during the cooldown). A visit starts when an object
-//     enters the ROI and ends when the ROI has been free for roi-clear-frames (ebrcs_roigate's
-//     occupancy). The gate asks for a recognition every few frames while the object stays,
-//     and a product left in the ROI must not be counted again every cooldown.
+//   - count: on the first recognition that decides "count", at once (the shopper sees it in
+//     the cart the moment the product is shown), silently: a count event, unless the same
+//     product was counted less than `cooldown` (3) seconds ago in this stream (the original
+//     system's rule, per product name; a cooldown event is published instead).
+//   - ask: when the visit ends, or after `ask-after` (10) recognitions without a count (a
+//     shopper holding the product is asked promptly), if the last decision was "ask": the
+//     visit is held in the cart as a pending review (cart.Cart.Ask: a review event with the
+//     best 3 candidates and the visit's crop) until its shopper or staff answer which product
+//     it was. When the best candidate was counted within the cooldown, the same product is
+//     being shown again: a cooldown event, no question.
+//   - unknown: likewise, if the last decision was "unknown" (nothing of the catalog): an
+//     unknown event with the closest product and the crop.
 //
-// A recognition below the matcher's threshold still counts, by the same rules, when the same
-// product is the best match in `vote-frames` (3) consecutive recognitions of the visit, each
-// scoring at most `vote-score-drop` (0.04) below the threshold: a product partly hidden by the
-// hand that holds it scores a little lower, but consistently. The margin is small on purpose:
-// a product that is not in the catalog also has a consistent nearest neighbour, scoring up to
-// 0.75 against the 0.79 threshold on the scenario suite (0.1 let such products be counted as
-// another). A count into a confirmed cart is refused (and counted in `refused`).
+// With `once-per-visit` (on by default) a visit is decided once: a product left in the ROI
+// is not counted again every cooldown. Without it, every recognition deciding "count" counts,
+// under the cooldown (the original system). A visit that was asked about or reported unknown
+// is never asked again. A count into a confirmed cart is refused (and counted in `refused`).
+//
+// Every decision keeps the visit's crop (framemeta.Match.Crop, as a small JPEG) in the cart:
+// the review shows it, and an answer or a cart edit that corrects a count teaches the catalog
+// with it.
 //
 // Time is the stream's time (buffer timestamps), not the wall clock: a recorded video gives
 // the same cart whether it is processed in real time or ten times faster.
 //
 // The element publishes what it decides on the cart's event stream: count (product, score,
-// new quantity), cooldown (recognised, not counted), unknown (an object in the ROI that no
-// product matched, once per visit) and roi (the gate's status changed).
+// new quantity), cooldown (recognised, not counted), review (from the cart), unknown (with the
+// crop's URL) and roi (the gate's status changed).
 //
 // The cart comes from the checkout session named by the `session` property (registered with
 // package cart; `ebrcs run` registers one for its run); without one the element keeps a cart
@@ -33,6 +41,7 @@
 package counter
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,16 +61,24 @@ const (
 	PropSession      = "session"
 	PropCooldown     = "cooldown"
 	PropOncePerVisit = "once-per-visit"
+	PropAskAfter     = "ask-after"
 	PropCounted      = "counted"
 	PropSuppressed   = "suppressed"
+	PropAsked        = "asked"
 	PropUnknown      = "unknown"
 	PropRefused      = "refused"
-	PropVoteFrames   = "vote-frames"
-	PropVoteDrop     = "vote-score-drop"
 )
 
-// DefaultCooldown is the original system's COUNT_COOLDOWN.
-const DefaultCooldown = 3.0
+// Defaults.
+const (
+	// DefaultCooldown is the original system's COUNT_COOLDOWN.
+	DefaultCooldown = 3.0
+	// DefaultAskAfter is ask-after's default: about a second of a product held still in the
+	// ROI (the gate recognises on the entry, the 4 frames after it, then every 5th frame).
+	DefaultAskAfter = 10
+	// candidatesAsked is how many candidates a review offers.
+	candidatesAsked = 3
+)
 
 // The optional interfaces of goelement that Counter implements: a renamed method fails to
 // compile here instead of being silently skipped by the framework.
@@ -77,7 +94,7 @@ var Element = &goelement.Definition[*Counter]{
 		Name:           Name,
 		LongName:       "EBRCS cart counter",
 		Classification: "Filter/Analyzer/Video",
-		Description:    "Counts recognised products into the checkout's cart, once per visit and never twice within the cooldown",
+		Description:    "Counts recognised products into the checkout's cart once per visit, never twice within the cooldown, and asks about the visits it is not sure of",
 		Caps:           "video/x-raw",
 		Access:         goelement.NoPixels,
 		Properties: []goelement.Property{
@@ -87,18 +104,18 @@ var Element = &goelement.Definition[*Counter]{
 				Doc: "Seconds of stream time during which the same product is not counted again"},
 			{Name: PropOncePerVisit, Kind: goelement.Bool, Default: true, Mutable: true,
 				Doc: "Count at most one product per visit of the ROI (from entry until the ROI is free again)"},
-			{Name: PropVoteFrames, Kind: goelement.Int, Default: 3, Min: 0, Max: 1000, Mutable: true,
-				Doc: "Consecutive recognitions of the same product, below the threshold but within vote-score-drop of it, that count it (0: never)"},
-			{Name: PropVoteDrop, Kind: goelement.Double, Default: 0.04, Min: 0, Max: 1, Mutable: true,
-				Doc: "How far below the matcher's threshold a vote may score"},
+			{Name: PropAskAfter, Kind: goelement.Int, Default: DefaultAskAfter, Min: 1, Max: 1000, Mutable: true,
+				Doc: "Recognitions of a visit without a count after which it is asked about (or reported unknown) while the object is still shown; the visit's end decides sooner"},
 			{Name: PropCounted, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Products counted since the element started"},
 			{Name: PropSuppressed, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "Recognitions not counted because of the cooldown"},
+				Doc: "Visits not counted because of the cooldown"},
+			{Name: PropAsked, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "Visits held for an answer (reviews)"},
 			{Name: PropUnknown, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "Visits whose object matched no product (so far)"},
+				Doc: "Visits whose object matched no product"},
 			{Name: PropRefused, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "Counts refused because the cart was already confirmed"},
+				Doc: "Counts and reviews refused because the cart was already confirmed"},
 		},
 	},
 	New: func(props *goelement.Props) *Counter { return &Counter{props: props} },
@@ -113,22 +130,20 @@ type Counter struct {
 	mu          sync.Mutex
 	target      *cart.Cart
 	lastCounted map[string]time.Duration // folded product name → stream time of its last count
+	visits      framemeta.Visits
 	visit       visit
 	lastStatus  framemeta.ROIStatus
 	started     time.Time // wall clock fallback for buffers without timestamps
 
-	counted, suppressed, unknown, refused atomic.Int64
+	counted, suppressed, asked, unknown, refused atomic.Int64
 }
 
-// visit is the state of the object currently in the ROI.
+// visit is what the counter knows of the object currently shown.
 type visit struct {
-	active   bool // an object entered and the ROI has not been free since
-	decided  bool // it was counted, or recognised during the cooldown
-	reported bool // an unknown event was published for it
-	// voteProduct has been the best match, just below the threshold, in votes consecutive
-	// recognitions.
-	voteProduct string
-	votes       int
+	decided bool // counted, suppressed by the cooldown, asked about or reported unknown
+	// undecided counts the recognitions without a count; last is the latest verdict.
+	undecided int
+	last      *framemeta.Match
 }
 
 // Start binds the cart: the session's, or a new one of the element's own.
@@ -145,22 +160,26 @@ func (c *Counter) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.target = target
-	c.lastCounted = map[string]time.Duration{}
-	c.visit = visit{}
-	c.lastStatus = ""
+	c.reset()
 	c.started = time.Now()
 	return nil
+}
+
+// reset forgets the stream (c.mu held).
+func (c *Counter) reset() {
+	c.lastCounted = map[string]time.Duration{}
+	c.visits, c.visit = framemeta.Visits{}, visit{}
+	c.lastStatus = ""
 }
 
 // Stop forgets the stream; the cart itself belongs to its session.
 func (c *Counter) Stop() {
 	c.mu.Lock()
-	c.lastCounted = map[string]time.Duration{}
-	c.visit = visit{}
-	c.lastStatus = ""
+	c.reset()
 	c.mu.Unlock()
 	c.counted.Store(0)
 	c.suppressed.Store(0)
+	c.asked.Store(0)
 	c.unknown.Store(0)
 	c.refused.Store(0)
 }
@@ -198,51 +217,49 @@ func (c *Counter) Process(b *goelement.Buffer) error {
 	return nil
 }
 
-// step applies one frame's gate and match to the visit and the cart (c.mu held).
+// step applies one frame's gate and verdict to the visit and the cart (c.mu held).
 func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
-	events := c.target.Events()
-	streamTime := now.Seconds()
-	if g := f.Gate; g != nil {
-		if g.Status != c.lastStatus {
-			c.lastStatus = g.Status
-			events.Publish(cart.Event{Type: cart.EventROI, Status: string(g.Status), StreamTime: streamTime})
-		}
-		if g.Entry {
-			c.visit = visit{active: true}
-		} else if !g.Occupied && c.visit.active {
-			c.visit = visit{}
-		}
+	if g := f.Gate; g != nil && g.Status != c.lastStatus {
+		c.lastStatus = g.Status
+		c.target.Events().Publish(cart.Event{Type: cart.EventROI, Status: string(g.Status), StreamTime: now.Seconds()})
+	}
+	ended, started := c.visits.Step(f.Gate)
+	if ended {
+		c.settle(now)
+	}
+	if started {
+		c.visit = visit{}
 	}
 	m := f.Match
 	if m == nil {
 		return
 	}
-	oncePerVisit := c.props.Bool(PropOncePerVisit) && c.visit.active
-	if oncePerVisit && c.visit.decided {
-		return
-	}
-	if !m.Known && !c.vote(m) {
-		if c.visit.active && !c.visit.reported {
-			c.visit.reported = true
-			c.unknown.Add(1)
-			metrics.CounterEvents.WithLabelValues("unknown").Inc()
-			events.Publish(cart.Event{Type: cart.EventUnknown, StreamTime: streamTime,
-				Product: m.Product, ProductID: m.ProductID, Score: m.Score})
+	if m.Decision == framemeta.DecisionCount {
+		if !c.visit.decided || !c.props.Bool(PropOncePerVisit) {
+			c.count(m, now)
 		}
-		return
+	} else if !c.visit.decided {
+		c.visit.undecided++
+		c.visit.last = m
+		if c.visit.undecided >= c.props.Int(PropAskAfter) || !c.visits.Active() {
+			c.settle(now) // asked long enough, or a recognition outside any visit
+		}
 	}
+}
+
+// count counts a recognised product, unless it was counted within the cooldown (c.mu held).
+func (c *Counter) count(m *framemeta.Match, now time.Duration) {
+	c.visit.decided = true
+	events := c.target.Events()
 	key := strings.ToLower(m.Product)
-	cooldown := time.Duration(c.props.Double(PropCooldown) * float64(time.Second))
-	if last, ok := c.lastCounted[key]; ok && now-last < cooldown {
-		c.visit.decided = true
+	if since, ok := c.sinceCounted(key, now); ok {
 		c.suppressed.Add(1)
 		metrics.CounterEvents.WithLabelValues("cooldown").Inc()
-		events.Publish(cart.Event{Type: cart.EventCooldown, StreamTime: streamTime,
-			Product: m.Product, ProductID: m.ProductID, Score: m.Score, SinceLast: (now - last).Seconds()})
+		events.Publish(cart.Event{Type: cart.EventCooldown, StreamTime: now.Seconds(),
+			Product: m.Product, ProductID: m.ProductID, Score: m.Score, SinceLast: since.Seconds()})
 		return
 	}
 	qty, err := c.target.Count(m.ProductID, m.Product, m.Score)
-	c.visit.decided = true
 	if err != nil {
 		c.refused.Add(1)
 		return
@@ -250,28 +267,57 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	c.lastCounted[key] = now
 	c.counted.Add(1)
 	metrics.CounterEvents.WithLabelValues("count").Inc()
-	events.Publish(cart.Event{Type: cart.EventCount, StreamTime: streamTime,
+	events.Publish(cart.Event{Type: cart.EventCount, StreamTime: now.Seconds(),
 		Product: m.Product, ProductID: m.ProductID, Score: m.Score, Quantity: qty})
+	// The crop only matters if the count is corrected: encoded once the count is out.
+	c.target.CountSeen(m.ProductID, m.Product, encodeCrop(m.Crop))
 }
 
-// vote records a recognition below the threshold and reports whether it completes a vote
-// (c.mu held).
-func (c *Counter) vote(m *framemeta.Match) bool {
-	need := c.props.Int(PropVoteFrames)
-	floor := m.Threshold - float32(c.props.Double(PropVoteDrop))
-	if need <= 0 || m.Product == "" || m.Score < floor {
-		c.visit.voteProduct, c.visit.votes = "", 0
-		return false
+// sinceCounted says how long ago (stream time) a product was counted, if within the cooldown.
+func (c *Counter) sinceCounted(key string, now time.Duration) (time.Duration, bool) {
+	last, ok := c.lastCounted[key]
+	cooldown := time.Duration(c.props.Double(PropCooldown) * float64(time.Second))
+	return now - last, ok && now-last < cooldown
+}
+
+// settle decides an undecided visit from its last verdict: a review when the recogniser
+// hesitates between products, else an unknown object (c.mu held).
+func (c *Counter) settle(now time.Duration) {
+	m := c.visit.last
+	if c.visit.decided || m == nil {
+		return
 	}
-	if m.Product != c.visit.voteProduct {
-		c.visit.voteProduct, c.visit.votes = m.Product, 0
+	c.visit.decided = true
+	events := c.target.Events()
+	if m.Decision == framemeta.DecisionAsk && len(m.Candidates) > 0 {
+		best := m.Candidates[0]
+		if since, ok := c.sinceCounted(strings.ToLower(best.Product), now); ok {
+			c.suppressed.Add(1)
+			metrics.CounterEvents.WithLabelValues("cooldown").Inc()
+			events.Publish(cart.Event{Type: cart.EventCooldown, StreamTime: now.Seconds(),
+				Product: best.Product, ProductID: best.ProductID, Score: best.Score, SinceLast: since.Seconds()})
+			return
+		}
+		s := cart.Sighting{StreamTime: now.Seconds(), Crop: encodeCrop(m.Crop)}
+		for _, cand := range m.Candidates[:min(candidatesAsked, len(m.Candidates))] {
+			s.Candidates = append(s.Candidates, cart.Candidate{ProductID: cand.ProductID, Product: cand.Product, Score: cand.Score})
+		}
+		_, err := c.target.Ask(s) // the cart publishes the review
+		switch {
+		case err == nil:
+			c.asked.Add(1)
+			metrics.CounterEvents.WithLabelValues("review").Inc()
+			return
+		case errors.Is(err, cart.ErrConfirmed):
+			c.refused.Add(1)
+			return
+		}
+		// Too many questions wait already: report it, at least.
 	}
-	c.visit.votes++
-	if c.visit.votes < need {
-		return false
-	}
-	c.visit.voteProduct, c.visit.votes = "", 0
-	return true
+	c.unknown.Add(1)
+	metrics.CounterEvents.WithLabelValues("unknown").Inc()
+	events.Publish(cart.Event{Type: cart.EventUnknown, StreamTime: now.Seconds(),
+		Product: m.Product, ProductID: m.ProductID, Score: m.Score, Crop: c.target.KeepCrop(encodeCrop(m.Crop))})
 }
 
 // ReadProperty implements goelement.PropertyReader.
@@ -281,6 +327,8 @@ func (c *Counter) ReadProperty(name string) any {
 		return c.counted.Load()
 	case PropSuppressed:
 		return c.suppressed.Load()
+	case PropAsked:
+		return c.asked.Load()
 	case PropUnknown:
 		return c.unknown.Load()
 	case PropRefused:

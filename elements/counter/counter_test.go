@@ -1,7 +1,11 @@
 package counter
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"math"
 	"testing"
 	"time"
 
@@ -28,9 +32,9 @@ var streams int
 func newStream(t *testing.T, values map[string]any) *stream {
 	t.Helper()
 	bus := cart.NewBus(0)
-	target := cart.NewCart(bus)
 	streams++
 	key := fmt.Sprintf("%s-%d", t.Name(), streams)
+	target := cart.NewCart(bus, cart.CropURLs("/crops/"+key+"/"))
 	if err := cart.Register(key, target); err != nil {
 		t.Fatal(err)
 	}
@@ -51,27 +55,44 @@ func newStream(t *testing.T, values map[string]any) *stream {
 
 func (s *stream) now() time.Duration { return time.Duration(s.frame) * time.Second / 30 }
 
-// object shows an object in the ROI for frames frames; match returns the recognition on
-// every 5th frame (nil: none).
-func (s *stream) object(frames int, product string, known bool) {
-	score := float32(0.9)
-	if !known {
-		score = 0.5
+var area = []roi.Point{{}, {X: 1}, {Y: 1}}
+
+// crop is what ebrcs_match hands on as the visit's crop: larger than what the cart keeps.
+var crop = func() *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, 400, 600))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
 	}
-	s.objectScored(frames, product, score)
+	return img
+}()
+
+// verdict is ebrcs_match's verdict on a visit showing product, decided d.
+func verdict(product string, d framemeta.Decision) *framemeta.Match {
+	score := map[framemeta.Decision]float32{framemeta.DecisionCount: 0.6, framemeta.DecisionAsk: 0.3, framemeta.DecisionUnknown: 0.1}[d]
+	return &framemeta.Match{ProductID: 7, Product: product, Score: score, Second: score - 0.1, Decision: d,
+		Known: d == framemeta.DecisionCount, Crop: crop, Candidates: []framemeta.Candidate{
+			{ProductID: 7, Product: product, Score: score}, {ProductID: 8, Product: "Bread", Score: score - 0.1},
+			{ProductID: 9, Product: "Soap", Score: score - 0.2}, {ProductID: 10, Product: "Gum", Score: score - 0.3}}}
 }
 
-// objectScored is object with a given score against the threshold 0.8.
-func (s *stream) objectScored(frames int, product string, score float32) {
+// object shows an object in the ROI for frames frames, recognised on every 5th frame with
+// the decision d.
+func (s *stream) object(frames int, product string, d framemeta.Decision) {
+	s.objectWith(frames, func(int) *framemeta.Match { return verdict(product, d) })
+}
+
+// objectWith shows an object whose k-th recognition (from 0) is m(k).
+func (s *stream) objectWith(frames int, m func(k int) *framemeta.Match) {
 	for i := 0; i < frames; i++ {
-		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, ROI: []roi.Point{{}, {X: 1}, {Y: 1}}}
+		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, HasMain: true, ROI: area}
 		if !s.inROI {
 			g.Entry, g.Status, s.inROI = true, framemeta.ROIEntered, true
 		}
 		s.empty = 0
 		f := &framemeta.Frame{Gate: g}
 		if i%5 == 0 {
-			f.Match = &framemeta.Match{ProductID: 7, Product: product, Score: score, Known: score >= 0.8, Threshold: 0.8}
+			g.Recognize = true
+			f.Match = m(i / 5)
 		}
 		s.c.step(f, s.now())
 		s.frame++
@@ -85,38 +106,72 @@ func (s *stream) idle(frames int) {
 		if s.empty >= 8 {
 			s.inROI = false
 		}
-		s.c.step(&framemeta.Frame{Gate: &framemeta.Gate{Status: framemeta.ROIEmpty, Occupied: s.inROI}}, s.now())
+		s.c.step(&framemeta.Frame{Gate: &framemeta.Gate{Status: framemeta.ROIEmpty, Occupied: s.inROI, ROI: area}}, s.now())
 		s.frame++
 	}
 }
 
-func (s *stream) events(typ cart.EventType) []cart.Event {
+// events drains the events published so far and returns those of one type.
+func (s *stream) events(typ cart.EventType) []cart.Event { return only(s.all(), typ) }
+
+// all drains the events published so far.
+func (s *stream) all() []cart.Event {
 	var out []cart.Event
 	for {
 		select {
 		case e := <-s.sub.C:
-			if e.Type == typ {
-				out = append(out, e)
-			}
+			out = append(out, e)
 		default:
 			return out
 		}
 	}
 }
 
+func only(events []cart.Event, typ cart.EventType) []cart.Event {
+	var out []cart.Event
+	for _, e := range events {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (s *stream) quantity(product string) int {
 	return s.target.View().Totals()[product]
+}
+
+func (s *stream) property(name string) int64 { return s.c.ReadProperty(name).(int64) }
+
+// A product the recogniser is sure of is counted on its first recognition, the entry frame:
+// nothing waits for the visit to end.
+func TestCountsAtOnceWhenSure(t *testing.T) {
+	s := newStream(t, nil)
+	s.idle(30)
+	s.object(1, "Milk", framemeta.DecisionCount)
+	counts := s.events(cart.EventCount)
+	if len(counts) != 1 || counts[0].Product != "Milk" || counts[0].Quantity != 1 || counts[0].StreamTime != 1 {
+		t.Fatalf("count events on the entry frame: %+v", counts)
+	}
+	s.object(59, "Milk", framemeta.DecisionCount)
+	s.idle(20)
+	if q := s.quantity("Milk"); q != 1 || s.property(PropCounted) != 1 {
+		t.Fatalf("after one visit: %d, want 1", q)
+	}
+	if n := len(s.events(cart.EventReview)) + len(s.events(cart.EventUnknown)); n != 0 {
+		t.Fatalf("%d questions about a counted visit", n)
+	}
 }
 
 func TestCountsOncePerVisitAndHonoursTheCooldown(t *testing.T) {
 	s := newStream(t, nil)
 	s.idle(30)
-	s.object(60, "Milk", true) // 2 s in the ROI, recognised 12 times
+	s.object(60, "Milk", framemeta.DecisionCount) // 2 s in the ROI, recognised 12 times
 	if q := s.quantity("Milk"); q != 1 {
 		t.Fatalf("after one visit: %d, want 1", q)
 	}
 	s.idle(15) // back 0.5 s after leaving: within the 3 s cooldown of the count at 1 s
-	s.object(30, "Milk", true)
+	s.object(30, "Milk", framemeta.DecisionCount)
 	if q := s.quantity("Milk"); q != 1 {
 		t.Fatalf("second visit within the cooldown: %d, want 1", q)
 	}
@@ -124,7 +179,7 @@ func TestCountsOncePerVisitAndHonoursTheCooldown(t *testing.T) {
 		t.Fatalf("cooldown events: %+v", ev)
 	}
 	s.idle(150) // 5 s later
-	s.object(30, "Milk", true)
+	s.object(30, "Milk", framemeta.DecisionCount)
 	if q := s.quantity("Milk"); q != 2 {
 		t.Fatalf("visit beyond the cooldown: %d, want 2", q)
 	}
@@ -136,49 +191,163 @@ func TestCountsOncePerVisitAndHonoursTheCooldown(t *testing.T) {
 
 func TestProductLeftInTheROICountsOnce(t *testing.T) {
 	s := newStream(t, nil)
-	s.object(300, "Tea", true) // 10 s: three cooldowns
+	s.object(300, "Tea", framemeta.DecisionCount) // 10 s: three cooldowns
 	if q := s.quantity("Tea"); q != 1 {
 		t.Fatalf("%d, want 1", q)
 	}
 	// The original's behaviour, without visits: once per cooldown.
 	s2 := newStream(t, map[string]any{PropOncePerVisit: false})
-	s2.object(300, "Tea", true)
+	s2.object(300, "Tea", framemeta.DecisionCount)
 	if q := s2.quantity("Tea"); q != 4 { // at 0, 3, 6 and 9 s (recognitions every 5 frames)
 		t.Fatalf("without once-per-visit: %d, want 4", q)
 	}
 }
 
+// A visit the recogniser hesitates about is asked about once, when it ends: a review with the
+// best 3 candidates and the crop, held as pending outside the cart's items.
+func TestUnsureVisitIsAskedWhenItEnds(t *testing.T) {
+	s := newStream(t, nil)
+	s.idle(10)
+	s.object(20, "Tea", framemeta.DecisionAsk) // 4 recognitions, fewer than ask-after
+	if ev := s.events(cart.EventReview); len(ev) != 0 {
+		t.Fatalf("asked while the visit goes on: %+v", ev)
+	}
+	s.idle(7)
+	if ev := s.events(cart.EventReview); len(ev) != 0 {
+		t.Fatal("asked before the ROI cleared")
+	}
+	s.idle(1) // the 8th empty frame frees the ROI: the visit ends
+	ev := s.events(cart.EventReview)
+	if len(ev) != 1 || ev[0].Review == nil {
+		t.Fatalf("review events: %+v", ev)
+	}
+	r := ev[0].Review
+	if len(r.Candidates) != 3 || r.Candidates[0].Product != "Tea" || r.Candidates[2].Product != "Soap" ||
+		r.Candidates[0].Image != "/api/products/7/images/1" || r.Crop == "" {
+		t.Fatalf("review %+v", r)
+	}
+	v := s.target.View()
+	if len(v.Items) != 0 || len(v.Pending) != 1 || v.Pending[0].ID != r.ID {
+		t.Fatalf("cart after the review: %+v", v)
+	}
+	// The kept crop is a small JPEG of the visit's crop.
+	b, err := s.target.Crop(r.Crop[len(r.Crop)-2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil || img.Bounds().Dx() != 213 || img.Bounds().Dy() != CropMaxSide {
+		t.Fatalf("crop %v %v, want 213×320", img.Bounds(), err)
+	}
+	if s.property(PropAsked) != 1 || s.property(PropCounted) != 0 {
+		t.Fatalf("asked %d counted %d", s.property(PropAsked), s.property(PropCounted))
+	}
+}
+
+// A shopper holding a product the recogniser is unsure of is asked after ask-after
+// recognitions, without waiting for the product to leave; and only once.
+func TestUnsureVisitIsAskedWhileHeld(t *testing.T) {
+	s := newStream(t, map[string]any{PropAskAfter: 6})
+	s.object(26, "Tea", framemeta.DecisionAsk) // recognitions at frames 0..25: the 6th at 25
+	if ev := s.events(cart.EventReview); len(ev) != 1 || math.Abs(ev[0].StreamTime-25.0/30) > 1e-9 {
+		t.Fatalf("reviews after 6 recognitions: %+v", ev)
+	}
+	s.object(200, "Tea", framemeta.DecisionAsk)
+	s.idle(20)
+	if ev := s.events(cart.EventReview); len(ev) != 0 {
+		t.Fatalf("asked again in the same visit: %d", len(ev))
+	}
+}
+
+// The entry frame may show the product half in view: a later, surer recognition in the same
+// visit counts, and nothing is asked.
+func TestUnsureThenSureCounts(t *testing.T) {
+	s := newStream(t, nil)
+	s.objectWith(40, func(k int) *framemeta.Match {
+		if k < 3 {
+			return verdict("Milk", framemeta.DecisionAsk)
+		}
+		return verdict("Milk", framemeta.DecisionCount)
+	})
+	s.idle(20)
+	if q := s.quantity("Milk"); q != 1 {
+		t.Fatalf("%d, want 1", q)
+	}
+	if n := len(s.events(cart.EventReview)); n != 0 {
+		t.Fatalf("%d reviews", n)
+	}
+}
+
 func TestUnknownObjectIsReportedOncePerVisitAndNeverCounted(t *testing.T) {
 	s := newStream(t, nil)
-	s.object(60, "Hand", false)
+	s.object(60, "Hand", framemeta.DecisionUnknown)
 	s.idle(20)
-	s.object(60, "Hand", false)
-	if v := s.target.View(); len(v.Items) != 0 {
-		t.Fatalf("unknown objects were counted: %+v", v.Items)
+	s.object(60, "Hand", framemeta.DecisionUnknown)
+	s.idle(20)
+	if v := s.target.View(); len(v.Items) != 0 || len(v.Pending) != 0 {
+		t.Fatalf("unknown objects were counted or asked about: %+v", v)
 	}
-	if ev := s.events(cart.EventUnknown); len(ev) != 2 {
+	ev := s.events(cart.EventUnknown)
+	if len(ev) != 2 {
 		t.Fatalf("unknown events: %d, want 2 (one per visit)", len(ev))
 	}
-	if got := s.c.ReadProperty(PropUnknown).(int64); got != 2 {
+	if ev[0].Crop == "" || ev[0].Product != "Hand" {
+		t.Fatalf("unknown event %+v: want the closest product and the crop's URL", ev[0])
+	}
+	if got := s.property(PropUnknown); got != 2 {
 		t.Fatalf("unknown property %d", got)
 	}
 }
 
-func TestUnknownThenKnownInOneVisitCounts(t *testing.T) {
-	// The entry frame may show the product half in view: a later, better recognition in the
-	// same visit still counts.
+// The same product shown again within the cooldown, unsurely: it was just counted, so it is
+// not asked about (the answer would count it twice).
+func TestUnsureRepeatWithinTheCooldownIsNotAsked(t *testing.T) {
 	s := newStream(t, nil)
-	s.object(5, "Milk", false)
-	s.object(10, "Milk", true)
-	if q := s.quantity("Milk"); q != 1 {
-		t.Fatalf("%d, want 1", q)
+	s.object(20, "Milk", framemeta.DecisionCount)
+	s.idle(15)
+	s.object(20, "Milk", framemeta.DecisionAsk)
+	s.idle(15)
+	all := s.all()
+	if n := len(only(all, cart.EventReview)); n != 0 {
+		t.Fatalf("%d reviews", n)
+	}
+	if ev := only(all, cart.EventCooldown); len(ev) != 1 || ev[0].Product != "Milk" {
+		t.Fatalf("cooldown events %+v", ev)
+	}
+	s.idle(120) // beyond the cooldown the same hesitation is a question again
+	s.object(20, "Milk", framemeta.DecisionAsk)
+	s.idle(15)
+	if n := len(s.events(cart.EventReview)); n != 1 {
+		t.Fatalf("%d reviews beyond the cooldown, want 1", n)
+	}
+}
+
+func TestTooManyQuestionsAreReportedUnknown(t *testing.T) {
+	s := newStream(t, nil)
+	for i := 0; i <= cart.MaxPending; i++ {
+		s.object(20, fmt.Sprint("Product ", i), framemeta.DecisionAsk)
+		s.idle(15)
+	}
+	if n, u := len(s.events(cart.EventReview)), s.property(PropUnknown); n != cart.MaxPending || u != 1 {
+		t.Fatalf("%d reviews and %d unknown, want %d and 1", n, u, cart.MaxPending)
+	}
+}
+
+// A count keeps its visit's crop: a cart edit replacing it hands it back.
+func TestCountKeepsTheCropForCorrections(t *testing.T) {
+	s := newStream(t, nil)
+	s.object(20, "Milk", framemeta.DecisionCount)
+	s.idle(20)
+	_, fixes, err := s.target.Replace([]cart.Line{{ProductID: 8, Product: "Bread", Quantity: 1}}, 0)
+	if err != nil || len(fixes) != 1 || fixes[0].FromProduct != "Milk" || len(fixes[0].Crop) == 0 {
+		t.Fatalf("%+v %v", fixes, err)
 	}
 }
 
 func TestROIEventsFollowTheGate(t *testing.T) {
 	s := newStream(t, nil)
 	s.idle(3)
-	s.object(10, "Milk", true)
+	s.object(10, "Milk", framemeta.DecisionCount)
 	s.idle(10)
 	var got []string
 	for _, e := range s.events(cart.EventROI) {
@@ -202,19 +371,22 @@ func (m *memStore) RecordPurchase(id string, items []data.PurchaseItem) (*data.P
 	return &data.Purchase{ID: int64(m.n), SessionID: id, Items: items}, nil
 }
 
-func TestConfirmedCartRefusesCounts(t *testing.T) {
+func TestConfirmedCartRefusesCountsAndQuestions(t *testing.T) {
 	s := newStream(t, nil)
-	s.object(10, "Milk", true)
+	s.object(10, "Milk", framemeta.DecisionCount)
 	if _, err := s.target.Confirm(&memStore{}, "s"); err != nil {
 		t.Fatal(err)
 	}
 	s.idle(200)
-	s.object(10, "Milk", true)
-	if q := s.quantity("Milk"); q != 1 {
-		t.Fatalf("confirmed cart changed: %d", q)
+	s.object(10, "Milk", framemeta.DecisionCount)
+	s.idle(20)
+	s.object(10, "Tea", framemeta.DecisionAsk)
+	s.idle(20)
+	if v := s.target.View(); v.Totals()["Milk"] != 1 || len(v.Pending) != 0 {
+		t.Fatalf("confirmed cart changed: %+v", v)
 	}
-	if got := s.c.ReadProperty(PropRefused).(int64); got != 1 {
-		t.Fatalf("refused %d, want 1", got)
+	if got := s.property(PropRefused); got != 2 {
+		t.Fatalf("refused %d, want 2", got)
 	}
 }
 
@@ -232,23 +404,8 @@ func TestUnboundSessionIsAnError(t *testing.T) {
 	}
 }
 
-// A product scoring consistently just below the threshold (held by a hand that hides part of
-// it) is counted after vote-frames recognitions; clutter scoring far below never is.
-func TestConsistentNearMissesVoteAProductIn(t *testing.T) {
-	s := newStream(t, nil)
-	s.objectScored(11, "Tea", 0.77) // recognitions at frames 0, 5, 10: the third completes the vote
-	if q := s.quantity("Tea"); q != 1 {
-		t.Fatalf("after three near misses: %d, want 1", q)
-	}
-	s2 := newStream(t, nil)
-	s2.objectScored(10, "Tea", 0.77) // only two
-	s2.objectScored(60, "Tea", 0.75) // too far below the threshold (an unknown product's neighbour)
-	if q := s2.quantity("Tea"); q != 0 {
-		t.Fatalf("two near misses then clutter: %d, want 0", q)
-	}
-	s3 := newStream(t, map[string]any{PropVoteFrames: 0})
-	s3.objectScored(60, "Tea", 0.77)
-	if q := s3.quantity("Tea"); q != 0 {
-		t.Fatalf("voting off: %d, want 0", q)
+func BenchmarkEncodeCrop(b *testing.B) {
+	for b.Loop() {
+		encodeCrop(crop)
 	}
 }

@@ -1,12 +1,14 @@
 // Package embed is ebrcs_embed: it turns the crop the ROI gate chose into an embedding.
 //
 // On the frames ebrcs_roigate marked (Gate.Recognize), the crop (Gate.Crop) is cut out of the
-// frame and embedded by the shared embedder (package recognition): every encoder of
-// the hybrid, each output L2-normalised, weighted, concatenated and renormalised (the
-// original system's rule). Crops from several pipelines that wait at the same moment are
-// embedded in one ONNX Runtime call by the embedder's batcher. The vector and the embedder's
-// fingerprint go on the frame (Frame.Embedding, Frame.EmbeddingModel) for ebrcs_match.
-// Frames the gate did not mark pass untouched and cost nothing.
+// frame and embedded by the shared embedder (package recognition) as a query: the crop and
+// its query views, each through every encoder of the hybrid, each output L2-normalised,
+// weighted, concatenated and renormalised (the original system's rule), the views averaged
+// (recognition.Embedder.EmbedQuery). Crops from several pipelines that wait at the same
+// moment are embedded in one ONNX Runtime call by the embedder's batcher. The vector, the
+// embedder's fingerprint and the crop itself go on the frame (Frame.Embedding,
+// Frame.EmbeddingModel, Frame.CropImage) for ebrcs_match, which fuses a visit's crops and
+// keeps its best one. Frames the gate did not mark pass untouched and cost nothing.
 package embed
 
 import (
@@ -42,7 +44,7 @@ var Element = &goelement.Definition[*Embed]{
 		LongName:       "EBRCS embedding",
 		Classification: "Filter/Analyzer/Video",
 		Description:    "Embeds the ROI gate's crop with the hybrid encoder (ONNX Runtime) and attaches the vector to the frame",
-		Caps:           "video/x-raw,format=" + goelement.PackedRGBFormats,
+		Caps:           "video/x-raw,format=" + goelement.AnalysisFormats,
 		Access:         goelement.ReadPixels,
 		Properties: []goelement.Property{
 			{Name: PropEmbedder, Kind: goelement.String, Default: "",
@@ -94,7 +96,7 @@ func (e *Embed) Process(b *goelement.Buffer) error {
 	if err != nil {
 		return err
 	}
-	vec, err := e.emb.Batcher.Embed(img)
+	vec, err := e.emb.EmbedQuery(img)
 	if errors.Is(err, models.ErrQueueFull) {
 		// Overloaded: skip this recognition rather than stall the video; the gate asks
 		// again N frames later.
@@ -106,6 +108,7 @@ func (e *Embed) Process(b *goelement.Buffer) error {
 	}
 	m.Embedding = vec
 	m.EmbeddingModel = e.emb.Fingerprint()
+	m.CropImage = img
 	e.embeddings.Add(1)
 	return nil
 }

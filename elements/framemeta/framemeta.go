@@ -66,14 +66,17 @@ type Frame struct {
 	// Gate is ebrcs_roigate's decision for this frame; nil when no gate ran.
 	Gate *Gate
 
-	// Embedding is ebrcs_embed's L2-normalised vector of the gate's crop, on the frames the
-	// gate chose (nil on the others); EmbeddingModel is the embedder's fingerprint, so that
-	// a matcher never compares vectors of different models.
+	// Embedding is ebrcs_embed's L2-normalised query vector of the gate's crop, on the frames
+	// the gate chose (nil on the others); EmbeddingModel is the embedder's fingerprint, so
+	// that a matcher never compares vectors of different models.
 	Embedding      []float32
 	EmbeddingModel string
+	// CropImage is the crop ebrcs_embed embedded, cut out of this frame (nil when it embedded
+	// nothing). It is never modified: copies of the frame share it.
+	CropImage *image.RGBA
 
-	// Match is ebrcs_match's result for the crop the gate chose; nil when nothing was
-	// recognised on this frame.
+	// Match is ebrcs_match's verdict on the visit so far, on the frames it recognised (nil
+	// on the others).
 	Match *Match
 
 	// Cart is the checkout's cart after this frame (ebrcs_counter), for the overlay.
@@ -119,15 +122,34 @@ type Gate struct {
 	FrameNumber int64
 }
 
-// Match is what the recogniser made of a crop.
+// Decision is what the recogniser decided about the object of a visit, from every crop of
+// it seen so far.
+type Decision string
+
+// Decisions.
+const (
+	DecisionCount   Decision = "count"   // surely Product: count it
+	DecisionAsk     Decision = "ask"     // one of the candidates, not surely which: ask
+	DecisionUnknown Decision = "unknown" // no product of the catalog
+)
+
+// Match is what the recogniser made of the object of a visit: the evidence of all the crops
+// of the visit recognised so far, fused, and the decision taken on it.
 type Match struct {
 	ProductID int64   // best catalog product; 0 when the catalog is empty
 	Product   string  // its name
-	Score     float32 // its cosine similarity
-	Known     bool    // Score reached the threshold: Product is the answer, else "unknown"
-	Threshold float32 // the threshold Known was decided with
-	// Candidates are the best products, best first (top-k, for display), Product included.
+	Score     float32 // its score, in the catalog's score space (see data.Evidence)
+	Second    float32 // the second best product's score (-1: none)
+	None      float32 // the best score of a "none of these" answer (-2: none stored)
+	Decision  Decision
+	Known     bool // Decision is DecisionCount: Product is the answer
+	// Frames is how many recognised crops of the visit the evidence fuses.
+	Frames int
+	// Candidates are the best products, best first (top-k), Product included.
 	Candidates []Candidate
+	// Crop is the visit's most representative crop so far (of the crops fused, the one
+	// closest to the visit as a whole), as ebrcs_embed cut it; nil when none. Never modified.
+	Crop *image.RGBA
 }
 
 // Candidate is one product a crop resembles.

@@ -10,6 +10,10 @@ type PackedRGB struct {
 // PackedRGBFormats is the caps format list of the formats PackedRGBLayout knows.
 const PackedRGBFormats = "{RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR}"
 
+// AnalysisFormats is the caps format list of elements that read frames as packed RGB or as
+// the decoders' 4:2:0 (I420, NV12), which the live path keeps end to end.
+const AnalysisFormats = "{RGBA,BGRA,RGBx,BGRx,xRGB,xBGR,ARGB,ABGR,RGB,BGR,I420,NV12}"
+
 var packedRGB = map[string]PackedRGB{
 	"RGBA": {4, 0, 1, 2}, "RGBx": {4, 0, 1, 2},
 	"BGRA": {4, 2, 1, 0}, "BGRx": {4, 2, 1, 0},

@@ -1,16 +1,28 @@
-// Package match is ebrcs_match: it finds which catalog product an embedded crop is.
+// Package match is ebrcs_match: it recognises the object of a visit from every crop of it
+// seen so far, and decides what the checkout does with it.
 //
-// On frames carrying an embedding (from ebrcs_embed), it searches the shared catalog of its
-// data directory (package data: SQLite + FAISS, shared with the admin API, so a product
-// registered a moment ago is found on the very next frame) for the top-k products and writes
-// Frame.Match: the best product, its cosine score, whether the score reaches the threshold
-// (Known; otherwise the object is "unknown") and the candidates for display. The threshold
-// defaults to the one calibrated for the embedder's configuration. A vector from another
-// embedder than the catalog's is an error, never a silent wrong answer.
+// A visit is the stay of one object in the ROI, from the gate's entry until the ROI is free
+// again (framemeta.Visits). On every frame that carries an embedding (from ebrcs_embed), the
+// element adds the crop's query vector to the visit's (the first `visit-frames`, 16), asks
+// the shared catalog of its data directory (package data: SQLite + FAISS, shared with the
+// admin API, so that a product registered, or a view learned, a moment ago counts on the very
+// next frame) for the evidence of all of them fused (data.Catalog.Recognise: the best
+// `top-k` products, the second best's score, the closest "none of these" answer), and
+// decides with the embedder's calibrated rules (recognition.Decide): count, ask or unknown.
+// Frame.Match carries the verdict, the candidates and the visit's most representative crop
+// (the one closest to the visit's mean vector) for ebrcs_counter, which counts, asks or
+// reports once per visit, and for ebrcs_overlay.
+//
+// Deciding on the fused evidence of the visit rather than frame by frame is what lets one
+// good look outweigh a blurred entry frame, and one decision per visit ask at most one
+// question. A vector from another embedder than the catalog's is an error, never a silent
+// wrong answer.
 package match
 
 import (
 	"fmt"
+	"image"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ebrcs/ebrcs/data"
@@ -23,16 +35,19 @@ import (
 
 // The element's factory name, its properties, and defaults.
 const (
-	Name          = "ebrcs_match"
-	PropCatalog   = "catalog"
-	PropEmbedder  = "embedder"
-	PropModelDir  = "model-dir"
-	PropThreshold = "threshold"
-	PropTopK      = "top-k"
-	PropMatches   = "matches"
-	PropKnown     = "known"
+	Name            = "ebrcs_match"
+	PropCatalog     = "catalog"
+	PropEmbedder    = "embedder"
+	PropModelDir    = "model-dir"
+	PropTopK        = "top-k"
+	PropVisitFrames = "visit-frames"
+	PropMatches     = "matches"
+	PropKnown       = "known"
 	// DefaultCatalog is the catalog's data directory unless a pipeline says otherwise.
 	DefaultCatalog = "var/catalog"
+	// DefaultVisitFrames bounds the crops fused per visit: more than the counter needs to
+	// decide (it asks after 10 recognitions without a count).
+	DefaultVisitFrames = 16
 )
 
 // The optional interfaces of goelement that Match implements: a renamed method fails to
@@ -49,24 +64,24 @@ var Element = &goelement.Definition[*Match]{
 		Name:           Name,
 		LongName:       "EBRCS catalog matcher",
 		Classification: "Filter/Analyzer/Video",
-		Description:    "Matches the frame's embedding against the product catalog (FAISS) and attaches the best products",
+		Description:    "Recognises the object of a visit from all its crops so far (catalog, FAISS) and decides: count, ask or unknown",
 		Caps:           "video/x-raw",
 		Access:         goelement.NoPixels,
 		Properties: []goelement.Property{
 			{Name: PropCatalog, Kind: goelement.String, Default: DefaultCatalog,
 				Doc: "Data directory of the catalog (catalog.db and its index)"},
 			{Name: PropEmbedder, Kind: goelement.String, Default: "",
-				Doc: "Embedder configuration file, the same as ebrcs_embed's; empty: the built-in default"},
+				Doc: "Embedder configuration file, the same as ebrcs_embed's (its decision rules apply); empty: the built-in default"},
 			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
-			{Name: PropThreshold, Kind: goelement.Double, Default: -1.0, Min: -1, Max: 1, Mutable: true,
-				Doc: "Cosine score from which the best product is accepted; -1: the threshold calibrated for the embedder"},
 			{Name: PropTopK, Kind: goelement.Int, Default: 5, Min: 1, Max: 100, Mutable: true,
-				Doc: "Candidate products kept for display"},
+				Doc: "Candidate products kept (a review offers the first 3)"},
+			{Name: PropVisitFrames, Kind: goelement.Int, Default: DefaultVisitFrames, Min: 1, Max: 256, Mutable: true,
+				Doc: "Recognised crops of a visit fused into its evidence, the first ones"},
 			{Name: PropMatches, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "Embeddings matched since the element started"},
+				Doc: "Recognitions made since the element started"},
 			{Name: PropKnown, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "Matches whose best product reached the threshold"},
+				Doc: "Recognitions whose visit was decided \"count\""},
 		},
 	},
 	New: func(props *goelement.Props) *Match { return &Match{props: props} },
@@ -79,6 +94,47 @@ type Match struct {
 	cat     *data.Catalog
 	matches atomic.Int64
 	known   atomic.Int64
+
+	// mu guards the stream state: Process runs on the streaming thread, Start and Stop on the
+	// application thread.
+	mu     sync.Mutex
+	visits framemeta.Visits
+	visit  visit
+}
+
+// visit is what the element has seen of the object of the current visit.
+type visit struct {
+	queries [][]float32 // the query vectors fused, in order
+	sum     []float64   // their sum
+	// crop is the crop whose vector is closest to the visit's mean, best its vector.
+	crop *image.RGBA
+	best []float32
+}
+
+// add fuses one more crop into the visit, and keeps it if it represents the visit better
+// than the one kept so far.
+func (v *visit) add(q []float32, crop *image.RGBA) {
+	v.queries = append(v.queries, q)
+	if v.sum == nil {
+		v.sum = make([]float64, len(q))
+	}
+	for i, x := range q {
+		v.sum[i] += float64(x)
+	}
+	if crop == nil {
+		return
+	}
+	if v.crop == nil || dot(q, v.sum) >= dot(v.best, v.sum) {
+		v.crop, v.best = crop, q
+	}
+}
+
+func dot(a []float32, b []float64) float64 {
+	var s float64
+	for i, x := range a {
+		s += float64(x) * b[i]
+	}
+	return s
 }
 
 // Start opens (or joins) the shared embedder and catalog.
@@ -92,11 +148,17 @@ func (m *Match) Start() error {
 		return err
 	}
 	m.emb, m.cat = emb, cat
+	m.mu.Lock()
+	m.visits, m.visit = framemeta.Visits{}, visit{}
+	m.mu.Unlock()
 	return nil
 }
 
-// Stop resets the statistics; the shared catalog stays open.
+// Stop forgets the stream and resets the statistics; the shared catalog stays open.
 func (m *Match) Stop() {
+	m.mu.Lock()
+	m.visits, m.visit = framemeta.Visits{}, visit{}
+	m.mu.Unlock()
 	m.matches.Store(0)
 	m.known.Store(0)
 }
@@ -104,38 +166,45 @@ func (m *Match) Stop() {
 // Process implements goelement.Processor.
 func (m *Match) Process(b *goelement.Buffer) error {
 	up := b.UpstreamMeta()
-	if up == nil || up.Embedding == nil {
+	if up == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ended, started := m.visits.Step(up.Gate); ended || started {
+		m.visit = visit{}
+	}
+	if up.Embedding == nil {
 		return nil
 	}
 	if up.EmbeddingModel != m.cat.Fingerprint() {
 		return fmt.Errorf("the embedding comes from model %.12s but catalog %s uses %.12s: give ebrcs_embed and ebrcs_match the same embedder",
 			up.EmbeddingModel, m.props.String(PropCatalog), m.cat.Fingerprint())
 	}
-	hits, err := m.cat.Search(up.Embedding, m.props.Int(PropTopK))
+	if !m.visits.Active() {
+		m.visit = visit{} // a recognition outside any visit stands alone
+	}
+	if len(m.visit.queries) < m.props.Int(PropVisitFrames) {
+		m.visit.add(up.Embedding, up.CropImage)
+	}
+	ev, err := m.cat.Recognise(m.visit.queries, m.props.Int(PropTopK))
 	if err != nil {
 		return err
 	}
-	threshold := float32(m.props.Double(PropThreshold))
-	if threshold < 0 {
-		threshold = m.emb.Threshold
-	}
-	res := &framemeta.Match{Threshold: threshold}
-	for _, h := range hits {
+	decision := recognition.Decide(ev, m.emb.Rules)
+	res := &framemeta.Match{Second: ev.Second, None: ev.None, Decision: framemeta.Decision(decision),
+		Known: decision == recognition.DecisionCount, Frames: len(m.visit.queries), Crop: m.visit.crop}
+	for _, h := range ev.Hits {
 		res.Candidates = append(res.Candidates, framemeta.Candidate{ProductID: h.ProductID, Product: h.Name, Score: h.Score})
 	}
-	if len(hits) > 0 {
-		res.ProductID, res.Product, res.Score = hits[0].ProductID, hits[0].Name, hits[0].Score
-		res.Known = hits[0].Score >= threshold
+	if len(ev.Hits) > 0 {
+		res.ProductID, res.Product, res.Score = ev.Hits[0].ProductID, ev.Hits[0].Name, ev.Hits[0].Score
+		metrics.MatchScore.WithLabelValues(string(decision)).Observe(float64(res.Score))
 	}
 	b.Meta().Match = res
 	m.matches.Add(1)
-	outcome := "unknown"
 	if res.Known {
 		m.known.Add(1)
-		outcome = "known"
-	}
-	if len(hits) > 0 {
-		metrics.MatchScore.WithLabelValues(outcome).Observe(float64(res.Score))
 	}
 	return nil
 }

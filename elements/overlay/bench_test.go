@@ -16,7 +16,17 @@ import (
 //	go test ./elements/overlay -run '^$' -bench Overlay
 func BenchmarkOverlay(b *testing.B) {
 	fb := newFrameBuf(b, "RGBA", 640, 480, 0, 0)
-	c := fb.canvas(b)
+	b.Run("RGBA", func(b *testing.B) { benchDraw(b, fb.canvas(b)) })
+	// The live path's 4:2:0, drawn without converting the frame.
+	pix, info := i420Of(fb, false)
+	c, err := newYUVCanvas(pix, info, &yuvScratch{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("I420", func(b *testing.B) { benchDraw(b, c) })
+}
+
+func benchDraw(b *testing.B, c surface) {
 	text := defaultText(b, 18)
 	st := readStyle(declared(nil))
 	f := &framemeta.Frame{

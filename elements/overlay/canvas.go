@@ -10,6 +10,25 @@ import (
 	"github.com/ebrcs/ebrcs/elements/goelement"
 )
 
+// surface is a frame the overlay draws on: packed RGB (canvas) or planar YUV (yuvCanvas).
+type surface interface {
+	bounds() image.Rectangle
+	// fill paints a rectangle (clipped to the frame), blending a translucent colour.
+	fill(r image.Rectangle, col rgba)
+	// stroke draws one antialiased primitive in col: draw calls plot(x, y, cov) for each
+	// pixel it covers (cov 0..255, pixels inside the frame).
+	stroke(col rgba, draw func(plot func(x, y int, cov uint32)))
+	// glyph blends col through an alpha mask: r on the frame, mp the mask's matching point.
+	glyph(mask *image.Alpha, r image.Rectangle, mp image.Point, col rgba)
+	// flush completes what is drawn (a 4:2:0 frame's chroma is blended per run of shapes).
+	flush()
+}
+
+var (
+	_ surface = (*canvas)(nil)
+	_ surface = (*yuvCanvas)(nil)
+)
+
 // canvas draws straight into a packed 4-byte-per-pixel frame.
 //
 // The frame memory is wrapped, not copied, as an *image.RGBA: RGBA, BGRA, RGBx and BGRx all
@@ -74,9 +93,12 @@ func (c *canvas) fill(r image.Rectangle, col rgba) {
 	}
 }
 
+// outline draws the border of r, lw pixels thick, inside r.
+func (c *canvas) outline(r image.Rectangle, lw int, col rgba) { outline(c, r, lw, col) }
+
 // outline draws the border of r, lw pixels thick, inside r. The four strips do not overlap,
 // so a translucent colour is blended once everywhere.
-func (c *canvas) outline(r image.Rectangle, lw int, col rgba) {
+func outline(c surface, r image.Rectangle, lw int, col rgba) {
 	if r.Empty() {
 		return
 	}
@@ -88,6 +110,21 @@ func (c *canvas) outline(r image.Rectangle, lw int, col rgba) {
 	c.fill(image.Rect(r.Min.X, r.Max.Y-lw, r.Max.X, r.Max.Y), col)
 	c.fill(image.Rect(r.Min.X, r.Min.Y+lw, r.Min.X+lw, r.Max.Y-lw), col)
 	c.fill(image.Rect(r.Max.X-lw, r.Min.Y+lw, r.Max.X, r.Max.Y-lw), col)
+}
+
+// flush implements surface: everything is drawn at once.
+func (c *canvas) flush() {}
+
+// stroke implements surface.
+func (c *canvas) stroke(col rgba, draw func(plot func(x, y int, cov uint32))) {
+	p := col.premul(c.swapRB)
+	draw(func(x, y int, cov uint32) { c.blend(y*c.img.Stride+4*x, p, cov) })
+}
+
+// glyph implements surface with image/draw's glyph fast path: only the glyph's own
+// rectangle is touched.
+func (c *canvas) glyph(mask *image.Alpha, r image.Rectangle, mp image.Point, col rgba) {
+	draw.DrawMask(c.img, r, image.NewUniform(col.premul(c.swapRB)), image.Point{}, mask, mp, draw.Over)
 }
 
 // blend composites a premultiplied colour over the pixel at byte index i with coverage cov
@@ -105,9 +142,13 @@ func (c *canvas) blend(i int, p color.RGBA, cov uint32) {
 
 type fpoint struct{ X, Y float64 }
 
+// polygon and segment on a packed frame (see the functions of the same names).
+func (c *canvas) polygon(pts []fpoint, lw int, col rgba)    { polygon(c, pts, lw, col) }
+func (c *canvas) segment(a, b fpoint, hw float64, col rgba) { segment(c, a, b, hw, col) }
+
 // polygon strokes the closed outline through pts, lw pixels wide, antialiased. Each edge is a
 // capsule (round ends), so the corners are joined without gaps whatever their angle.
-func (c *canvas) polygon(pts []fpoint, lw int, col rgba) {
+func polygon(c surface, pts []fpoint, lw int, col rgba) {
 	// Odd widths are centred on pixel centres and even ones on pixel edges, so that
 	// horizontal and vertical edges come out crisp, fully covered rows and columns.
 	snap := func(v float64) float64 {
@@ -124,14 +165,14 @@ func (c *canvas) polygon(pts []fpoint, lw int, col rgba) {
 	case 0:
 		return
 	case 1:
-		c.segment(s[0], s[0], float64(lw)/2, col)
+		segment(c, s[0], s[0], float64(lw)/2, col)
 		return
 	case 2:
-		c.segment(s[0], s[1], float64(lw)/2, col)
+		segment(c, s[0], s[1], float64(lw)/2, col)
 		return
 	}
 	for i := range s {
-		c.segment(s[i], s[(i+1)%len(s)], float64(lw)/2, col)
+		segment(c, s[i], s[(i+1)%len(s)], float64(lw)/2, col)
 	}
 }
 
@@ -140,11 +181,15 @@ func (c *canvas) polygon(pts []fpoint, lw int, col rgba) {
 // pixel the coverage of its centre's distance to the segment: 1 inside, a linear ramp over the
 // last pixel, 0 beyond. Where two segments meet, pixels at the joint are blended twice; that
 // is invisible for opaque colours and a faint dot for translucent ones.
-func (c *canvas) segment(a, b fpoint, hw float64, col rgba) {
+func segment(c surface, a, b fpoint, hw float64, col rgba) {
 	if col.A == 0 || hw <= 0 {
 		return
 	}
-	p := col.premul(c.swapRB)
+	c.stroke(col, func(plot func(x, y int, cov uint32)) { sweep(c.bounds(), a, b, hw, plot) })
+}
+
+// sweep calls plot for every pixel of the capsule of half-width hw around a→b, within bnd.
+func sweep(bnd image.Rectangle, a, b fpoint, hw float64, plot func(x, y int, cov uint32)) {
 	dx, dy := b.X-a.X, b.Y-a.Y
 	l2 := dx*dx + dy*dy
 	reach := hw + 0.5 // beyond this distance a pixel centre gets no coverage
@@ -172,16 +217,15 @@ func (c *canvas) segment(a, b fpoint, hw float64, col rgba) {
 		case d2 >= reach2:
 			return
 		case d2 <= inner2:
-			c.blend(y*c.img.Stride+4*x, p, 255)
+			plot(x, y, 255)
 		default:
 			if cov := uint32((reach-math.Sqrt(d2))*255 + 0.5); cov > 0 {
-				c.blend(y*c.img.Stride+4*x, p, min(cov, 255))
+				plot(x, y, min(cov, 255))
 			}
 		}
 	}
 	// Walk the major axis u; the minor axis is v. For a mostly vertical segment u is y.
 	au, av, bu, du, dv := a.X, a.Y, b.X, dx, dy
-	bnd := c.bounds()
 	uMin, uMax, vMin, vMax := bnd.Min.X, bnd.Max.X-1, bnd.Min.Y, bnd.Max.Y-1
 	horizontal := math.Abs(dx) >= math.Abs(dy)
 	if !horizontal {

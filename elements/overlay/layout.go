@@ -23,7 +23,7 @@ const maxCartLines = 6
 
 // scene is one frame's drawing: sizes scaled to the frame, metadata mapped onto it.
 type scene struct {
-	c    *canvas
+	c    surface
 	text *textRenderer
 	st   *style
 	f    *framemeta.Frame
@@ -35,7 +35,7 @@ type scene struct {
 
 // drawFrame draws f onto c. Metadata coordinates are in an f.Width×f.Height frame; the buffer
 // may be another size (an overlay after a scaler), so boxes are mapped by the size ratio.
-func drawFrame(c *canvas, text *textRenderer, st *style, f *framemeta.Frame) error {
+func drawFrame(c surface, text *textRenderer, st *style, f *framemeta.Frame) error {
 	b := c.bounds()
 	k := float64(b.Dy()) / 480 // sizes are declared for a 480-line frame
 	if err := text.setSize(math.Max(4, st.fontSize*k)); err != nil {
@@ -55,7 +55,7 @@ func drawFrame(c *canvas, text *textRenderer, st *style, f *framemeta.Frame) err
 		if g.HasMain {
 			box := s.scale(g.Main)
 			if st.showBox {
-				c.outline(box, s.lw, s.stateColor())
+				outline(c, box, s.lw, s.stateColor())
 			}
 			if st.showLabel && f.Match != nil {
 				s.label(box)
@@ -68,6 +68,7 @@ func drawFrame(c *canvas, text *textRenderer, st *style, f *framemeta.Frame) err
 	if st.showCart && len(f.Cart) > 0 {
 		s.cart(f.Cart)
 	}
+	c.flush()
 	return nil
 }
 
@@ -85,7 +86,7 @@ func (s *scene) roi(pts []roi.Point) {
 	for i, p := range pts {
 		px[i] = fpoint{p.X * float64(b.Dx()), p.Y * float64(b.Dy())}
 	}
-	s.c.polygon(px, s.lw, s.st.roi)
+	polygon(s.c, px, s.lw, s.st.roi)
 }
 
 // stateColor says at a glance what the recogniser made of the main object.

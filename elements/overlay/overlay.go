@@ -50,7 +50,7 @@ var Element = &goelement.Definition[*Overlay]{
 		LongName:       "EBRCS overlay",
 		Classification: "Filter/Effect/Video",
 		Description:    "Draws the ROI, the main object's box, the match, the ROI status and the cart from the frame's metadata onto the video",
-		Caps:           "video/x-raw,format={RGBA,BGRA,RGBx,BGRx}",
+		Caps:           "video/x-raw,format={RGBA,BGRA,RGBx,BGRx,I420,NV12}",
 		Access:         goelement.WritePixels,
 		Properties:     properties,
 	},
@@ -127,6 +127,7 @@ type Overlay struct {
 	// streaming thread): GStreamer's own locking between them is invisible to Go.
 	mu   sync.Mutex
 	text *textRenderer // nil while stopped
+	yuv  yuvScratch    // chroma coverage for 4:2:0 frames
 }
 
 // Start loads the fonts: a pipeline without a usable font fails here, by name, rather than
@@ -164,7 +165,13 @@ func (o *Overlay) Process(b *goelement.Buffer) error {
 	if o.text == nil {
 		return errors.New("not started")
 	}
-	c, err := newCanvas(b.Pixels, b.Info)
+	var c surface
+	var err error
+	if isYUV420(b.Info.Format) {
+		c, err = newYUVCanvas(b.Pixels, b.Info, &o.yuv)
+	} else {
+		c, err = newCanvas(b.Pixels, b.Info)
+	}
 	if err != nil {
 		return err
 	}

@@ -212,14 +212,13 @@ func (t *textRenderer) layout(s string, fn func(g *glyph, x int)) int {
 func (t *textRenderer) measure(s string) int { return t.layout(s, nil) }
 
 // draw renders s with its baseline starting at (x, y), blending glyph masks into the frame
-// (image/draw's glyph fast path: only the glyphs' own rectangles are touched).
-func (t *textRenderer) draw(c *canvas, s string, x, y int, col rgba) {
-	src := image.NewUniform(col.premul(c.swapRB))
+// (only the glyphs' own rectangles are touched).
+func (t *textRenderer) draw(c surface, s string, x, y int, col rgba) {
 	t.layout(s, func(g *glyph, gx int) {
 		if g.mask == nil {
 			return
 		}
 		dot := image.Pt(x+gx, y)
-		draw.DrawMask(c.img, g.rect.Add(dot), src, image.Point{}, g.mask, g.rect.Min, draw.Over)
+		c.glyph(g.mask, g.rect.Add(dot), g.rect.Min, col)
 	})
 }

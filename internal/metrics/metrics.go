@@ -43,14 +43,15 @@ var (
 	EmbedBatch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ebrcs_embedding_batch_size",
 		Help: "Crops per embedding batch.", Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 32}})
 
-	// MatchScore is the best product's cosine score of every match, by outcome.
+	// MatchScore is the best product's score of every recognition, by the visit's decision
+	// so far (outcome: count, ask, unknown).
 	MatchScore = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ebrcs_match_score",
-		Help:    "Cosine score of the best product of each match.",
+		Help:    "Score of the best product of each recognition (the visit's evidence so far), by its decision: count, ask, unknown.",
 		Buckets: []float64{.3, .4, .5, .55, .6, .65, .7, .75, .8, .85, .9, .95, 1}}, []string{"outcome"})
 
-	// CounterEvents counts the counter's decisions: count, cooldown, unknown.
+	// CounterEvents counts the counter's decisions: count, cooldown, review, unknown.
 	CounterEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_counter_events_total",
-		Help: "Decisions of ebrcs_counter: products counted, recognised within the cooldown, unknown objects."}, []string{"event"})
+		Help: "Decisions of ebrcs_counter, one per visit: products counted, recognised within the cooldown, asked about (reviews), unknown objects."}, []string{"event"})
 
 	// SessionsCreated and SessionsEnded count checkout sessions (ended by reason).
 	SessionsCreated = prometheus.NewCounter(prometheus.CounterOpts{Name: "ebrcs_sessions_created_total",

@@ -56,7 +56,8 @@ func compile(s *Scenario, products []Product) (*plan, error) {
 		return nil, s.errf(ErrInvalid, "no steps")
 	}
 	byName := map[string]Product{}
-	for _, p := range products {
+	foreign := map[string]bool{}
+	for i, p := range append(append([]Product(nil), products...), s.Foreign...) {
 		if p.Name == "" || p.Image == nil || p.Image.Bounds().Empty() {
 			return nil, s.errf(ErrInvalid, "product %q: need a name and an image", p.Name)
 		}
@@ -64,6 +65,7 @@ func compile(s *Scenario, products []Product) (*plan, error) {
 			return nil, s.errf(ErrInvalid, "product %q given twice", p.Name)
 		}
 		byName[p.Name] = p
+		foreign[p.Name] = i >= len(products)
 	}
 
 	p := &plan{s: s, cfg: cfg}
@@ -104,7 +106,7 @@ func compile(s *Scenario, products []Product) (*plan, error) {
 				return nil, s.errf(ErrInvalid, "step %d (idle): need a positive Duration", i)
 			}
 			sp.n = frames(st.Duration, cfg.FPS)
-		case Show, Distractor:
+		case Show, Foreign, Distractor:
 			if st.In < 0 || st.Hold < 0 || st.Out < 0 {
 				return nil, s.errf(ErrInvalid, "step %d (%s): negative duration", i, st.Kind)
 			}
@@ -120,11 +122,15 @@ func compile(s *Scenario, products []Product) (*plan, error) {
 				break
 			}
 			prod, ok := byName[st.Product]
-			if !ok {
-				return nil, s.errf(ErrInvalid, "step %d (show): unknown product %q", i, st.Product)
+			if !ok || foreign[st.Product] != (st.Kind == Foreign) {
+				where := "the products"
+				if st.Kind == Foreign {
+					where = "the scenario's foreign products"
+				}
+				return nil, s.errf(ErrInvalid, "step %d (%s): %q is not one of %s", i, st.Kind, st.Product, where)
 			}
 			if st.Scale <= 0 || st.Scale > 1 {
-				return nil, s.errf(ErrInvalid, "step %d (show): scale %g: need 0 < scale <= 1", i, st.Scale)
+				return nil, s.errf(ErrInvalid, "step %d (%s): scale %g: need 0 < scale <= 1", i, st.Kind, st.Scale)
 			}
 			key := spriteKey{prod.Name, st.Scale}
 			if sprites[key] == nil {

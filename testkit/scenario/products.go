@@ -103,23 +103,51 @@ func frac(v float64) float64 { return v - math.Floor(v) }
 // (12 hues 30° apart), a bold pattern, a label band with its name and a border,
 // so that a CNN embedding tells them apart easily. The result depends only on (n, seed).
 func SyntheticProducts(n int, seed int64) []Product {
+	out := make([]Product, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, synthetic(seed, i, syntheticName(i)))
+	}
+	return out
+}
+
+// syntheticName is the i-th synthetic product's name.
+func syntheticName(i int) string {
+	name := productNames[i%len(productNames)]
+	if i >= len(productNames) {
+		name = fmt.Sprintf("%s %d", name, i/len(productNames)+1)
+	}
+	return name
+}
+
+// SyntheticVariant returns the i-th product of SyntheticProducts(…, seed) with another name
+// on its label: a variant of the same packaging (a flavour, a size), which only the label's
+// text tells apart.
+func SyntheticVariant(seed int64, i int, name string) Product { return synthetic(seed, i, name) }
+
+// synthetic paints the i-th synthetic product of seed, labelled name.
+func synthetic(seed int64, i int, name string) Product {
+	hue, pat, ink, r := syntheticStyle(seed, i)
+	return Product{Name: name, Image: packaging(name, hue, ink, pat, r)}
+}
+
+// plainProduct paints the i-th synthetic product of seed without its pattern: a plain box in
+// its colour, with its label and border.
+func plainProduct(seed int64, i int, name string) Product {
+	hue, _, ink, r := syntheticStyle(seed, i)
+	return Product{Name: name, Image: packaging(name, hue, ink, func(x, y float64) bool { return false }, r)}
+}
+
+// syntheticStyle is the i-th synthetic product of seed's colour, pattern and ink, and the
+// random source its packaging is painted with.
+func syntheticStyle(seed int64, i int) (hue float64, pat pattern, ink int, r *rand.Rand) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9d0c))
 	hue0 := rng.Float64()
 	pat0 := rng.IntN(len(patterns))
 	ink0 := rng.IntN(4)
-	out := make([]Product, 0, n)
-	for i := 0; i < n; i++ {
-		name := productNames[i%len(productNames)]
-		if i >= len(productNames) {
-			name = fmt.Sprintf("%s %d", name, i/len(productNames)+1)
-		}
-		r := rand.New(rand.NewPCG(uint64(seed), uint64(i)+1))
-		// Twelve hues 30° apart, consecutive products 150° apart; later rounds shifted.
-		hue := frac(hue0 + float64(5*i%12)/12 + float64(i/12)/24)
-		pat := patterns[(pat0+i)%len(patterns)](r)
-		out = append(out, Product{Name: name, Image: packaging(name, hue, (ink0+i)%4, pat, r)})
-	}
-	return out
+	r = rand.New(rand.NewPCG(uint64(seed), uint64(i)+1))
+	// Twelve hues 30° apart, consecutive products 150° apart; later rounds shifted.
+	hue = frac(hue0 + float64(5*i%12)/12 + float64(i/12)/24)
+	return hue, patterns[(pat0+i)%len(patterns)](r), (ink0 + i) % 4, r
 }
 
 // packaging paints one product: pattern over the dominant colour, border, label band, name.

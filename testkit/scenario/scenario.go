@@ -1,8 +1,8 @@
 // Package scenario generates synthetic checkout videos with a known ground truth.
 //
 // A Scenario is a script: a counter seen from above, empty at first, then products shown to
-// the camera one after another (Show steps), hands passing through without a product
-// (Distractor steps) and pauses (Idle steps). Rendering is deterministic: the same scenario,
+// the camera one after another (Show steps), products the catalog does not have (Foreign
+// steps), hands passing through without a product (Distractor steps) and pauses (Idle steps). Rendering is deterministic: the same scenario,
 // products and seed give the same frames, bit for bit. The ground truth is computed from the
 // script, not from the video, with the counting rule the system implements: a product counts
 // when its box centre enters the region of interest (ROI), unless the same product was counted
@@ -128,6 +128,9 @@ const (
 	Idle
 	// Distractor: a bare hand moves through the ROI like a product; never counted.
 	Distractor
+	// Foreign: a product that is not in the catalog (one of Scenario.Foreign) is shown like a
+	// product; never counted: the system should say it does not know it, or ask.
+	Foreign
 )
 
 func (k StepKind) String() string {
@@ -138,6 +141,8 @@ func (k StepKind) String() string {
 		return "idle"
 	case Distractor:
 		return "distractor"
+	case Foreign:
+		return "foreign"
 	}
 	return fmt.Sprintf("StepKind(%d)", int(k))
 }
@@ -150,19 +155,19 @@ const (
 	Top    = "top"
 )
 
-// Step is one part of a script. A Show or Distractor step starts and ends with its object
+// Step is one part of a script. A Show, Foreign or Distractor step starts and ends with its object
 // completely outside the frame: it moves in from From over In (eased), is held near the ROI
 // centre for Hold with a small jitter, and moves out to To over Out.
 type Step struct {
 	Kind     StepKind
-	Product  string        // Show: the product's name
-	From, To string        // Show, Distractor: Right (default), Left, Bottom or Top; To defaults to From
+	Product  string        // Show, Foreign: the product's name
+	From, To string        // Show, Foreign, Distractor: Right (default), Left, Bottom or Top; To defaults to From
 	In       time.Duration // 0: DefaultIn
 	Hold     time.Duration // 0: DefaultHold
 	Out      time.Duration // 0: DefaultOut
 	Duration time.Duration // Idle: how long; required
-	Hand     bool          // Show: a hand holds the product, on the From side
-	Scale    float64       // Show: product height / frame height; 0: DefaultScale
+	Hand     bool          // Show, Foreign: a hand holds the product, on the From side
+	Scale    float64       // Show, Foreign: product height / frame height; 0: DefaultScale
 }
 
 // Scenario is a named script with its camera.
@@ -171,6 +176,10 @@ type Scenario struct {
 	Description string
 	Config      Config
 	Steps       []Step
+	// Foreign are the products its Foreign steps show: products the catalog does not have,
+	// which the scenario carries itself (the products a scenario is rendered with are the
+	// catalog's).
+	Foreign []Product
 }
 
 // Duration is how long the rendered video of a valid scenario lasts: its frame count / FPS.

@@ -63,6 +63,7 @@ func TestSuiteGroundTruth(t *testing.T) {
 		"flicker-noise":                {"Crimson Crisps": 1, "Delta Detergent": 1},
 		"fast-swipe":                   {"Ember Coffee": 1, "Fjord Water": 1},
 		"busy-checkout":                {"Aurora Tea": 2, "Bolt Cola": 1, "Crimson Crisps": 1},
+		"unknown-product":              {},
 	}
 	if len(suite) != len(want) {
 		t.Errorf("suite has %d scenarios, want %d", len(suite), len(want))
@@ -89,12 +90,55 @@ func TestSuiteGroundTruth(t *testing.T) {
 				t.Errorf("%s: visit %+v out of order", s.Name, v)
 			}
 		}
+		if (s.Name == "unknown-product") != (len(g.Foreign) == 1) {
+			t.Errorf("%s: foreign visits %+v", s.Name, g.Foreign)
+		}
+		for _, v := range g.Foreign {
+			if v.Counted || seen[v.Product] || v.Product != "Golden Oats" {
+				t.Errorf("%s: foreign visit %+v: want Golden Oats, not counted, none of the products", s.Name, v)
+			}
+		}
 	}
 	if len(seen) != len(products) {
 		t.Errorf("suite shows %d of the %d products", len(seen), len(products))
 	}
 	if _, err := Suite(products[:2]); err == nil {
 		t.Error("Suite accepted 2 products")
+	}
+}
+
+// A foreign product is rendered like any product but never counted, and must be one of the
+// scenario's own: a catalog product in a Foreign step, or a foreign one in a Show step, is
+// refused.
+func TestForeignProducts(t *testing.T) {
+	products := SyntheticProducts(3, 1)
+	stranger := ForeignProduct(products, 1)
+	if stranger.Name != "Delta Detergent" || stranger.Image == nil {
+		t.Fatalf("foreign product %q", stranger.Name)
+	}
+	if again := ForeignProduct(append(products, Product{Name: "Delta Detergent", Image: products[0].Image}), 1); again.Name == "Delta Detergent" {
+		t.Fatal("a foreign product took a product's name")
+	}
+	s := &Scenario{Name: "stranger", Config: quietConfig(), Foreign: []Product{stranger},
+		Steps: []Step{idle(1.5), {Kind: Foreign, Product: stranger.Name}, idle(1)}}
+	g, err := s.Truth(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Items) != 0 || len(g.Visits) != 0 || len(g.Foreign) != 1 || g.Foreign[0].Counted {
+		t.Fatalf("truth %+v", g)
+	}
+	s.Steps[1].Product = products[0].Name
+	if err := s.Validate(products); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a catalog product in a foreign step: %v", err)
+	}
+	s.Steps[1] = Step{Kind: Show, Product: stranger.Name}
+	if err := s.Validate(products); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a foreign product in a show step: %v", err)
+	}
+	s.Foreign = []Product{products[0]}
+	if err := s.Validate(products); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a foreign product named like a product: %v", err)
 	}
 }
 
@@ -216,7 +260,7 @@ func TestGroundTruthJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"scenario", "items", "frames", "fps", "width", "height", "visits", "distractors"} {
+	for _, key := range []string{"scenario", "items", "frames", "fps", "width", "height", "visits", "distractors", "foreign"} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("no %q in %s", key, b)
 		}

@@ -16,7 +16,8 @@ func (e *UnknownScenarioError) Error() string {
 }
 
 // SeededSuite is Suite rendered with seed: seed 1 keeps Suite's seeds, and every other seed
-// gives each scenario a seed of its own, distinct from those of the other seeds.
+// gives each scenario a seed of its own, distinct from those of the other seeds, and its
+// foreign product the seed's ForeignProduct.
 func SeededSuite(products []Product, seed int64) ([]*Scenario, error) {
 	suite, err := Suite(products)
 	if err != nil {
@@ -24,6 +25,9 @@ func SeededSuite(products []Product, seed int64) ([]*Scenario, error) {
 	}
 	for _, s := range suite {
 		s.Config.Seed += (seed - 1) * int64(len(suite))
+		for i := range s.Foreign {
+			s.Foreign[i].Image = ForeignProduct(products, seed).Image
+		}
 	}
 	return suite, nil
 }

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Suite returns the standard scenarios, products used round-robin so that each appears. It
-// needs at least 3 products; each scenario's Config is DefaultConfig with its own Seed (its
-// index + 1), except flicker-noise, which has Flicker 0.08 and Noise 4.
+// Suite returns the standard scenarios, products used round-robin so that each appears, and
+// a product that is not among them (ForeignProduct) in unknown-product. It needs at least 3
+// products; each scenario's Config is DefaultConfig with its own Seed (its index + 1), except
+// flicker-noise, which has Flicker 0.08 and Noise 4.
 func Suite(products []Product) ([]*Scenario, error) {
 	if len(products) < 3 {
 		return nil, fmt.Errorf("scenario suite: need at least 3 products, have %d", len(products))
@@ -87,7 +88,30 @@ func Suite(products []Product) ([]*Scenario, error) {
 		idle(1.5), Step{Product: p}, idle(0.5), Step{Product: q, From: Bottom, Hand: true}, idle(0.5),
 		Step{Kind: Distractor, From: Left}, idle(0.5), Step{Product: p, From: Left, To: Right}, idle(0.5),
 		swipe(r, Right, Left), idle(1.5))
+
+	stranger := ForeignProduct(products, 1)
+	s = add("unknown-product", "a product the catalog does not have is shown: nothing counts; it is reported unknown or asked about",
+		idle(1.5), Step{Kind: Foreign, Product: stranger.Name}, idle(1.5))
+	s.Foreign = []Product{stranger}
 	return suite, nil
+}
+
+// ForeignProduct returns a product that is not among products (the catalog's): a plain box
+// (no pattern) with the label and border of SyntheticProducts' next product for seed, in that
+// product's colour, its name made unique if products has it. Plain on purpose, unlike every
+// pattern of the synthetic products: a scenario showing it checks what the pipeline does with
+// a product it does not know; how often a look-alike of a catalog product is taken for it is
+// the recogniser's accuracy, which `ebrcs eval --holdout` measures.
+func ForeignProduct(products []Product, seed int64) Product {
+	name := syntheticName(len(products))
+	taken := map[string]bool{}
+	for _, q := range products {
+		taken[q.Name] = true
+	}
+	for base, k := name, 2; taken[name]; k++ {
+		name = fmt.Sprintf("%s (%d)", base, k)
+	}
+	return plainProduct(seed, len(products), name)
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

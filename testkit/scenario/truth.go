@@ -15,9 +15,12 @@ type GroundTruth struct {
 	Height      int            `json:"height"`
 	Visits      []Visit        `json:"visits"`
 	Distractors []Span         `json:"distractors"`
+	// Foreign are the visits of products the catalog does not have (Foreign steps): never
+	// counted; the system should report them unknown or ask about them.
+	Foreign []Visit `json:"foreign"`
 }
 
-// Visit is one Show step: EntryFrame is the first frame where the centre of the product's
+// Visit is one Show (or Foreign) step: EntryFrame is the first frame where the centre of the product's
 // box is inside the ROI, ExitFrame the last one.
 type Visit struct {
 	Product    string `json:"product"`
@@ -57,7 +60,7 @@ func (p *plan) truth() (GroundTruth, error) {
 	s, cfg := p.s, p.cfg
 	g := GroundTruth{
 		Scenario: s.Name, Items: map[string]int{}, Frames: p.frames, FPS: cfg.FPS,
-		Width: cfg.Width, Height: cfg.Height, Visits: []Visit{}, Distractors: []Span{},
+		Width: cfg.Width, Height: cfg.Height, Visits: []Visit{}, Distractors: []Span{}, Foreign: []Visit{},
 	}
 	seconds := func(frames int) time.Duration {
 		return time.Duration(frames) * time.Second / time.Duration(cfg.FPS)
@@ -96,6 +99,10 @@ func (p *plan) truth() (GroundTruth, error) {
 		occ = append(occ, o)
 		if sp.step.Kind == Distractor {
 			g.Distractors = append(g.Distractors, Span{entry, exit})
+			continue
+		}
+		if sp.step.Kind == Foreign {
+			g.Foreign = append(g.Foreign, Visit{Product: sp.step.Product, EntryFrame: entry, ExitFrame: exit})
 			continue
 		}
 		name := sp.step.Product

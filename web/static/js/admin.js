@@ -1,5 +1,5 @@
-// The admin page: register products (photos from files or the camera), list and delete them,
-// and watch and edit the pipelines.
+// The admin page: register products (photos from files or the camera), list and delete them
+// and their learned views, answer the review queue, and watch and edit the pipelines.
 
 import * as api from './api.js';
 
@@ -16,10 +16,14 @@ const ui = {
   formError: $('form-error'), formOk: $('form-ok'), register: $('register'),
   productList: $('product-list'), productsEmpty: $('products-empty'), productsError: $('products-error'), productCount: $('product-count'),
   pipelineRows: $('pipeline-rows'), pipelinesError: $('pipelines-error'),
+  queueList: $('queue-list'), queueEmpty: $('queue-empty'), queueError: $('queue-error'), queueCount: $('queue-count'),
 };
 
-/** Hooks for automated browser tests: the product list and the pipelines, as last loaded. */
-const hooks = { products: [], pipelines: [] };
+/**
+ * Hooks for automated browser tests: the product list, the pipelines, the review queue and
+ * each open product's learned views (by product id), as last loaded.
+ */
+const hooks = { products: [], pipelines: [], reviews: [], views: {} };
 window.ebrcsAdmin = hooks;
 
 // --- token ---
@@ -36,6 +40,8 @@ ui.token.value = loadToken();
 ui.token.addEventListener('input', () => {
   try { localStorage.setItem(TOKEN_KEY, token()); } catch { /* storage disabled: kept for this page only */ }
   showError(ui.tokenError, '');
+  clearTimeout(queueTimer);
+  queueTimer = setTimeout(refreshQueue, 300); // the queue needs the token: load it once typed
 });
 $('token-form').addEventListener('submit', (e) => e.preventDefault());
 ui.tokenShow.addEventListener('click', () => {
@@ -295,9 +301,126 @@ function renderProducts() {
     del.dataset.testid = 'product-delete';
     del.setAttribute('aria-label', `Delete ${p.name}`);
     del.addEventListener('click', () => deleteProduct(p, del));
-    li.append(thumb, info, del);
+    const views = document.createElement('ul');
+    views.className = 'views';
+    views.dataset.testid = 'learned-views';
+    views.hidden = !openViews.has(p.id);
+    const toggle = document.createElement('button');
+    toggle.type = 'button';
+    toggle.textContent = openViews.has(p.id) ? 'Hide learned' : 'Learned views';
+    toggle.dataset.testid = 'views-toggle';
+    toggle.setAttribute('aria-expanded', String(openViews.has(p.id)));
+    toggle.setAttribute('aria-label', `Learned views of ${p.name}`);
+    toggle.addEventListener('click', () => {
+      const open = !openViews.has(p.id);
+      if (open) openViews.add(p.id);
+      else openViews.delete(p.id);
+      views.hidden = !open;
+      toggle.textContent = open ? 'Hide learned' : 'Learned views';
+      toggle.setAttribute('aria-expanded', String(open));
+      if (open) loadViews(p, views);
+    });
+    li.append(thumb, info, toggle, del, views);
+    if (openViews.has(p.id)) loadViews(p, views);
     return li;
   }));
+}
+
+// --- learned views: what answers and corrections taught the catalog about a product ---
+
+const openViews = new Set(); // ids of the products whose learned views are shown
+const blobs = new Map(); // image URL → object URL of its bytes (the images need the token)
+
+/** An <img> of an image that needs the admin token, loaded through fetch. */
+function tokenImage(url, alt) {
+  const img = document.createElement('img');
+  img.alt = alt;
+  const known = blobs.get(url);
+  if (known) {
+    img.src = known;
+    return img;
+  }
+  api.imageBlobURL(url, token()).then((obj) => {
+    blobs.set(url, obj);
+    img.src = obj;
+  }).catch(() => img.remove());
+  return img;
+}
+
+/** Forgets the object URLs of images no longer shown. */
+function releaseBlobs(keep) {
+  for (const [url, obj] of blobs) {
+    if (!keep.has(url)) {
+      URL.revokeObjectURL(obj);
+      blobs.delete(url);
+    }
+  }
+}
+
+const ORIGINS = { review: 'answered review', correction: 'cart correction' };
+
+async function loadViews(p, list) {
+  if (!token()) {
+    const hint = document.createElement('li');
+    hint.className = 'hint';
+    hint.textContent = 'Enter the admin token to see the learned views.';
+    list.replaceChildren(hint);
+    return;
+  }
+  let views;
+  try {
+    views = await api.listViews(p.id, token());
+  } catch (err) {
+    if (err.status === 401) tokenRefused(err);
+    const li = document.createElement('li');
+    li.className = 'field-error';
+    li.textContent = `The learned views could not be loaded: ${err.message}`;
+    list.replaceChildren(li);
+    return;
+  }
+  views = Array.isArray(views) ? views : [];
+  hooks.views[p.id] = views;
+  if (views.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'hint';
+    li.dataset.testid = 'views-empty';
+    li.textContent = 'None yet: answers to reviews and cart corrections add them.';
+    list.replaceChildren(li);
+    return;
+  }
+  list.replaceChildren(...views.map((v) => {
+    const li = document.createElement('li');
+    li.dataset.testid = 'learned-view';
+    li.dataset.id = String(v.id);
+    const when = v.created_at ? new Date(v.created_at) : null;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = `${ORIGINS[v.origin] || v.origin || '?'}${when && !Number.isNaN(when.getTime()) ? ` · ${when.toLocaleString()}` : ''}`;
+    const rm = document.createElement('button');
+    rm.type = 'button';
+    rm.className = 'danger';
+    rm.textContent = 'Remove';
+    rm.dataset.testid = 'view-remove';
+    rm.setAttribute('aria-label', `Remove learned view ${v.id} of ${p.name}`);
+    rm.addEventListener('click', () => removeView(p, v, list, rm));
+    li.append(tokenImage(api.viewImageURL(p.id, v.id), `Learned view ${v.id} of ${p.name}`), meta, rm);
+    return li;
+  }));
+}
+
+async function removeView(p, v, list, button) {
+  if (!window.confirm(`Remove this learned view of “${p.name}”? It will no longer help recognise it.`)) return;
+  if (!needToken()) return;
+  button.disabled = true;
+  try {
+    await api.deleteView(p.id, v.id, token());
+  } catch (err) {
+    if (err.status === 401) tokenRefused(err);
+    else showError(ui.productsError, `The learned view could not be removed: ${err.message}`);
+    button.disabled = false;
+    return;
+  }
+  loadViews(p, list);
 }
 
 async function deleteProduct(p, button) {
@@ -509,9 +632,126 @@ async function refreshPipelines() {
 }
 
 document.addEventListener('visibilitychange', () => {
-  if (!document.hidden) refreshPipelines();
+  if (!document.hidden) {
+    refreshPipelines();
+    refreshQueue();
+  }
 });
+
+// --- review queue ---
+
+const answeringReviews = new Set(); // "session/review" keys whose answer is on its way
+let queueTimer = 0;
+let queueLoading = false;
+
+async function refreshQueue() {
+  clearTimeout(queueTimer);
+  if (queueLoading) return;
+  queueLoading = true;
+  if (!document.hidden) {
+    if (!token()) {
+      hooks.reviews = [];
+      renderQueue();
+      ui.queueEmpty.textContent = 'Enter the admin token to see the products waiting for an answer.';
+    } else {
+      try {
+        const list = await api.listReviews(token());
+        hooks.reviews = Array.isArray(list) ? list : [];
+        showError(ui.queueError, '');
+        ui.queueEmpty.textContent = 'Nothing waits for an answer.';
+        renderQueue();
+      } catch (err) {
+        showError(ui.queueError, err.status === 401
+          ? 'The review queue needs the admin token: it is missing or wrong.'
+          : `The review queue could not be loaded: ${err.message}`);
+      }
+    }
+  }
+  queueLoading = false;
+  queueTimer = setTimeout(refreshQueue, REFRESH_MS);
+}
+
+function renderQueue() {
+  const list = hooks.reviews;
+  ui.queueCount.textContent = String(list.length);
+  ui.queueEmpty.hidden = list.length > 0;
+  const shown = new Set();
+  for (const views of Object.values(hooks.views)) for (const v of views) shown.add(api.viewImageURL(v.product_id, v.id));
+  ui.queueList.replaceChildren(...list.map((r) => {
+    const key = `${r.session}/${r.id}`;
+    const li = document.createElement('li');
+    li.dataset.testid = 'queue-review';
+    li.dataset.session = r.session;
+    li.dataset.reviewId = r.id;
+    if (r.crop) {
+      shown.add(r.crop);
+      const crop = tokenImage(r.crop, 'What the camera saw');
+      crop.className = 'crop';
+      li.append(crop);
+    }
+    const body = document.createElement('div');
+    body.className = 'choices';
+    const where = document.createElement('span');
+    where.className = 'meta';
+    const when = r.created_at ? new Date(r.created_at) : null;
+    where.textContent = `${r.station ? `Station ${r.station}` : `Session ${r.session}`}${when && !Number.isNaN(when.getTime()) ? ` · ${when.toLocaleTimeString()}` : ''}`;
+    body.append(where);
+    const off = answeringReviews.has(key);
+    for (const c of r.candidates || []) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.testid = 'queue-candidate';
+      b.dataset.productId = String(c.product_id);
+      b.disabled = off;
+      if (c.image) {
+        const img = document.createElement('img');
+        img.src = c.image;
+        img.alt = '';
+        img.addEventListener('error', () => img.remove());
+        b.append(img);
+      }
+      const name = document.createElement('span');
+      name.textContent = `${c.product}${typeof c.score === 'number' ? ` (${c.score.toFixed(2)})` : ''}`;
+      b.append(name);
+      b.addEventListener('click', () => answerQueued(r, { product_id: c.product_id }));
+      body.append(b);
+    }
+    const none = document.createElement('button');
+    none.type = 'button';
+    none.textContent = 'None of these';
+    none.dataset.testid = 'queue-none';
+    none.disabled = off;
+    none.addEventListener('click', () => answerQueued(r, { none: true }));
+    body.append(none);
+    li.append(body);
+    return li;
+  }));
+  releaseBlobs(shown);
+}
+
+async function answerQueued(r, answer) {
+  if (!needToken()) return;
+  const key = `${r.session}/${r.id}`;
+  answeringReviews.add(key);
+  renderQueue();
+  try {
+    await api.answerReview(r.session, r.id, answer, token());
+    showError(ui.queueError, '');
+  } catch (err) {
+    if (err.status === 401) tokenRefused(err);
+    else showError(ui.queueError, `The answer could not be sent: ${err.message}`);
+  } finally {
+    answeringReviews.delete(key);
+  }
+  refreshQueue();
+  for (const id of openViews) {
+    const li = ui.productList.querySelector(`li[data-testid="product-item"][data-id="${id}"] ul.views`);
+    const p = hooks.products.find((x) => x.id === id);
+    if (li && p) loadViews(p, li);
+  }
+}
 
 renderPreviews();
 loadProducts();
 refreshPipelines();
+refreshQueue();

@@ -66,6 +66,9 @@ export const getCart = (id) => request('GET', `/api/sessions/${enc(id)}/cart`);
 export const putCart = (id, items, version) => request('PUT', `/api/sessions/${enc(id)}/cart`, { json: { items, version } });
 export const confirmCart = (id) => request('POST', `/api/sessions/${enc(id)}/cart/confirm`);
 export const sessionEventsURL = (id) => `/api/sessions/${enc(id)}/events`;
+/** answerReview(id, reviewId, {product_id} | {none: true}, token) → {review, product, none, quantity, cart, learned}. */
+export const answerReview = (id, review, answer, token) =>
+  request('POST', `/api/sessions/${enc(id)}/reviews/${enc(review)}`, { json: answer, token });
 export const taskEventsURL = (id) => `/api/tasks/${enc(id)}/events`;
 
 /**
@@ -103,6 +106,27 @@ export const listProducts = () => request('GET', '/api/products');
 export const createProduct = (form, token) => request('POST', '/api/products', { body: form, token });
 export const deleteProduct = (id, token) => request('DELETE', `/api/products/${enc(id)}`, { token });
 export const productImageURL = (id, n = 1) => `/api/products/${enc(id)}/images/${n}`;
+export const listViews = (id, token) => request('GET', `/api/products/${enc(id)}/views`, { token });
+export const deleteView = (id, view, token) => request('DELETE', `/api/products/${enc(id)}/views/${enc(view)}`, { token });
+export const viewImageURL = (id, view) => `/api/products/${enc(id)}/views/${enc(view)}/image`;
+
+// Reviews waiting for an answer, in every session and station (staff).
+export const listReviews = (token) => request('GET', '/api/reviews', { token });
+
+/**
+ * imageBlobURL(url, token) → an object URL of an image that needs the admin token (an <img>
+ * cannot send it). The caller revokes it.
+ */
+export async function imageBlobURL(url, token) {
+  let res;
+  try {
+    res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+  } catch (err) {
+    throw new ApiError(`The server could not be reached (${err && err.message ? err.message : err}).`, 0);
+  }
+  if (!res.ok) throw await errorFrom(res);
+  return URL.createObjectURL(await res.blob());
+}
 
 // Pipelines.
 export const listPipelines = () => request('GET', '/api/pipelines');

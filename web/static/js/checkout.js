@@ -10,7 +10,7 @@ const LOG_SIZE = 20; // events shown
 const KEEP_EVENTS = 500; // events kept in window.ebrcs.events
 const MAX_RECONNECTS = 5;
 const DISCONNECTED_GRACE_MS = 4000; // 'disconnected' this long is treated as failed
-const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'roi', 'cart', 'confirmed', 'roi_set', 'closed'];
+const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'review', 'roi', 'cart', 'confirmed', 'roi_set', 'closed'];
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -19,6 +19,7 @@ const ui = {
   roiSave: $('roi-save'), roiClear: $('roi-clear'), roiReset: $('roi-reset'), roiStatus: $('roi-status'),
   uploadInput: $('upload-input'), uploadState: $('upload-state'), uploadProgress: $('upload-progress'), uploadLabel: $('upload-label'),
   sessionLabel: $('session-label'), cartList: $('cart-list'), cartEmpty: $('cart-empty'),
+  reviews: $('reviews'), reviewList: $('review-list'),
   addForm: $('add-form'), addProduct: $('add-product'), addButton: $('add-button'),
   total: $('cart-total'), price: $('cart-price'), confirm: $('confirm'), receipt: $('receipt'), newCheckout: $('new-checkout'),
   eventsState: $('events-state'), log: $('event-log'),
@@ -27,7 +28,8 @@ const ui = {
 /**
  * Hooks for automated browser tests, kept up to date:
  * state: idle | starting | connecting | live | reconnecting | ended | error;
- * sessionId; cart (the last cart JSON); events (every session event received, oldest first);
+ * sessionId; cart (the last cart JSON, its pending reviews included); events (every session
+ * event received, oldest first);
  * eventsState: idle | connecting | open | reconnecting | closed; roi (the session's ROI or null);
  * task (the last upload task, its last known view); error (the last message shown).
  */
@@ -43,6 +45,7 @@ let lastSeq = 0; // the last event seen in this session (the stream resumes, dup
 let sessionClosed = false; // the server ended the session
 let ownSession = false; // this page created the session (and deletes it when it goes away)
 let busy = false; // a cart request is on its way
+const answering = new Set(); // ids of the reviews whose answer is on its way
 let reconnects = 0;
 let reconnectTimer = 0;
 let disconnectTimer = 0;
@@ -391,6 +394,7 @@ function onEvent(e) {
   logEvent(e);
   switch (e.type) {
     case 'count':
+    case 'review':
     case 'cart':
     case 'confirmed':
       if (e.cart) applyCart(e.cart);
@@ -424,6 +428,10 @@ export function describe(e) {
       return `${e.product || 'A product'} seen again within cooldown${typeof e.since_last === 'number' ? ` (${e.since_last.toFixed(1)} s after it was counted)` : ''}`;
     case 'unknown':
       return `Unknown object${e.product ? ` (closest: ${e.product}${typeof e.score === 'number' && e.score > 0 ? `, ${e.score.toFixed(2)}` : ''})` : ''}`;
+    case 'review': {
+      const first = e.review && e.review.candidates && e.review.candidates[0];
+      return `Not sure which product this is: please answer${first ? ` (closest: ${first.product})` : ''}`;
+    }
     case 'roi':
       return ROI_STATUS[e.status] || `Checkout area: ${e.status || '?'}`;
     case 'cart':
@@ -530,6 +538,7 @@ function renderCart() {
     const info = document.createElement('span');
     info.className = 'info';
     info.append(name, meta);
+    if (editable && products.length > 1) info.append(replaceSelect(item));
     const qty = document.createElement('span');
     qty.className = 'qty';
     qty.dataset.testid = 'qty';
@@ -557,13 +566,87 @@ function renderCart() {
     else priced = false;
   }
   ui.price.textContent = items.length && cents ? `Total ${api.formatPrice(cents)}${priced ? '' : ' (some prices unknown)'}` : '';
-  ui.confirm.disabled = !editable || count === 0;
+  const waiting = pendingReviews().length;
+  ui.confirm.disabled = !editable || count === 0 || waiting > 0;
+  ui.confirm.title = waiting ? 'Answer “Which product is this?” first' : '';
   ui.confirm.hidden = confirmed;
   ui.addForm.hidden = confirmed || products.length === 0;
   ui.addProduct.disabled = !editable;
   ui.addButton.disabled = !editable;
   ui.newCheckout.hidden = !(confirmed || sessionClosed);
+  renderReviews();
   renderReceipt();
+}
+
+// --- reviews: products the camera was not sure of ---
+
+function pendingReviews() {
+  return (hooks.cart && hooks.cart.pending) || [];
+}
+
+function renderReviews() {
+  const list = sessionClosed ? [] : pendingReviews();
+  ui.reviews.hidden = list.length === 0;
+  ui.reviewList.replaceChildren(...list.map((r) => {
+    const li = document.createElement('li');
+    li.dataset.testid = 'review-prompt';
+    li.dataset.reviewId = r.id;
+    const off = answering.has(r.id) || !canEdit();
+    if (r.crop) {
+      const crop = document.createElement('img');
+      crop.className = 'crop';
+      crop.src = r.crop;
+      crop.alt = 'What the camera saw';
+      crop.dataset.testid = 'review-crop';
+      crop.addEventListener('error', () => crop.remove());
+      li.append(crop);
+    }
+    const choices = document.createElement('div');
+    choices.className = 'choices';
+    for (const c of r.candidates || []) {
+      const b = button('', 'review-candidate', `It is ${c.product}`, () => answerReview(r.id, { product_id: c.product_id }), off);
+      b.dataset.productId = String(c.product_id);
+      if (c.image) {
+        const img = document.createElement('img');
+        img.src = c.image;
+        img.alt = '';
+        img.addEventListener('error', () => img.remove());
+        b.append(img);
+      }
+      const name = document.createElement('span');
+      name.textContent = c.product;
+      b.append(name);
+      choices.append(b);
+    }
+    choices.append(button('None of these', 'review-none', 'None of these products', () => answerReview(r.id, { none: true }), off));
+    li.append(choices);
+    return li;
+  }));
+}
+
+/** Answers a review: the product joins the cart (or nothing does), and the catalog learns. */
+async function answerReview(reviewId, answer) {
+  const id = hooks.sessionId;
+  if (!id || answering.has(reviewId)) return;
+  answering.add(reviewId);
+  renderReviews();
+  try {
+    const res = await api.answerReview(id, reviewId, answer);
+    clearMessage();
+    if (hooks.sessionId === id && res && res.cart) applyCart(res.cart);
+  } catch (err) {
+    if (err.status === 409 || err.status === 404) {
+      // Answered meanwhile (another screen, the staff) or the cart is confirmed.
+      await refreshCart();
+      if (err.status === 404 && !hooks.sessionId) return;
+      showMessage(`This question was already answered or has gone: ${err.message}`, 'warning');
+    } else {
+      showMessage(`The answer could not be sent: ${err.message}`);
+    }
+  } finally {
+    answering.delete(reviewId);
+    renderReviews();
+  }
 }
 
 function renderReceipt() {
@@ -586,6 +669,38 @@ function renderReceipt() {
   }
   ui.receipt.replaceChildren(h, p, ul);
   ui.receipt.hidden = false;
+}
+
+/**
+ * A "Not this?" choice under a cart line: one of it becomes another product, in one edit, so
+ * that the server learns from the camera's mistake (its crop becomes a view of the product
+ * chosen).
+ */
+function replaceSelect(item) {
+  const select = document.createElement('select');
+  select.className = 'replace';
+  select.dataset.testid = 'item-replace';
+  select.setAttribute('aria-label', `Not ${item.product}? Change one to another product`);
+  const options = [new Option('Not this? Change to…', '')];
+  for (const p of products) {
+    if (p.name.toLowerCase() !== String(item.product).toLowerCase()) options.push(new Option(p.name, p.name));
+  }
+  select.replaceChildren(...options);
+  select.addEventListener('change', () => {
+    if (select.value) replaceOne(item.product, select.value);
+  });
+  return select;
+}
+
+async function replaceOne(product, other) {
+  await editCart((items) => {
+    const it = items.find((i) => i.product.toLowerCase() === product.toLowerCase());
+    if (it) it.quantity = Math.max(0, it.quantity - 1);
+    const to = items.find((i) => i.product.toLowerCase() === other.toLowerCase());
+    if (to) to.quantity += 1;
+    else items.push({ product: other, quantity: 1 });
+    return items;
+  });
 }
 
 /** Sends the whole cart with one product's new quantity (0 removes it). */

@@ -11,10 +11,12 @@ export class WhipClient {
   /**
    * options: iceServers (none by default: the server is on the local network),
    * onState(connectionState) for the PeerConnection's state changes,
-   * onTrack(track, remoteStream) when the return video arrives.
+   * onTrack(track, remoteStream) when the return video arrives, navigate(url) to open the
+   * page on a server with room when this one is full (default: location.assign).
    */
-  constructor({ iceServers = [], onState, onTrack } = {}) {
+  constructor({ iceServers = [], onState, onTrack, navigate = (url) => window.location.assign(url) } = {}) {
     this.iceServers = iceServers;
+    this.navigate = navigate;
     this.onState = onState;
     this.onTrack = onTrack;
     this.pc = null;
@@ -78,11 +80,17 @@ export class WhipClient {
           body: pc.localDescription.sdp,
           signal,
           cache: 'no-store',
+          // A full server redirects (307) the offer to a server with room. fetch cannot follow
+          // it there: that server is another origin, which this page's Content-Security-Policy
+          // (connect-src 'self') and the session's same-site cookie keep out. The page moves
+          // there instead (moveToNodeWithRoom).
+          redirect: 'manual',
         });
       } catch (err) {
         if (err && err.name === 'AbortError') throw err;
         throw new ApiError('The server could not be reached.', 0);
       }
+      if (res.type === 'opaqueredirect') throw await this.moveToNodeWithRoom();
       if (!res.ok) throw await errorFrom(res);
       const loc = res.headers.get('Location');
       this.location = loc ? new URL(loc, res.url || window.location.href).pathname : null;
@@ -95,6 +103,27 @@ export class WhipClient {
       throw err;
     }
     return { pc, sessionId: this.sessionId, location: this.location, remoteStream };
+  }
+
+  /**
+   * The server sent the offer to another server with room (a redirect whose target a page
+   * cannot read): finds a server with room in /api/nodes and opens this page there (options:
+   * navigate(url), by default location.assign). Returns the error to throw meanwhile.
+   */
+  async moveToNodeWithRoom() {
+    let nodes = [];
+    try {
+      const res = await fetch('/api/nodes', { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (res.ok) nodes = await res.json();
+    } catch (_) { /* no list: the error below says so */ }
+    const fullness = (n) => Math.max(n.load.max_sessions ? n.load.sessions / n.load.max_sessions : 0,
+      n.load.max_publishers ? n.load.publishers / n.load.max_publishers : 0);
+    const room = nodes.filter((n) => !n.self && n.present && n.url && n.load && n.load.room)
+      .sort((a, b) => fullness(a) - fullness(b));
+    if (!room.length) return new ApiError('This checkout server is full; try again in a moment.', 503);
+    const target = new URL(window.location.pathname + window.location.search + window.location.hash, room[0].url);
+    this.navigate(target.href);
+    return new ApiError(`This checkout server is full: continuing on ${room[0].name}…`, 307, '', { moved: target.href });
   }
 
   /** Ends the WHIP resource (DELETE) and closes the PeerConnection. Safe to call twice. */

@@ -1,0 +1,713 @@
+// Package liveload measures the live checkout as its users see it: independent WHIP clients
+// (pion, on loopback) each send a camera clip (testkit/camclip) and decode the annotated
+// video that comes back, reading the frame number stamped into every picture. Per session it
+// reports how many of its frames came back, how long after sending (decoding included), when
+// the first one came, whether pictures were damaged, when count events arrived, and the cart.
+//
+// Clients either replay the clip's pre-encoded frames (almost free, so that many fit on the
+// server's machine) or encode the clip's raw frames live, answering keyframe requests as a
+// browser does. Run them in a process of their own (the benchmarks do), so that the server's
+// CPU and runtime are its own.
+package liveload
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/ebrcs/ebrcs/testkit/camclip"
+)
+
+// Options say what the clients do.
+type Options struct {
+	URL      string `json:"url"`      // the server, e.g. http://127.0.0.1:8080
+	Pipeline string `json:"pipeline"` // WHIP target (live)
+	Sessions int    `json:"sessions"`
+	// Live: encode the clip's raw frames as they are sent (and answer keyframe requests)
+	// instead of replaying its encoded frames.
+	Live bool `json:"live,omitempty"`
+	// Stagger spaces the sessions' starts (0: all start together once all are connected).
+	Stagger time.Duration `json:"stagger,omitempty"`
+	// Loss applies to every session's outgoing packets.
+	Loss *Loss `json:"loss,omitempty"`
+	// Hog keeps this many threads busy in the client process while sending (a saturated
+	// machine).
+	Hog int `json:"hog,omitempty"`
+	// Tail is how long clients keep receiving after their last frame is sent (1s).
+	Tail time.Duration `json:"tail,omitempty"`
+	// Token is sent as Authorization: Bearer (staff, to read the peers' statistics).
+	Token string `json:"token,omitempty"`
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Sessions []Session `json:"sessions"`
+	Refused  []Refusal `json:"refused,omitempty"`
+}
+
+// Refusal is a WHIP offer the server turned down.
+type Refusal struct {
+	Status     int    `json:"status"`
+	RetryAfter string `json:"retry_after,omitempty"`
+	Body       string `json:"body,omitempty"`
+}
+
+// Session is what one client saw. Times are milliseconds.
+type Session struct {
+	ID   string `json:"id"`
+	Sent int    `json:"sent"` // frames sent
+	// FirstMs: from the first packet sent to the first annotated picture decoded (-1: none).
+	FirstMs    float64 `json:"first_ms"`
+	FirstStamp int     `json:"first_stamp"`
+	// Back counts distinct stamped pictures after the first one; Expected the frames sent
+	// after the first one's frame.
+	Back     int `json:"back"`
+	Expected int `json:"expected"`
+	// Pictures: per picture decoded, its stamp (-1 unreadable), its latency (decoded − its
+	// frame sent) and how many of its blocks differ from what was sent by more than 40.
+	Pictures []Picture `json:"pictures"`
+	// Damaged counts pictures whose blocks differ beyond what the overlay and the codecs
+	// explain (decoded from a broken reference).
+	Damaged    int `json:"damaged"`
+	Unreadable int `json:"unreadable"`
+	Duplicates int `json:"duplicates"`
+	// Counts are the arrival times of count events, ms after the first packet; Entries the
+	// sending times of the counted visits' entry frames, in the same order.
+	Counts  []float64      `json:"counts"`
+	Entries []float64      `json:"entries"`
+	Cart    map[string]int `json:"cart"`
+	PLIs    int64          `json:"plis"`     // keyframe requests the client sent
+	PLIsIn  int64          `json:"plis_in"`  // keyframe requests the server sent to the client
+	Dropped int64          `json:"dropped"`  // packets the loss dropped
+	Lost    int            `json:"lost"`     // returned frames lost (incomplete)
+	Skipped int            `json:"skipped"`  // returned frames not decoded, waiting for a keyframe
+	Codec   string         `json:"codec"`    // of the returned video
+	SentAt  []float64      `json:"sent_at"`  // ms after the first packet, per frame index
+	EndedMs float64        `json:"ended_ms"` // when the last frame was sent
+	Error   string         `json:"error,omitempty"`
+}
+
+// Picture is one decoded returned picture.
+type Picture struct {
+	Stamp int     `json:"s"`
+	AtMs  float64 `json:"t"` // decoded, ms after the first packet
+	LatMs float64 `json:"l"`
+	Bad   int     `json:"b"` // blocks off by more than badBlock
+}
+
+// badBlock: a 16×16 block whose luma mean moved more than this is not the picture sent.
+const badBlock = 40
+
+// Run connects opts.Sessions clients, sends the clip on each and collects the report.
+func Run(ctx context.Context, clip *camclip.Clip, opts Options) (*Report, error) {
+	if opts.Pipeline == "" {
+		opts.Pipeline = "live"
+	}
+	if opts.Tail == 0 {
+		opts.Tail = time.Second
+	}
+	if opts.Live && len(clip.Raw) == 0 {
+		return nil, errors.New("liveload: a live client needs the clip's raw frames")
+	}
+	rep := &Report{}
+	var clients []*client
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	for i := 0; i < opts.Sessions; i++ {
+		c, ref, err := connect(ctx, clip, opts, i)
+		if ref != nil {
+			rep.Refused = append(rep.Refused, *ref)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, c)
+	}
+	stopHog := hog(opts.Hog)
+	defer stopHog()
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if opts.Stagger > 0 {
+				time.Sleep(time.Duration(i) * opts.Stagger)
+			}
+			c.run(ctx, opts)
+		}()
+	}
+	wg.Wait()
+	for _, c := range clients {
+		rep.Sessions = append(rep.Sessions, c.report())
+	}
+	return rep, nil
+}
+
+// hog keeps n threads busy until stopped.
+func hog(n int) func() {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			x := uint64(1)
+			for !stop.Load() {
+				for k := 0; k < 100000; k++ {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+			}
+			_ = x
+		}()
+	}
+	return func() { stop.Store(true); wg.Wait() }
+}
+
+type client struct {
+	clip    *camclip.Clip
+	url     string
+	pc      *webrtc.PeerConnection
+	track   *webrtc.TrackLocalStaticSample
+	sender  *webrtc.RTPSender
+	loss    *lossInterceptor
+	loc     string
+	session string
+	key     string
+	dec     *camclip.Decoder
+	enc     *camclip.Encoder // live clients
+
+	mu       sync.Mutex
+	start    time.Time // first packet
+	sentAt   []time.Time
+	sent     int
+	ended    time.Time
+	pictures []Picture
+	counts   []time.Time
+	lost     int
+	skipped  int
+	codec    string
+	cart     map[string]int
+	err      string
+
+	plis, plisIn atomic.Int64
+	keyWanted    atomic.Bool
+	recvSSRC     atomic.Uint32
+	done         chan struct{}
+	decDone      chan struct{}
+	closeOnce    sync.Once
+}
+
+// api builds the pion API of one client (a loss interceptor nearest the network).
+func api(loss *lossInterceptor) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if loss != nil {
+		reg.Add(lossFactory{loss})
+	}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	s := webrtc.SettingEngine{}
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
+}
+
+// connect publishes one client; a refusal is returned as such, not as an error.
+func connect(ctx context.Context, clip *camclip.Clip, opts Options, i int) (*client, *Refusal, error) {
+	c := &client{clip: clip, url: opts.URL, sentAt: make([]time.Time, len(clip.Frames)),
+		done: make(chan struct{}), decDone: make(chan struct{})}
+	if opts.Loss != nil {
+		l := *opts.Loss
+		l.Seed += uint64(i)
+		c.loss = newLossInterceptor(l)
+	}
+	a, err := api(c.loss)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.pc, err = a.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		return nil, nil, err
+	}
+	c.track, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "camera")
+	tr, err := c.pc.AddTransceiverFromTrack(c.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		c.pc.Close()
+		return nil, nil, err
+	}
+	c.sender = tr.Sender()
+	c.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.receive(t) })
+	connected := make(chan struct{})
+	var once sync.Once
+	c.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		c.pc.Close()
+		return nil, nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(c.pc)
+	c.pc.SetLocalDescription(offer)
+	<-gathered
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, opts.URL+"/whip/"+opts.Pipeline, strings.NewReader(c.pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.pc.Close()
+		return nil, nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		c.pc.Close()
+		return nil, &Refusal{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Body: strings.TrimSpace(string(body))}, nil
+	}
+	loc, _ := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	c.loc, c.session, c.key = loc.String(), resp.Header.Get("X-Ebrcs-Session"), resp.Header.Get("X-Session-Key")
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		c.pc.Close()
+		return nil, nil, err
+	}
+	// Media flows once ICE and DTLS are up, as in a browser: frames written before would be
+	// dropped by pion (the camera's first keyframe with them).
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		c.pc.Close()
+		return nil, nil, errors.New("liveload: the connection did not come up in 10 s")
+	}
+	if opts.Live {
+		if c.enc, err = camclip.NewEncoder(camclip.EncoderConfig{Width: clip.Width, Height: clip.Height, FPS: clip.FPS, Kbps: 1500, Keyint: 3000}); err != nil {
+			c.pc.Close()
+			return nil, nil, err
+		}
+	}
+	go c.readRTCP()
+	return c, nil, nil
+}
+
+// readRTCP answers the server's keyframe requests (a live encoder makes one).
+func (c *client) readRTCP() {
+	for {
+		pkts, _, err := c.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				c.plisIn.Add(1)
+				if c.enc != nil {
+					c.enc.ForceKeyframe()
+				}
+			}
+		}
+	}
+}
+
+// run follows the session's events, sends the clip paced at its frame rate, waits for the
+// tail, reads the cart and ends the session.
+func (c *client) run(ctx context.Context, opts Options) {
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := c.follow(ectx)
+	fps := c.clip.FPS
+	period := time.Second / time.Duration(fps)
+	var encDone chan struct{}
+	if c.enc != nil {
+		encDone = make(chan struct{})
+		go func() {
+			defer close(encDone)
+			for f := range c.enc.Out() {
+				c.track.WriteSample(media.Sample{Data: f.Data, Duration: period})
+			}
+		}()
+	}
+	t0 := time.Now()
+	for i := range c.clip.Frames {
+		next := t0.Add(time.Duration(i) * period)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				c.setErr(ctx.Err())
+				return
+			case <-time.After(d):
+			}
+		}
+		now := time.Now()
+		c.mu.Lock()
+		if i == 0 {
+			c.start = now
+		}
+		c.sentAt[i], c.sent = now, i+1
+		c.mu.Unlock()
+		if c.enc != nil {
+			if err := c.enc.Encode(c.clip.Raw[i], i); err != nil {
+				c.setErr(err)
+				return
+			}
+		} else if err := c.track.WriteSample(media.Sample{Data: c.clip.Frames[i].Data, Duration: period}); err != nil {
+			c.setErr(err)
+			return
+		}
+	}
+	if c.enc != nil {
+		c.enc.End() // the last frames out, then Out closes
+		select {
+		case <-encDone:
+		case <-time.After(5 * time.Second):
+			c.setErr(errors.New("liveload: the encoder did not finish"))
+		}
+	}
+	c.mu.Lock()
+	c.ended = time.Now()
+	c.mu.Unlock()
+	time.Sleep(opts.Tail)
+	cancel()
+	c.mu.Lock()
+	for t := range events {
+		c.counts = append(c.counts, t)
+	}
+	c.mu.Unlock()
+	c.cart = c.readCart(ctx)
+	c.close()
+}
+
+func (c *client) setErr(err error) {
+	c.mu.Lock()
+	if c.err == "" {
+		c.err = err.Error()
+	}
+	c.mu.Unlock()
+}
+
+// follow reads the session's event stream; the channel gets every count event's arrival and
+// is closed when ctx ends.
+func (c *client) follow(ctx context.Context) <-chan time.Time {
+	out := make(chan time.Time, 256)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/api/sessions/"+c.session+"/events", nil)
+	req.Header.Set("X-Session-Key", c.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		close(out)
+		return out
+	}
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.TrimSpace(line) == "event: count" {
+				select {
+				case out <- time.Now():
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func (c *client) readCart(ctx context.Context) map[string]int {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/api/sessions/"+c.session+"/cart", nil)
+	req.Header.Set("X-Session-Key", c.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Items []struct {
+			Product  string `json:"product"`
+			Quantity int    `json:"quantity"`
+		} `json:"items"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, it := range v.Items {
+		out[it.Product] += it.Quantity
+	}
+	return out
+}
+
+// receive assembles, decodes and judges the returned video.
+func (c *client) receive(t *webrtc.TrackRemote) {
+	codec := "VP8"
+	if strings.Contains(strings.ToLower(t.Codec().MimeType), "h264") {
+		codec = "H264"
+	}
+	c.mu.Lock()
+	c.codec = codec
+	c.mu.Unlock()
+	c.recvSSRC.Store(uint32(t.SSRC()))
+	dec, err := camclip.NewDecoder(codec)
+	if err != nil {
+		c.setErr(err)
+		return
+	}
+	c.mu.Lock()
+	c.dec = dec
+	c.mu.Unlock()
+	go c.judge(dec)
+	asm := newAssembler(codec)
+	var tag int64
+	lastPLI := time.Time{}
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		f := asm.push(pkt)
+		if f == nil {
+			continue
+		}
+		if f.afterLoss {
+			c.mu.Lock()
+			c.lost++
+			c.mu.Unlock()
+			c.keyWanted.Store(true)
+		}
+		if c.keyWanted.Load() {
+			if !f.key {
+				c.mu.Lock()
+				c.skipped++
+				c.mu.Unlock()
+				if time.Since(lastPLI) > 300*time.Millisecond {
+					lastPLI = time.Now()
+					c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+					c.plis.Add(1)
+				}
+				continue
+			}
+			c.keyWanted.Store(false)
+		}
+		tag += int64(time.Millisecond)
+		dec.Decode(f.data, tag)
+	}
+}
+
+// judge reads decoded pictures: stamp, latency, damage.
+func (c *client) judge(dec *camclip.Decoder) {
+	defer close(c.decDone)
+	cols := c.clip.BlockCols()
+	for {
+		select {
+		case <-c.done:
+			return
+		case d := <-dec.Out():
+			p := Picture{Stamp: -1}
+			n, ok := camclip.ReadStamp(d.Y, d.Width, d.Width, d.Height)
+			c.mu.Lock()
+			if !c.start.IsZero() {
+				p.AtMs = ms(d.At.Sub(c.start))
+			}
+			if ok && int(n) < len(c.clip.Frames) && !c.sentAt[n].IsZero() {
+				p.Stamp = int(n)
+				p.LatMs = ms(d.At.Sub(c.sentAt[n]))
+				if d.Width == c.clip.Width && d.Height == c.clip.Height {
+					got := camclip.BlockMeans(d.Y, d.Width, d.Width, d.Height)
+					ref := c.clip.Blocks[n]
+					for b := range got {
+						if absDiff(got[b], ref[b]) > badBlock && b/cols > 5 { // the top rows hold the status and cart panels
+							p.Bad++
+						}
+					}
+				}
+			}
+			c.pictures = append(c.pictures, p)
+			c.mu.Unlock()
+		}
+	}
+}
+
+func absDiff(a, b byte) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func (c *client) close() {
+	c.closeOnce.Do(func() {
+		req, _ := http.NewRequest(http.MethodDelete, c.loc, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		c.pc.Close()
+		close(c.done)
+		c.mu.Lock()
+		dec := c.dec
+		c.mu.Unlock()
+		if dec != nil {
+			<-c.decDone
+			dec.Close()
+		}
+		if c.enc != nil {
+			c.enc.Close()
+		}
+	})
+}
+
+// damagedBlocks: a picture with more bad blocks than this was decoded from a broken
+// reference (the overlay's box, label and panels below the top rows stay well under it).
+const damagedBlocks = 60
+
+func (c *client) report() Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Session{ID: c.session, Sent: c.sent, FirstMs: -1, FirstStamp: -1, Pictures: c.pictures, Cart: c.cart,
+		PLIs: c.plis.Load(), PLIsIn: c.plisIn.Load(), Lost: c.lost, Skipped: c.skipped, Codec: c.codec, Error: c.err}
+	if c.loss != nil {
+		s.Dropped = c.loss.dropped.Load()
+	}
+	seen := map[int]bool{}
+	for _, p := range c.pictures {
+		if p.Stamp < 0 {
+			s.Unreadable++
+			continue
+		}
+		if p.Bad > damagedBlocks {
+			s.Damaged++
+		}
+		if seen[p.Stamp] {
+			s.Duplicates++
+			continue
+		}
+		seen[p.Stamp] = true
+		if s.FirstStamp < 0 {
+			s.FirstStamp, s.FirstMs = p.Stamp, p.AtMs
+			continue
+		}
+		if p.Stamp > s.FirstStamp {
+			s.Back++
+		}
+	}
+	if s.FirstStamp >= 0 {
+		s.Expected = c.sent - 1 - s.FirstStamp
+	}
+	for _, t := range c.counts {
+		s.Counts = append(s.Counts, ms(t.Sub(c.start)))
+	}
+	for _, v := range c.clip.Truth.Visits {
+		if v.Counted && v.EntryFrame < len(c.sentAt) && !c.sentAt[v.EntryFrame].IsZero() {
+			s.Entries = append(s.Entries, ms(c.sentAt[v.EntryFrame].Sub(c.start)))
+		}
+	}
+	for _, t := range c.sentAt[:c.sent] {
+		s.SentAt = append(s.SentAt, ms(t.Sub(c.start)))
+	}
+	if !c.ended.IsZero() {
+		s.EndedMs = ms(c.ended.Sub(c.start))
+	}
+	return s
+}
+
+// Summary condenses a report for a table row.
+type Summary struct {
+	Sessions, Refused  int
+	WorstShare         float64 // the worst session's Back/Expected
+	MeanShare          float64
+	FirstMaxMs         float64 // the slowest session's first picture
+	P95Ms              float64 // over every stamped picture of every session
+	WorstP95Ms         float64 // the worst session's own p95
+	Damaged            int
+	CartsOK            int
+	CountP95Ms         float64 // entry frame sent → count event, over every counted visit
+	Counted, Visits    int
+	Unreadable, Errors int
+}
+
+// Summarize computes the table row of a report against the clip's truth.
+func Summarize(rep *Report, clip *camclip.Clip) Summary {
+	sum := Summary{Sessions: len(rep.Sessions), Refused: len(rep.Refused), WorstShare: 1}
+	var all, counts []float64
+	for _, s := range rep.Sessions {
+		share := 0.0
+		if s.Expected > 0 {
+			share = float64(s.Back) / float64(s.Expected)
+		}
+		sum.WorstShare = min(sum.WorstShare, share)
+		sum.MeanShare += share / float64(len(rep.Sessions))
+		if s.FirstMs < 0 {
+			sum.FirstMaxMs = 1e9
+		} else {
+			sum.FirstMaxMs = max(sum.FirstMaxMs, s.FirstMs)
+		}
+		var lat []float64
+		for _, p := range s.Pictures {
+			if p.Stamp >= 0 {
+				lat = append(lat, p.LatMs)
+			}
+		}
+		all = append(all, lat...)
+		sum.WorstP95Ms = max(sum.WorstP95Ms, Percentile(lat, 0.95))
+		sum.Damaged += s.Damaged
+		sum.Unreadable += s.Unreadable
+		if s.Error != "" {
+			sum.Errors++
+		}
+		if fmt.Sprint(s.Cart) == fmt.Sprint(clip.Truth.Items) {
+			sum.CartsOK++
+		}
+		sum.Visits += len(s.Entries)
+		for k := 0; k < len(s.Counts) && k < len(s.Entries); k++ {
+			counts = append(counts, s.Counts[k]-s.Entries[k])
+		}
+		sum.Counted += len(s.Counts)
+	}
+	if len(rep.Sessions) == 0 {
+		sum.WorstShare = 0
+	}
+	sum.P95Ms = Percentile(all, 0.95)
+	sum.CountP95Ms = Percentile(counts, 0.95)
+	return sum
+}
+
+// Percentile of v (nearest rank); 0 for none.
+func Percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[min(len(s)-1, int(q*float64(len(s)-1)+0.5))]
+}
