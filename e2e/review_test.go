@@ -50,7 +50,7 @@ func TestBrowserReviewAnswerTeachesTheCatalog(t *testing.T) {
 	pass := sc.Duration()
 	camera := writeCamera(t, sc, products)
 
-	srv := startServer(t, catalog)
+	srv := startServerWith(t, catalog, staffConfig)
 	b := startBrowser(t, camera, "checkout")
 	page := b.first
 	diagnose(t, srv, b, page)
@@ -189,9 +189,11 @@ func TestBrowserReviewAnswerTeachesTheCatalog(t *testing.T) {
 	})()`, pid), "the learned view with its picture")
 	screenshot(t, admin, "admin-learned-views.png")
 
-	// A correction on the checkout page: one of the two becomes the other variant.
+	// A correction on the checkout page (staff's, in staff mode): one of the two becomes the
+	// other variant.
+	unlockStaffMode(t, page)
 	if _, err := evalJS[bool](page, `(() => {
-		const sel = document.querySelector('[data-testid="cart-item"][data-product=`+jsString(x.Name)+`] [data-testid="item-replace"]');
+		const sel = document.querySelector(`+jsString(fmt.Sprintf(`[data-testid="cart-item"][data-product=%q] [data-testid="item-replace"]`, x.Name))+`);
 		sel.value = `+jsString(twin.Name)+`;
 		return sel.dispatchEvent(new Event('change'));
 	})()`); err != nil {
