@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/match"
@@ -15,7 +16,11 @@ import (
 // It is the catalog to give Config.Store, so that the products a cart counts and the ones its
 // edits and purchases are resolved against can never disagree; the admin API registers
 // products in it too. recognition.CloseAll closes it.
-func OpenCatalog(pipeline *pipelines.Spec) (*data.Catalog, error) {
+//
+// With recordURL (a PostgreSQL database, `catalog_url`), that database is the catalog of
+// record and the directory this node's replica of it; pipelines that name the same directory
+// share the replica. Opened first, before any pipeline, so that they join it.
+func OpenCatalog(pipeline *pipelines.Spec, recordURL string, log *slog.Logger) (*data.Catalog, error) {
 	if !pipeline.Uses(match.Name) {
 		return nil, fmt.Errorf("%s: the checkout pipeline has no %s: it could not recognise products", pipeline.File, match.Name)
 	}
@@ -30,5 +35,9 @@ func OpenCatalog(pipeline *pipelines.Spec) (*data.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recognition.OpenCatalog(property(match.PropCatalog, match.DefaultCatalog), emb, data.Options{})
+	opts := data.Options{RecordURL: recordURL}
+	if recordURL != "" {
+		opts.Logger = log // the replica's state is the operator's business
+	}
+	return recognition.OpenCatalog(property(match.PropCatalog, match.DefaultCatalog), emb, opts)
 }

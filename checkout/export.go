@@ -46,12 +46,23 @@ type noEvents struct{}
 func (noEvents) Emit(Outgoing) {}
 
 // forwarder is what a session's stream hands every event it publishes (cart.NewForwardingBus).
+// The history (Config.History) gets them too.
 func (m *Manager) forwarder(id, station string) func(cart.Event) {
-	if _, none := m.cfg.Events.(noEvents); none {
+	_, none := m.cfg.Events.(noEvents)
+	rec := m.history
+	if none && rec == nil {
 		return nil
 	}
 	sink := m.cfg.Events
-	return func(e cart.Event) { sink.Emit(Outgoing{Session: id, Station: station, Event: e}) }
+	return func(e cart.Event) {
+		o := Outgoing{Session: id, Station: station, Event: e}
+		if !none {
+			sink.Emit(o)
+		}
+		if rec != nil {
+			rec.offer(o)
+		}
+	}
 }
 
 // pipelineState is the Binding.OnState of the session's pipelines.

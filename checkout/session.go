@@ -66,6 +66,12 @@ type Config struct {
 	// Events takes every session's events out of the process (EventSink); nil: they stay in.
 	Events EventSink
 
+	// History keeps every decision of the cameras and each purchase's prices (in Currency)
+	// for the back office, for HistoryRetention (DefaultHistoryRetention); nil: no history.
+	History          HistoryStore
+	HistoryRetention time.Duration
+	Currency         string
+
 	Logger *slog.Logger
 }
 
@@ -214,8 +220,9 @@ type Manager struct {
 	pending  int // tasks queued or running
 	closed   bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	history *historyRecorder // nil: no history
 }
 
 // NewManager starts a manager (and its janitor, which closes idle sessions).
@@ -237,6 +244,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	m.wg.Add(1)
 	go m.janitor()
+	if cfg.History != nil {
+		m.history = newHistoryRecorder(m)
+		m.wg.Add(1)
+		go m.history.run(m.stop)
+	}
 	return m, nil
 }
 

@@ -44,7 +44,7 @@ type limits struct{ checkout, webrtc string }
 
 // newNode configures (without starting) a node named name on the broker at eventsURL, with a
 // checkout station of its own (st_counter-<name>).
-func newNode(t *testing.T, name, eventsURL string, extra limits) *node {
+func newNode(t testing.TB, name, eventsURL string, extra limits) *node {
 	t.Helper()
 	dir := t.TempDir()
 	port := natstest.FreePort(t)
@@ -105,7 +105,7 @@ webrtc:
 }
 
 // start starts the process; wait says whether to wait until it serves.
-func (n *node) start(t *testing.T, wait bool) {
+func (n *node) start(t testing.TB, wait bool) {
 	t.Helper()
 	n.log = &natstest.SyncBuffer{}
 	n.cmd = exec.Command(n.bin, "serve", "--config", n.config)
@@ -174,7 +174,7 @@ func (n *node) nodes(t *testing.T) []cluster.NodeInfo {
 	return out
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

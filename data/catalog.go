@@ -83,6 +83,13 @@ type Stats struct {
 	// ScatterFromFile: at Open, the fit's statistics came from scatter.bin rather than from
 	// the stored vectors.
 	ScatterFromFile bool
+	// Replica: the catalog is a replica of a catalog of record (Options.RecordURL);
+	// RecordSeq is the last change of the record it applied, RecordConnected whether the
+	// node is connected to the record now, and RecordApplied the changes applied since Open.
+	Replica         bool
+	RecordSeq       int64
+	RecordConnected bool
+	RecordApplied   int
 }
 
 // liveProduct is what Search needs about a product without asking SQLite.
@@ -111,6 +118,12 @@ type Catalog struct {
 	lockFile  *os.File
 	log       *slog.Logger
 	catalogID string
+
+	// record is the catalog of record when it is PostgreSQL (Options.RecordURL): db is then
+	// this node's replica of it, rep its position (guarded by writeMu). nil: db is the
+	// record. See record.go and replica.go.
+	record *pgRecord
+	rep    replicaState
 
 	// writeMu serialises changes: a database write, the matching live-index update and the
 	// index file write happen as one unit, in commit order. Embedding happens before it.
@@ -175,6 +188,9 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 		return nil, fmt.Errorf("data: create %s: %w", dir, err)
 	}
 	readOnly := errors.Is(probeWritable(dir), ErrReadOnly)
+	if readOnly && opts.RecordURL != "" {
+		return nil, fmt.Errorf("%w (%s): a replica of the catalog database must be able to apply its changes", ErrReadOnly, dir)
+	}
 	lock, err := lockDir(dir, readOnly)
 	if err != nil {
 		return nil, err
@@ -196,6 +212,14 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 		products: map[int64]*liveProduct{},
 	}
 	c.stats.ReadOnly = readOnly
+	c.stats.Replica = opts.RecordURL != ""
+	if opts.RecordURL != "" {
+		if c.record, err = openRecord(opts.RecordURL, c.log); err != nil {
+			db.Close()
+			unlockDir(lock)
+			return nil, err
+		}
+	}
 	if readOnly {
 		c.log.Warn("the data directory is read-only: the catalog is served as stored, and registrations, removals and purchases are refused until it is writable and the server restarted", "dir", dir)
 	}
@@ -208,9 +232,16 @@ func Open(dir string, emb Embedder, opts Options) (*Catalog, error) {
 		}
 		c.protos.close()
 		c.aprotos.close()
+		if c.record != nil {
+			c.record.close()
+		}
 		db.Close()
 		unlockDir(lock)
 		return nil, err
+	}
+	if c.record != nil {
+		c.bgWG.Add(1)
+		go c.followRecord()
 	}
 	return c, nil
 }
@@ -225,6 +256,14 @@ func (c *Catalog) open(ctx context.Context) error {
 			return err
 		}
 		removeTempFiles(c.dir)
+	}
+	switch {
+	case c.record != nil:
+		// A replica embeds nothing: its vectors are the record's.
+		if err := c.prepareReplica(ctx); err != nil {
+			return err
+		}
+	case !c.readOnly:
 		// Read-only, images without vectors for this model stay unsearchable until the
 		// directory is writable: their vectors could not be stored.
 		if err := c.reembedMissing(ctx); err != nil {
@@ -280,6 +319,18 @@ func (c *Catalog) open(ctx context.Context) error {
 	if err := c.loadPrototypes(ctx); err != nil {
 		return err
 	}
+	if c.record != nil && c.stats.RecordConnected {
+		// The changes made since the replica's number (none after a copy). A failure
+		// leaves it to the listener.
+		start := time.Now()
+		if err := c.catchUpLocked(ctx); err != nil {
+			c.log.Warn("could not catch up with the catalog database at start; the listener will", "err", err)
+		} else {
+			c.log.Info("replica caught up with the catalog database", "seq", c.rep.seq, "changes", c.stats.RecordApplied,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	c.stats.RecordSeq = c.rep.seq
 	return nil
 }
 
@@ -423,6 +474,9 @@ func (c *Catalog) Close() error {
 	c.pendingWrites.Add(-1)
 	c.writeMu.Unlock()
 
+	if c.record != nil {
+		c.record.close()
+	}
 	err := c.db.Close()
 	unlockDir(c.lockFile)
 	return err

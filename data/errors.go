@@ -89,3 +89,10 @@ var (
 	// ErrDiskFull: the file system holding the data directory is full (or over quota).
 	ErrDiskFull = errors.New("data: the disk holding the data directory is full")
 )
+
+// ErrCatalogUnavailable: the catalog of record (PostgreSQL, Options.RecordURL) cannot be
+// reached, or went away before it acknowledged the write. Nothing was stored (a write is one
+// transaction), or, when the connection broke during the commit, the write is whole and every
+// node's replica gets it once the database is back. Searches and recognition go on from the
+// node's replica meanwhile; the same request can be made again later.
+var ErrCatalogUnavailable = errors.New("data: the catalog database is unavailable")

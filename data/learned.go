@@ -98,6 +98,14 @@ func (c *Catalog) addLearned(pid int64, img []byte, origin string) (LearnedView,
 	if err != nil {
 		return LearnedView{}, err
 	}
+	if c.record != nil {
+		id, seq, err := c.record.addLearned(ctx, c.fp, pid, origin, created, d, vec, evict)
+		if err != nil {
+			return LearnedView{}, c.recordError(err)
+		}
+		c.recordWroteLocked(ctx, seq)
+		return LearnedView{ID: id, ProductID: pid, Origin: origin, CreatedAt: created, MIME: d.mime, Width: d.width, Height: d.height}, nil
+	}
 	id, gen, err := c.insertLearned(ctx, pid, origin, created, d, vec, evict)
 	if err != nil {
 		return LearnedView{}, c.storageError(err)
@@ -348,6 +356,21 @@ func (c *Catalog) RemoveLearnedView(id int64) error {
 	if err := c.checkWritable(); err != nil {
 		return err
 	}
+	if c.record != nil {
+		seq, err := c.record.removeLearned(ctx, id)
+		if err != nil {
+			return c.recordError(err)
+		}
+		c.recordWroteLocked(ctx, seq)
+		return nil
+	}
+	return c.removeLearnedLocked(ctx, id, 0)
+}
+
+// removeLearnedLocked deletes a learned view from the database (recording the record's
+// change number seq in the same transaction, for a replica; 0: none) and from the
+// statistics. writeMu is held.
+func (c *Catalog) removeLearnedLocked(ctx context.Context, id, seq int64) error {
 	var pid sql.NullInt64
 	var blob []byte
 	err := c.db.QueryRowContext(ctx, `SELECT l.product_id, v.vector FROM learned_views l
@@ -364,7 +387,7 @@ func (c *Catalog) RemoveLearnedView(id int64) error {
 			return fmt.Errorf("data: learned view %d: %w", id, err)
 		}
 	}
-	gen, err := c.deleteLearned(ctx, id)
+	gen, err := c.deleteLearned(ctx, id, seq)
 	if err != nil {
 		return c.storageError(err)
 	}
@@ -378,7 +401,7 @@ func (c *Catalog) RemoveLearnedView(id int64) error {
 	return nil
 }
 
-func (c *Catalog) deleteLearned(ctx context.Context, id int64) (gen int64, err error) {
+func (c *Catalog) deleteLearned(ctx context.Context, id, seq int64) (gen int64, err error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("data: remove learned view: %w", err)
@@ -393,6 +416,9 @@ func (c *Catalog) deleteLearned(ctx context.Context, id int64) (gen int64, err e
 	}
 	if _, err = tx.ExecContext(ctx, "DELETE FROM learned_views WHERE id = ?", id); err != nil {
 		return 0, fmt.Errorf("data: remove learned view: %w", err)
+	}
+	if err = noteApplied(ctx, tx, seq); err != nil {
+		return 0, err
 	}
 	if err = tx.Commit(); err != nil {
 		return 0, fmt.Errorf("data: remove learned view: commit: %w", err)

@@ -132,6 +132,40 @@ CREATE TABLE learned_vectors (
 ALTER TABLE catalog_state ADD COLUMN learned_generation INTEGER NOT NULL DEFAULT 0;
 `,
 	},
+	{
+		name: "history: every decision of the cameras, and purchase prices",
+		sql: `
+-- What the cameras decided, visit by visit, for the back office: when, where (a shopper's
+-- session or a camera station), which product (kept by name too: the row outlives the
+-- product), the score, the decision, and the visit's crop (JPEG). Kept for the configured
+-- retention (PruneHistory).
+CREATE TABLE count_history (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	created_at   TEXT    NOT NULL,
+	session_id   TEXT    NOT NULL,
+	station      TEXT,
+	product_id   INTEGER REFERENCES products (id) ON DELETE SET NULL,
+	product_name TEXT,
+	score        REAL,
+	decision     TEXT    NOT NULL CHECK (decision IN ('count', 'ask', 'unknown', 'cooldown')),
+	crop         BLOB,
+	crop_mime    TEXT
+);
+CREATE INDEX count_history_time    ON count_history (created_at);
+CREATE INDEX count_history_product ON count_history (product_id, created_at);
+CREATE INDEX count_history_station ON count_history (station, created_at);
+
+-- The unit price of each purchase line when it was bought (purchase_items has none), and
+-- the currency: receipts and totals stay right after a price changes.
+CREATE TABLE purchase_prices (
+	purchase_id      INTEGER NOT NULL REFERENCES purchases (id) ON DELETE CASCADE,
+	position         INTEGER NOT NULL CHECK (position >= 1),
+	unit_price_cents INTEGER CHECK (unit_price_cents IS NULL OR unit_price_cents >= 0),
+	currency         TEXT    NOT NULL,
+	PRIMARY KEY (purchase_id, position)
+);
+`,
+	},
 }
 
 // schemaVersion is the version this build writes.

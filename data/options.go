@@ -69,6 +69,10 @@ type Options struct {
 	MaxNoneViews int
 	// Adapt configures catalog-adapted matching (Recognise).
 	Adapt AdaptOptions
+	// RecordURL, when set (postgres://...), makes that PostgreSQL database the catalog of
+	// record, shared by every node: the data directory then holds this node's replica of it,
+	// which Search and Recognise run from (see record.go and replica.go).
+	RecordURL string
 	// Logger receives progress (re-embedding, rebuilds) and problems that do not fail a call
 	// (an index file that could not be written). Default: discard.
 	Logger *slog.Logger

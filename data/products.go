@@ -83,19 +83,42 @@ func (c *Catalog) AddProduct(p NewProduct) (*Product, error) {
 	}
 	aproto := c.proj.applyRows(meanRow(all, c.dim))
 	explained := c.nonesExplainedLocked(aproto)
+	if c.record != nil {
+		// One transaction in the record; this replica applies it as every other node does.
+		pid, seq, err := c.record.addProduct(ctx, c.fp, name, key, sku, price, created, imgs, views, explained)
+		if err != nil {
+			return nil, c.recordError(err)
+		}
+		c.recordWroteLocked(ctx, seq)
+		return &Product{ID: pid, Name: name, SKU: sku, PriceCents: price, Images: len(imgs), CreatedAt: created}, nil
+	}
 	in, err := c.insertProduct(ctx, name, key, sku, price, created, imgs, views, explained)
 	if err != nil {
 		return nil, c.storageError(err)
 	}
 	pid, ids, flat := in.pid, in.ids, in.flat
+	if err := c.indexProductLocked(pid, name, ids, flat, len(imgs), in.gen, aproto); err != nil {
+		c.dropNonesLocked(explained, in.learnedGen) // committed, and not undone
+		return nil, c.undoAdd(ctx, pid, name, ids, in.gen, err)
+	}
+	c.dropNonesLocked(explained, in.learnedGen)
+	c.log.Info("product added", "id", pid, "name", name, "images", len(imgs), "vectors", len(ids), "nones_dropped", len(explained))
+	return &Product{ID: pid, Name: name, SKU: sku, PriceCents: price, Images: len(imgs), CreatedAt: created}, nil
+}
+
+// indexProductLocked makes a committed product searchable: its vectors (concatenated in
+// flat, ids in the same order, the views of photos photos) join the index, the prototypes
+// (aproto: its adapted prototype) and the adapted statistics, all at once for searches. An
+// error is FAISS failing to add the vectors: the index is then marked suspect and nothing
+// else is changed. writeMu is held.
+func (c *Catalog) indexProductLocked(pid int64, name string, ids []int64, flat []float32, photos int, gen int64, aproto []float32) error {
 	c.mu.Lock()
 	if err := c.idx.add(flat, ids); err != nil {
 		c.suspect = true
 		c.mu.Unlock()
-		c.dropNonesLocked(explained, in.learnedGen) // committed, and not undone
-		return nil, c.undoAdd(ctx, pid, name, ids, in.gen, err)
+		return err
 	}
-	c.applyAddLocked(pid, name, ids, in.gen)
+	c.applyAddLocked(pid, name, ids, gen)
 	if err := c.addPrototypeLocked(pid, flat); err != nil {
 		// Only FAISS running out of memory gets here; the product's vectors are in, so
 		// nearest-neighbour matching still finds it. Say so; the next Open recomputes.
@@ -107,11 +130,9 @@ func (c *Catalog) AddProduct(p NewProduct) (*Product, error) {
 	}
 	c.mu.Unlock()
 	c.dirty = true
-	c.ad.sc.add(pid, flat, photoVector, len(imgs), 1)
-	c.dropNonesLocked(explained, in.learnedGen)
+	c.ad.sc.add(pid, flat, photoVector, photos, 1)
 	c.requestRefit(c.opts.Adapt.RefitDelay)
-	c.log.Info("product added", "id", pid, "name", name, "images", len(imgs), "vectors", len(ids), "nones_dropped", len(explained))
-	return &Product{ID: pid, Name: name, SKU: sku, PriceCents: price, Images: len(imgs), CreatedAt: created}, nil
+	return nil
 }
 
 // meanRow returns the mean of the vectors concatenated in flat, as float64.
@@ -298,7 +319,7 @@ func (c *Catalog) applyAddLocked(pid int64, name string, ids []int64, gen int64)
 // again. The live index may hold some of its vectors: they are not in owner, so Search skips
 // them, and the index is marked suspect, so it is rebuilt from the database.
 func (c *Catalog) undoAdd(ctx context.Context, pid int64, name string, ids []int64, addGen int64, cause error) error {
-	gen, derr := c.deleteProduct(ctx, pid)
+	gen, derr := c.deleteProduct(ctx, pid, 0)
 	c.mu.Lock()
 	if derr != nil {
 		// The product stays in the database: make it known, the rebuild will index it.
@@ -330,6 +351,21 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	if err := c.checkWritable(); err != nil {
 		return err
 	}
+	if c.record != nil {
+		seq, err := c.record.removeProduct(ctx, id)
+		if err != nil {
+			return c.recordError(err)
+		}
+		c.recordWroteLocked(ctx, seq)
+		return nil
+	}
+	return c.removeLocked(ctx, id, 0)
+}
+
+// removeLocked deletes a product from the database (recording change number seq of the
+// record in the same transaction, for a replica; 0: none) and from the index. writeMu is
+// held.
+func (c *Catalog) removeLocked(ctx context.Context, id, seq int64) error {
 	// The vectors are read before the delete cascades them away.
 	ids, err := c.productVectorIDs(ctx, id)
 	if err != nil {
@@ -339,7 +375,7 @@ func (c *Catalog) RemoveProduct(id int64) error {
 	if err != nil {
 		return err
 	}
-	gen, err := c.deleteProduct(ctx, id)
+	gen, err := c.deleteProduct(ctx, id, seq)
 	if err != nil {
 		return c.storageError(err)
 	}
@@ -414,8 +450,9 @@ func (c *Catalog) productVectorIDs(ctx context.Context, id int64) ([]int64, erro
 }
 
 // deleteProduct deletes a product (its images and vectors cascade) and returns the new
-// generation, or ErrNotFound with nothing changed.
-func (c *Catalog) deleteProduct(ctx context.Context, id int64) (gen int64, err error) {
+// generation, or ErrNotFound with nothing changed. A replica records the record's change
+// number seq in the same transaction (0: none).
+func (c *Catalog) deleteProduct(ctx context.Context, id, seq int64) (gen int64, err error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("data: remove product: %w", err)
@@ -436,6 +473,9 @@ func (c *Catalog) deleteProduct(ctx context.Context, id int64) (gen int64, err e
 		return 0, fmt.Errorf("data: remove product: %w", err)
 	} else if n == 0 {
 		return 0, fmt.Errorf("%w: product %d", ErrNotFound, id)
+	}
+	if err = noteApplied(ctx, tx, seq); err != nil {
+		return 0, err
 	}
 	if err = tx.Commit(); err != nil {
 		return 0, fmt.Errorf("data: remove product: commit: %w", err)
@@ -582,6 +622,7 @@ func (c *Catalog) checkWritable() error {
 // It runs under the read lock, concurrently with other searches, and sees every product
 // either with all its vectors or not at all.
 func (c *Catalog) Search(vec []float32, k int) ([]Hit, error) {
+	singleThreadedOMP()
 	if k <= 0 {
 		return nil, fmt.Errorf("data: Search: k must be positive, got %d", k)
 	}

@@ -51,6 +51,10 @@ func (c *Catalog) RecordPurchase(sessionID string, items []PurchaseItem) (*Purch
 			return nil, fmt.Errorf("%w: item %d (%s) has quantity %d", ErrInvalidPurchase, i, it.Product, it.Quantity)
 		}
 	}
+	if c.record != nil {
+		p, err := c.record.recordPurchase(context.Background(), sessionID, items)
+		return p, c.recordError(err)
+	}
 	p, err := c.recordPurchase(sessionID, items)
 	return p, c.storageError(err)
 }
@@ -120,6 +124,9 @@ func (c *Catalog) Purchases(limit int) ([]Purchase, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	if c.record != nil {
+		return c.record.purchases(context.Background(), limit)
+	}
 	rows, err := c.db.Query("SELECT id, session_id, created_at FROM purchases ORDER BY id DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, fmt.Errorf("data: list purchases: %w", err)
@@ -147,6 +154,9 @@ func (c *Catalog) Purchases(limit int) ([]Purchase, error) {
 func (c *Catalog) onePurchase(where string, arg any) (*Purchase, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err
+	}
+	if c.record != nil {
+		return c.record.purchase(context.Background(), strings.Replace(where, "?", "$1", 1), arg)
 	}
 	p, err := scanPurchase(c.db.QueryRow("SELECT id, session_id, created_at FROM purchases WHERE "+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -34,6 +34,7 @@ type Evidence struct {
 // It runs under the read lock, concurrently with other searches, and always scores with the
 // projection that the prototypes were projected with: a refit swaps both at once.
 func (c *Catalog) Recognise(queries [][]float32, k int) (Evidence, error) {
+	singleThreadedOMP()
 	if k <= 0 {
 		return Evidence{}, fmt.Errorf("data: Recognise: k must be positive, got %d", k)
 	}

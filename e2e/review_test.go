@@ -202,7 +202,13 @@ func TestBrowserReviewAnswerTeachesTheCatalog(t *testing.T) {
 	if _, err := pollCart(page, map[string]int{x.Name: 1, twin.Name: 1}, 5*time.Second); err != nil {
 		t.Fatalf("after the correction: %v", err)
 	}
-	srv.getJSON(t, fmt.Sprintf("/api/products/%d/views", twinID), &views)
+	// The cart's event goes out before the crop is embedded and learned: allow that moment.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		srv.getJSON(t, fmt.Sprintf("/api/products/%d/views", twinID), &views)
+		if len(views) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(views) != 1 || views[0].Origin != "correction" {
 		t.Fatalf("learned views of %s after the correction: %+v, want one correction", twin.Name, views)
 	}

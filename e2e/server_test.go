@@ -75,6 +75,12 @@ type server struct {
 // /readyz answers 200. The server is stopped (SIGTERM, then SIGKILL) when the test ends.
 func startServer(t *testing.T, products []scenario.Product) *server {
 	t.Helper()
+	return startServerWith(t, products, "")
+}
+
+// startServerWith is startServer with more lines of configuration (YAML, top level).
+func startServerWith(t *testing.T, products []scenario.Product, extraConfig string) *server {
+	t.Helper()
 	bin := ebrcsBinary(t)
 	dir := t.TempDir()
 	models, err := filepath.Abs("../models")
@@ -114,7 +120,7 @@ checkout:
   upload_dir: %q
 webrtc:
   include_loopback: true
-`, addr, pipelines, adminToken, filepath.Join(pipelines, "checkout.yaml"), filepath.Join(dir, "uploads"))
+`, addr, pipelines, adminToken, filepath.Join(pipelines, "checkout.yaml"), filepath.Join(dir, "uploads")) + extraConfig
 	configFile := filepath.Join(dir, "ebrcs.yaml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

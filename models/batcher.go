@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,12 @@ type BatcherConfig struct {
 	// not fall with the batch size, one worker per core keeps the cores busy while the queue
 	// stays bounded (see BenchmarkConcurrentCrops).
 	Workers int `yaml:"workers,omitempty"`
+	// Nice lowers the scheduling priority of the workers' threads by this many nice levels
+	// (Linux; 0: unchanged). ONNX Runtime runs a batch on its worker's own thread, so a
+	// positive value lets the live pipelines' video threads take the CPU first: when many
+	// sessions show products at once, recognition waits a little instead of every session's
+	// video stalling behind it.
+	Nice int `yaml:"nice,omitempty"`
 }
 
 // BatcherStats counts what a Batcher did.
@@ -83,7 +90,15 @@ func NewBatcher(fn BatchFunc, cfg BatcherConfig) *Batcher {
 		queue:    make(chan *batchRequest, cfg.QueueSize),
 	}
 	for range cfg.Workers {
-		b.workers.Go(b.work)
+		b.workers.Go(func() {
+			if cfg.Nice > 0 {
+				// The thread keeps the priority, so it stays this goroutine's alone: never
+				// unlocked, it ends with the worker.
+				runtime.LockOSThread()
+				setThreadNice(cfg.Nice)
+			}
+			b.work()
+		})
 	}
 	return b
 }

@@ -76,6 +76,12 @@ func (e *Embedder) CatalogOptions(opts data.Options) data.Options {
 	return opts
 }
 
+// recognitionNice is the nice value of the embedders' worker threads: the live video (decode,
+// analysis, overlay, encode) goes first, so that sessions showing products at the same
+// moment slow recognition a little rather than stall every session's returned video (web:
+// BenchmarkLiveSessions, 16 sessions in step).
+const recognitionNice = 10
+
 var (
 	mu        sync.Mutex
 	embedders = map[string]*Embedder{}
@@ -148,7 +154,7 @@ func OpenEmbedder(path, modelDir string) (*Embedder, error) {
 		// Two workers: on this 2-core class of machine a single-threaded session costs the
 		// same per crop at any batch size, so two crops at once go faster on two cores
 		// than one batch of two (models.BenchmarkConcurrentCrops).
-		Batcher: models.NewBatcher(h.EmbedQueries, models.BatcherConfig{Workers: 2}),
+		Batcher: models.NewBatcher(h.EmbedQueries, models.BatcherConfig{Workers: 2, Nice: recognitionNice}),
 		Source:  source,
 	}
 	embedders[key] = e

@@ -10,6 +10,9 @@
 #   libonnxruntime.so 1.24.1      taken from the npm package onnxruntime-node@1.24.1 (the only
 #                                 registry here that ships the prebuilt library)
 #   chromium + chromium-driver    headless browser tests (iproute2, util-linux: their network namespace)
+#   axe-core 4.10.3               accessibility checks the browser tests inject into the pages:
+#                                 npm's axe-core package, its axe.min.js put in build/axe-core/
+#                                 (ignored by git; never vendored)
 #   python3-onnx, python3-opencv, python3-pil  test-only yardsticks (tiny ONNX models, OpenCV,
 #                                 PIL resampling)
 #   nats-server, postgresql-15    more than one server: the events broker (NATS 2.9, JetStream)
@@ -20,6 +23,8 @@ set -euo pipefail
 
 PREFIX=/usr/local
 ORT_VERSION=1.24.1
+AXE_VERSION=4.10.3
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FAISS_VERSION=1.7.3-2
 
 # in_ld_cache LIB: whether the dynamic linker cache knows LIB. (Not `ldconfig -p | grep -q`: with
@@ -112,11 +117,7 @@ install_onnxruntime() {
 		log "libonnxruntime $ORT_VERSION: present"; return
 	fi
 	log "libonnxruntime $ORT_VERSION: from npm onnxruntime-node@$ORT_VERSION"
-	if ! command -v npm >/dev/null; then
-		# Debian packages npm apart from nodejs (NodeSource's nodejs includes it).
-		log "npm: installing"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
-	fi
+	ensure_npm
 	local work; work=$(mktemp -d)
 	trap 'rm -rf "$work"' RETURN
 	(cd "$work" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
@@ -127,8 +128,35 @@ install_onnxruntime() {
 	ldconfig
 }
 
+ensure_npm() {
+	if ! command -v npm >/dev/null; then
+		# Debian packages npm apart from nodejs (NodeSource's nodejs includes it).
+		log "npm: installing"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+	fi
+}
+
+# install_axe puts axe-core's axe.min.js in build/axe-core/ for the browser tests (e2e): the
+# file and the version it came from.
+install_axe() {
+	local dir="$ROOT/build/axe-core"
+	if [ -f "$dir/axe.min.js" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$AXE_VERSION" ]; then
+		log "axe-core $AXE_VERSION: present"; return
+	fi
+	log "axe-core $AXE_VERSION: from npm"
+	ensure_npm
+	local work; work=$(mktemp -d)
+	trap 'rm -rf "$work"' RETURN
+	(cd "$work" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null)
+	tar -C "$work" -xzf "$work"/axe-core-*.tgz package/axe.min.js
+	mkdir -p "$dir"
+	install -m 0644 "$work/package/axe.min.js" "$dir/axe.min.js"
+	echo "$AXE_VERSION" >"$dir/VERSION"
+}
+
 start=$(date +%s)
 install_apt
 install_faiss_c
 install_onnxruntime
+install_axe
 log "done in $(( $(date +%s) - start ))s"

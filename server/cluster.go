@@ -39,6 +39,12 @@ func (c *Config) checkCluster() error {
 			}
 		}
 	}
+	if c.CatalogURL != "" {
+		u, err := url.Parse(c.CatalogURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return errors.New("catalog_url: want postgres://user@host:5432/database (a PostgreSQL database)")
+		}
+	}
 	k := c.Cluster
 	switch {
 	case k.QueueDir == "":

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/cluster"
 	"github.com/ebrcs/ebrcs/signaling"
 	"github.com/ebrcs/ebrcs/web"
@@ -41,6 +43,12 @@ type Config struct {
 	// AdminToken guards the admin API (and is staff's credential); empty: Run generates one
 	// at every start and writes it to var/admin-token, never to the log.
 	AdminToken string `yaml:"admin_token"`
+	// StaffToken is staff's credential: counting areas, reviews, cart overrides, stations,
+	// the checkout page's staff mode (not the catalog or the pipelines). Empty: only the
+	// admin token is staff's.
+	StaffToken string `yaml:"staff_token"`
+	// Store is how the pages show money and whether unpriced carts may be confirmed.
+	Store StoreConfig `yaml:"store"`
 	// TLSCert and TLSKey (PEM files) serve HTTPS; TLSSelfSigned serves HTTPS with a
 	// certificate generated at startup. Neither: plain HTTP.
 	TLSCert       string `yaml:"tls_cert"`
@@ -60,6 +68,11 @@ type Config struct {
 	// nodes find each other; empty: a single server, events stay in the process.
 	EventsURL string        `yaml:"events_url"`
 	Cluster   ClusterConfig `yaml:"cluster"`
+	// CatalogURL is the PostgreSQL database (postgres://user@host:5432/db) that is the
+	// catalog of record for every node: products, photos, vectors, learned views and
+	// purchases; the checkout pipeline's catalog directory then holds this node's replica of
+	// it. Empty: the catalog is that directory's own SQLite database (a single server).
+	CatalogURL string `yaml:"catalog_url"`
 }
 
 // ClusterConfig is the `cluster:` section: tuning for more than one server (events_url set).
@@ -76,6 +89,40 @@ type ClusterConfig struct {
 	Bucket      string        `yaml:"bucket"`
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 	Heartbeat   time.Duration `yaml:"heartbeat"`
+}
+
+// StoreConfig is the `store:` section.
+type StoreConfig struct {
+	// Currency is the ISO 4217 code of the prices (EUR); Locale the BCP 47 tag they and dates
+	// are written in (de-DE).
+	Currency string `yaml:"currency"`
+	Locale   string `yaml:"locale"`
+	// RequirePrices refuses to confirm a cart that holds a product without a price.
+	RequirePrices bool `yaml:"require_prices"`
+	// VibrateOnCount asks phones to vibrate briefly on each count; SoundOnCount to play a
+	// short tone.
+	VibrateOnCount bool `yaml:"vibrate_on_count"`
+	SoundOnCount   bool `yaml:"sound_on_count"`
+}
+
+func (s StoreConfig) settings() web.StoreSettings {
+	return web.StoreSettings{Currency: s.Currency, Locale: s.Locale, RequirePrices: s.RequirePrices, Vibrate: s.VibrateOnCount, Sound: s.SoundOnCount}
+}
+
+// localeTag is the shape of a BCP 47 tag: a language, then subtags (script, region, variants).
+var localeTag = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+// check refuses a currency that is not three letters and a locale that is not a BCP 47 tag.
+func (s StoreConfig) check() error {
+	if c := s.Currency; c != "" && (len(c) != 3 || strings.ToUpper(c) != c || strings.IndexFunc(c, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0) {
+		return fmt.Errorf("store.currency: %q, want an ISO 4217 code such as EUR or USD", c)
+	}
+	if l := s.Locale; l != "" {
+		if !localeTag.MatchString(l) {
+			return fmt.Errorf("store.locale: %q, want a BCP 47 tag such as de-DE or en-US", l)
+		}
+	}
+	return nil
 }
 
 // minAdminTokenLength keeps a chosen admin token out of reach of guessing.
@@ -119,6 +166,12 @@ type CheckoutConfig struct {
 	// pixels, no side longer than the longer of the two. MaxVideoFPS is the highest frame rate.
 	MaxVideoPixels string  `yaml:"max_video_pixels"`
 	MaxVideoFPS    float64 `yaml:"max_video_fps"`
+
+	// HistoryRetention is how long the back office's history keeps every decision of the
+	// cameras (with its crop); purchases are kept.
+	HistoryRetention time.Duration `yaml:"history_retention"`
+	// currency is store.currency, which the history records purchase prices in.
+	currency string
 }
 
 var defaultConfig = Config{Addr: ":8080", Pipelines: "configs/pipelines", LogLevel: "info",
@@ -126,7 +179,7 @@ var defaultConfig = Config{Addr: ":8080", Pipelines: "configs/pipelines", LogLev
 	Checkout: CheckoutConfig{Pipeline: "configs/pipelines/checkout.yaml", MaxSessions: 64, SessionTTL: 30 * time.Minute,
 		MaxUploadMB: 512, MaxVideo: 30 * time.Minute, MaxVideoPixels: "1920x1080", MaxVideoFPS: 60,
 		UploadDir: "var/uploads", MaxUploads: 1, QueueUploads: 4,
-		UnusedTTL: 3 * time.Minute, SessionsPerMinute: 6},
+		UnusedTTL: 3 * time.Minute, SessionsPerMinute: 6, HistoryRetention: checkout.DefaultHistoryRetention},
 	WebRTC:      WebRTCConfig{ConnectTimeout: 20 * time.Second},
 	IdleTimeout: web.DefaultIdleTimeout, BodyStallTimeout: web.DefaultBodyStallTimeout,
 	Cluster: ClusterConfig{QueueDir: "var/events", QueueMaxMB: cluster.DefaultQueueMaxBytes >> 20, Stream: cluster.DefaultStream,
@@ -135,10 +188,11 @@ var defaultConfig = Config{Addr: ":8080", Pipelines: "configs/pipelines", LogLev
 
 // envNames maps config keys to their environment variables.
 var envNames = map[string]string{"addr": "EBRCS_ADDR", "pipelines": "EBRCS_PIPELINES", "log_level": "EBRCS_LOG_LEVEL",
-	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE", "admin_token": "EBRCS_ADMIN_TOKEN",
+	"checkout_pipeline": "EBRCS_CHECKOUT_PIPELINE", "admin_token": "EBRCS_ADMIN_TOKEN", "staff_token": "EBRCS_STAFF_TOKEN",
 	"tls_cert": "EBRCS_TLS_CERT", "tls_key": "EBRCS_TLS_KEY", "tls_self_signed": "EBRCS_TLS_SELF_SIGNED",
 	"media_dir": "EBRCS_MEDIA_DIR", "pipelines_api": "EBRCS_PIPELINES_API",
-	"node_name": "EBRCS_NODE_NAME", "node_url": "EBRCS_NODE_URL", "events_url": "EBRCS_EVENTS_URL"}
+	"node_name": "EBRCS_NODE_NAME", "node_url": "EBRCS_NODE_URL", "events_url": "EBRCS_EVENTS_URL",
+	"catalog_url": "EBRCS_CATALOG_URL"}
 
 // The values of pipelines_api.
 const (
@@ -149,7 +203,8 @@ const (
 // LoadConfig layers defaults, the file (if it exists), the environment (getenv), then the
 // non-empty flags, and checks the result. flags and the environment are keyed by option
 // name, as in the file: addr, pipelines, log_level, checkout_pipeline, admin_token, tls_cert,
-// tls_key, tls_self_signed, media_dir, pipelines_api, node_name, node_url, events_url.
+// tls_key, tls_self_signed, media_dir, pipelines_api, node_name, node_url, events_url,
+// catalog_url.
 func LoadConfig(file string, getenv func(string) string, flags map[string]string) (Config, error) {
 	cfg := defaultConfig
 	raw, err := os.ReadFile(file)
@@ -177,6 +232,7 @@ func LoadConfig(file string, getenv func(string) string, flags map[string]string
 	set("log_level", &cfg.LogLevel)
 	set("checkout_pipeline", &cfg.Checkout.Pipeline)
 	set("admin_token", &cfg.AdminToken)
+	set("staff_token", &cfg.StaffToken)
 	set("tls_cert", &cfg.TLSCert)
 	set("tls_key", &cfg.TLSKey)
 	set("media_dir", &cfg.MediaDir)
@@ -184,6 +240,7 @@ func LoadConfig(file string, getenv func(string) string, flags map[string]string
 	set("node_name", &cfg.NodeName)
 	set("node_url", &cfg.NodeURL)
 	set("events_url", &cfg.EventsURL)
+	set("catalog_url", &cfg.CatalogURL)
 	selfSigned := ""
 	set("tls_self_signed", &selfSigned)
 	if selfSigned != "" {
@@ -207,6 +264,24 @@ func LoadConfig(file string, getenv func(string) string, flags map[string]string
 		return cfg, fmt.Errorf("admin_token: %d characters, want at least %d (or none: one is generated)", len(t), minAdminTokenLength)
 	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
 		return cfg, errors.New("admin_token: spaces and control characters cannot be sent in a header")
+	}
+	switch t := cfg.StaffToken; {
+	case t != "" && len(t) < minAdminTokenLength:
+		return cfg, fmt.Errorf("staff_token: %d characters, want at least %d (or none)", len(t), minAdminTokenLength)
+	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return cfg, errors.New("staff_token: spaces and control characters cannot be sent in a header")
+	case t != "" && t == cfg.AdminToken:
+		return cfg, errors.New("staff_token: the same as admin_token; staff's token must differ, or staff would be admin")
+	}
+	if err := cfg.Store.check(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", file, err)
+	}
+	if cfg.Checkout.HistoryRetention < time.Hour {
+		return cfg, fmt.Errorf("%s: checkout.history_retention: %v, want at least 1h", file, cfg.Checkout.HistoryRetention)
+	}
+	cfg.Checkout.currency = cfg.Store.settings().Currency
+	if cfg.Checkout.currency == "" {
+		cfg.Checkout.currency = web.DefaultCurrency
 	}
 	switch {
 	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):

@@ -48,7 +48,7 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 	if node != nil {
 		defer node.Close() // after checkouts.Close: the sessions' last events are queued
 	}
-	checkouts, catalog, err := newCheckout(cfg.Checkout, outputs, events, log)
+	checkouts, catalog, err := newCheckout(cfg.Checkout, cfg.CatalogURL, outputs, events, log)
 	if err != nil {
 		return fmt.Errorf("checkout: %w", err)
 	}
@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 	}
 	// One guard for every door to a session: the HTTP API and WHIP/WHEP.
 	trusted, _ := cfg.trustedProxies() // checked by LoadConfig
-	guard := &access.Guard{AdminToken: token}
+	guard := &access.Guard{AdminToken: token, StaffToken: cfg.StaffToken}
 	if n := cfg.Checkout.SessionsPerMinute; n > 0 {
 		guard.Limiter = access.NewRateLimiter(n, trusted)
 	}
@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 		UploadLimit: cfg.Checkout.MaxUploadMB << 20, UploadDir: cfg.Checkout.UploadDir,
 		Catalog: catalog, PipelineAdmin: manager, Guard: guard, WebRTC: rtc, CORSOrigins: cfg.CORSOrigins,
 		IdleTimeout: cfg.IdleTimeout, BodyStallTimeout: cfg.BodyStallTimeout,
-		PipelinesReadOnly: cfg.PipelinesAPI == pipelinesReadOnly, Nodes: directory}
+		PipelinesReadOnly: cfg.PipelinesAPI == pipelinesReadOnly, Nodes: directory, Store: cfg.Store.settings()}
 	serveErr := serveHTTP(ctx, srv, cfg, version, log)
 	cancel() // the directory watch ends with the server
 	if err := <-watchErr; err != nil {
@@ -105,13 +105,13 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 }
 
 // newCheckout starts the session manager, with the catalog its upload pipeline counts from
-// (checkout.OpenCatalog), which it returns too.
-func newCheckout(cfg CheckoutConfig, video checkout.StationVideo, events checkout.EventSink, log *slog.Logger) (*checkout.Manager, *data.Catalog, error) {
+// (checkout.OpenCatalog; a replica of catalogURL when set), which it returns too.
+func newCheckout(cfg CheckoutConfig, catalogURL string, video checkout.StationVideo, events checkout.EventSink, log *slog.Logger) (*checkout.Manager, *data.Catalog, error) {
 	spec, err := pipelines.LoadFile(cfg.Pipeline)
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := checkout.OpenCatalog(spec)
+	cat, err := checkout.OpenCatalog(spec, catalogURL, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,6 +127,7 @@ func newCheckout(cfg CheckoutConfig, video checkout.StationVideo, events checkou
 		Pipeline: spec, Store: cat, MaxSessions: cfg.MaxSessions, IdleTTL: cfg.SessionTTL, UnusedTTL: cfg.UnusedTTL,
 		MaxRunningTasks: cfg.MaxUploads, MaxQueuedTasks: queued, MaxVideoLength: cfg.MaxVideo,
 		MaxVideoWidth: maxW, MaxVideoHeight: maxH, MaxVideoFPS: cfg.MaxVideoFPS, StationVideo: video, Events: events, Logger: log,
+		History: cat, HistoryRetention: cfg.HistoryRetention, Currency: cfg.currency,
 	})
 	if err != nil {
 		return nil, nil, err

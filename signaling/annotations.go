@@ -46,7 +46,11 @@ func annotationOf(f *framemeta.Frame, pts time.Duration) Annotation {
 	if g.HasMain && f.Width > 0 && f.Height > 0 {
 		w, h := float64(f.Width), float64(f.Height)
 		a.Box = &[4]float64{float64(g.Main.Min.X) / w, float64(g.Main.Min.Y) / h, float64(g.Main.Max.X) / w, float64(g.Main.Max.Y) / h}
-		switch m := f.Match; {
+		m := f.Match
+		if m == nil {
+			m = f.Verdict // the visit's latest, between recognitions
+		}
+		switch {
 		case m == nil:
 			a.State = "pending"
 		case m.Known:

@@ -314,7 +314,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	// JSON must say it is JSON.
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
 		code, body := e.doWith("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0,0],[1,0],[1,1]]}`,
-			http.Header{"Content-Type": {ct}, access.KeyHeader: {e.keys[id]}})
+			http.Header{"Content-Type": {ct}, access.KeyHeader: {e.keys[id]}, "Authorization": {"Bearer " + staffToken}})
 		if code != http.StatusUnsupportedMediaType || body["field"] != "Content-Type" {
 			t.Errorf("PUT roi as %s: %d %v, want 415", ct, code, body)
 		}
@@ -342,14 +342,14 @@ func TestROIPointsAreCapped(t *testing.T) {
 		b.WriteString("]}")
 		return b.String()
 	}
-	if code, body := e.do("PUT", "/api/sessions/"+id+"/roi", points(64)); code != http.StatusOK {
+	if code, body := e.staff("PUT", "/api/sessions/"+id+"/roi", points(64)); code != http.StatusOK {
 		t.Fatalf("64 points: %d %v", code, body)
 	}
 	for _, n := range []int{65, 10000} {
-		if code, body := e.do("PUT", "/api/sessions/"+id+"/roi", points(n)); code != http.StatusBadRequest || body["field"] != "points" {
+		if code, body := e.staff("PUT", "/api/sessions/"+id+"/roi", points(n)); code != http.StatusBadRequest || body["field"] != "points" {
 			t.Errorf("%d points: %d %v, want 400 naming points", n, code, body)
 		}
-		if code, body := e.do("POST", "/api/sessions", `{"roi": `+points(n)+`}`); code != http.StatusBadRequest || body["field"] != "roi.points" {
+		if code, body := e.staff("POST", "/api/sessions", `{"roi": `+points(n)+`}`); code != http.StatusBadRequest || body["field"] != "roi.points" {
 			t.Errorf("a new session with %d points: %d %v", n, code, body)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/pipelines"
 )
@@ -67,21 +68,31 @@ func (s *Server) adminRoutes(r *gin.Engine) {
 }
 
 // requireAdmin lets a request through only with the admin token, given as
-// "Authorization: Bearer <token>" or "X-Admin-Token: <token>" (see access.Guard.IsStaff).
-// With no token configured every request is refused: the admin API fails closed.
-func (s *Server) requireAdmin() gin.HandlerFunc {
+// "Authorization: Bearer <token>" or "X-Admin-Token: <token>" (see access.Guard.RoleOf); a
+// refusal says what was wrong with the token sent.
+func (s *Server) requireAdmin() gin.HandlerFunc { return s.requireRole(access.RoleAdmin) }
+
+// requireStaff lets a request through with the staff or the admin token.
+func (s *Server) requireStaff() gin.HandlerFunc { return s.requireRole(access.RoleStaff) }
+
+func (s *Server) requireRole(want access.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !s.isAdmin(c.Request) {
-			c.Header("WWW-Authenticate", `Bearer realm="ebrcs admin"`)
-			fail(c, http.StatusUnauthorized, "", "admin token required")
+		role, err := s.Guard.RoleOf(c.Request)
+		switch {
+		case role == access.RoleAdmin, role == want:
+			c.Next()
 			return
+		case err != nil:
+			c.Header("WWW-Authenticate", `Bearer realm="ebrcs `+string(want)+`"`)
+			fail(c, access.Status(err), "token", "%s token required: %v", want, err)
+		default:
+			fail(c, http.StatusForbidden, "token", "%s token required: this is the %s token", want, role)
 		}
-		c.Next()
 	}
 }
 
 // isAdmin reports whether the request carries the admin token.
-func (s *Server) isAdmin(r *http.Request) bool { return s.Guard.IsStaff(r) }
+func (s *Server) isAdmin(r *http.Request) bool { return s.Guard.IsAdmin(r) }
 
 // productJSON is a product's JSON form.
 type productJSON struct {
@@ -120,6 +131,11 @@ func catalogError(c *gin.Context, err error) {
 		fail(c, http.StatusBadRequest, "price", "%v", strings.TrimPrefix(err.Error(), "data: "))
 	case errors.Is(err, data.ErrNoImages), errors.Is(err, data.ErrTooManyImages):
 		fail(c, http.StatusBadRequest, "images", "%v", strings.TrimPrefix(err.Error(), "data: "))
+	case errors.Is(err, data.ErrCatalogUnavailable):
+		// 503: the catalog database (catalog_url) is down; nothing was stored, recognition
+		// goes on from this node's replica, and the same request succeeds once it is back.
+		c.Header("Retry-After", "5")
+		fail(c, http.StatusServiceUnavailable, "", "%v", strings.TrimPrefix(err.Error(), "data: "))
 	case errors.Is(err, data.ErrReadOnly), errors.Is(err, data.ErrDiskFull):
 		// 507: the request was fine, the server could not store it; the same request
 		// succeeds once the operator has made room or remounted the directory.

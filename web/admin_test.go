@@ -240,7 +240,7 @@ func TestAdminTokenRequired(t *testing.T) {
 			r.header = h
 			rec := e.send(r)
 			if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") ||
-				jsonOf(t, rec)["error"] != "admin token required" {
+				!strings.HasPrefix(fmt.Sprint(jsonOf(t, rec)["error"]), "admin token required: ") || jsonOf(t, rec)["field"] != "token" {
 				t.Errorf("%s %s with %v: %d %q %s", r.method, r.path, h, rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String())
 			}
 		}

@@ -32,7 +32,7 @@ const DefaultUploadLimit = 512 << 20
 func (s *Server) checkoutRoutes(r *gin.Engine) {
 	api := r.Group("/api")
 	api.POST("/sessions", s.createSession)
-	api.GET("/stations", s.requireAdmin(), func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Stations()) })
+	api.GET("/stations", s.requireStaff(), func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Stations()) })
 	api.GET("/sessions/:id", s.withSession(s.getSession))
 	api.DELETE("/sessions/:id", s.withSession(s.deleteSession))
 	api.PUT("/sessions/:id/roi", s.withSession(s.putROI))
@@ -63,6 +63,11 @@ func checkoutError(c *gin.Context, err error) {
 	case errors.Is(err, cart.ErrConfirmed), errors.Is(err, cart.ErrStale), errors.Is(err, cart.ErrEmptyCart),
 		errors.Is(err, cart.ErrPending), errors.Is(err, data.ErrAlreadyConfirmed):
 		fail(c, http.StatusConflict, "", "%v", err)
+	case errors.Is(err, data.ErrCatalogUnavailable):
+		// The cart stays open and unchanged: confirming again succeeds once the catalog
+		// database (catalog_url) is back.
+		c.Header("Retry-After", "5")
+		fail(c, http.StatusServiceUnavailable, "", "the catalog database is unavailable, so the purchase could not be stored; the cart is kept, confirm again later")
 	case errors.Is(err, data.ErrReadOnly), errors.Is(err, data.ErrDiskFull):
 		// The shopper's cart stays open and unchanged: confirming again succeeds once the
 		// storage is fixed. The server's paths are for the operator's log, not the page.
@@ -200,6 +205,9 @@ func (s *Server) createSession(c *gin.Context) {
 	}
 	var roi []roi.Point
 	if body.ROI != nil {
+		if !s.mayEditArea(c) {
+			return
+		}
 		var ok bool
 		if roi, ok = body.ROI.polygon(c, "roi."); !ok {
 			return
@@ -229,6 +237,9 @@ func (s *Server) deleteSession(c *gin.Context, sess *checkout.Session) {
 }
 
 func (s *Server) putROI(c *gin.Context, sess *checkout.Session) {
+	if !s.mayEditArea(c) {
+		return
+	}
 	var body roiBody
 	if !decodeJSON(c, &body, false) {
 		return
@@ -245,6 +256,9 @@ func (s *Server) putROI(c *gin.Context, sess *checkout.Session) {
 }
 
 func (s *Server) deleteROI(c *gin.Context, sess *checkout.Session) {
+	if !s.mayEditArea(c) {
+		return
+	}
 	if _, err := s.Checkout.SetROI(sess.ID, nil); err != nil {
 		checkoutError(c, err)
 		return
@@ -355,6 +369,9 @@ func (s *Server) confirmCart(c *gin.Context, sess *checkout.Session) {
 	store := s.Checkout.Config().Store
 	if store == nil {
 		fail(c, http.StatusServiceUnavailable, "", "no catalog is configured to store purchases")
+		return
+	}
+	if !s.checkPrices(c, sess) {
 		return
 	}
 	view, err := sess.Cart.Confirm(store, sess.ID)

@@ -168,6 +168,17 @@ func (e *checkoutEnv) doWith(method, path, body string, header http.Header) (int
 	return rec.Code, out
 }
 
+// staff is do with staff's token as well (the counting area is staff's to set).
+func (e *checkoutEnv) staff(method, path, body string) (int, map[string]any) {
+	e.t.Helper()
+	h := e.keyHeader(path)
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Authorization", "Bearer "+staffToken)
+	return e.doWith(method, path, body, h)
+}
+
 func (e *checkoutEnv) create() string {
 	e.t.Helper()
 	code, body := e.do("POST", "/api/sessions", "")
@@ -198,7 +209,7 @@ func TestSessionROIValidation(t *testing.T) {
 	if got := roiOf(s); got != "[[0.2,0.15],[0.8,0.15],[0.8,0.95],[0.2,0.95]]" {
 		t.Fatalf("a new session starts with the pipeline's ROI, got %s", got)
 	}
-	code, s := e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],[0.9,0.1],[0.5,0.9]]}`)
+	code, s := e.staff("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],[0.9,0.1],[0.5,0.9]]}`)
 	if code != 200 || roiOf(s) != "[[0.1,0.1],[0.9,0.1],[0.5,0.9]]" {
 		t.Fatalf("set ROI: %d %v", code, s)
 	}
@@ -214,22 +225,22 @@ func TestSessionROIValidation(t *testing.T) {
 		{`{"points": [[0.1,0.1],[0.9,0.1],[0.5,0.9]], "shape": 1}`, "shape"},
 	}
 	for _, b := range bad {
-		code, body := e.do("PUT", "/api/sessions/"+id+"/roi", b.body)
+		code, body := e.staff("PUT", "/api/sessions/"+id+"/roi", b.body)
 		if code != 400 || body["field"] != b.field || body["error"] == "" {
 			t.Errorf("%s: %d %v, want 400 naming %q", b.body, code, body, b.field)
 		}
 	}
-	if code, body := e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],`); code != 400 || !strings.Contains(body["error"].(string), "JSON") {
+	if code, body := e.staff("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0.1,0.1],`); code != 400 || !strings.Contains(body["error"].(string), "JSON") {
 		t.Errorf("truncated JSON: %d %v", code, body)
 	}
 	_, s = e.do("GET", "/api/sessions/"+id, "")
 	if roiOf(s) != "[[0.1,0.1],[0.9,0.1],[0.5,0.9]]" {
 		t.Fatalf("refused ROIs changed the ROI: %s", roiOf(s))
 	}
-	if code, s := e.do("DELETE", "/api/sessions/"+id+"/roi", ""); code != 200 || roiOf(s) != "null" {
+	if code, s := e.staff("DELETE", "/api/sessions/"+id+"/roi", ""); code != 200 || roiOf(s) != "null" {
 		t.Fatalf("clear ROI: %d %v", code, s)
 	}
-	if code, body := e.do("POST", "/api/sessions", `{"roi": {"points": [[0,0],[1,0]]}}`); code != 400 || body["field"] != "roi.points" {
+	if code, body := e.staff("POST", "/api/sessions", `{"roi": {"points": [[0,0],[1,0]]}}`); code != 400 || body["field"] != "roi.points" {
 		t.Fatalf("create with a bad ROI: %d %v", code, body)
 	}
 	if n := e.mgr.Sessions(); n != 1 {
@@ -390,7 +401,7 @@ func TestEventsOverSSEAndWebSocket(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // both subscribed
 	sess, _ := e.mgr.Get(id)
 	sess.Events.Publish(cart.Event{Type: cart.EventCount, Product: "Milk", Quantity: 1})
-	e.do("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0,0],[1,0],[1,1]]}`)
+	e.staff("PUT", "/api/sessions/"+id+"/roi", `{"points": [[0,0],[1,0],[1,1]]}`)
 	e.do("PUT", "/api/sessions/"+id+"/cart", `{"items": [{"product": "Bread", "quantity": 1}]}`)
 	want := []cart.EventType{cart.EventCount, cart.EventROISet, cart.EventCart}
 	for i, typ := range want {
@@ -615,7 +626,7 @@ func TestUploadCountsTheVideosCart(t *testing.T) {
 
 	// The session's ROI is the one its pipeline uses: a corner nothing enters counts nothing.
 	other := e.create()
-	if code, body := e.do("PUT", "/api/sessions/"+other+"/roi", `{"points": [[0,0],[0.1,0],[0.1,0.1]]}`); code != 200 {
+	if code, body := e.staff("PUT", "/api/sessions/"+other+"/roi", `{"points": [[0,0],[0.1,0],[0.1,0.1]]}`); code != 200 {
 		t.Fatalf("roi: %d %v", code, body)
 	}
 	if view, _ := run(other); view["state"] != "done" {

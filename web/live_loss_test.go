@@ -68,10 +68,14 @@ func lossOf(s liveload.Session, l liveload.Loss) lossOutcome {
 // never gets a damaged picture back: lost packets are asked for again (NACK), a frame that
 // cannot be repaired in time is given up with every frame after it until the keyframe asked
 // for (PLI), which the camera answers. Once the loss ends the picture is back within a
-// second. The same with the machine's CPU saturated by other work.
+// second. The same with the machine's CPU saturated by other work, and with the
+// retransmissions lost too (every loss then costs frames until a keyframe).
 func TestLiveLossRecovers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams a 10-second camera clip over a lossy network, twice")
+		t.Skip("streams a 10-second camera clip over a lossy network, three times")
+	}
+	if raceEnabled {
+		t.Skip("judges recovery times, which the race detector stretches: make test runs it without")
 	}
 	env := newLiveEnv(t, 8)
 	clip := renderedClip(t, env, shortClip(env.products))
@@ -79,8 +83,13 @@ func TestLiveLossRecovers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		hog  int
-	}{{"lossy network", 0}, {"lossy network, saturated CPU", 2}} {
+		// unrepairable: retransmissions are lost too, so every loss costs frames and a
+		// keyframe request must bring the picture back.
+		unrepairable bool
+	}{{"lossy network", 0, false}, {"lossy network, saturated CPU", 2, false}, {"lossy network, retransmissions lost too", 0, true}} {
 		t.Run(tc.name, func(t *testing.T) {
+			loss := loss
+			loss.Unrepairable = tc.unrepairable
 			r := runLiveLoad(t, env, clip, liveload.Options{Sessions: 1, Live: true, Loss: &loss, Hog: tc.hog}, "loss")
 			s := r.rep.Sessions[0]
 			o := lossOf(s, loss)
@@ -93,6 +102,10 @@ func TestLiveLossRecovers(t *testing.T) {
 			}
 			if fmt.Sprint(s.Cart) != fmt.Sprint(r.clip.Truth.Items) {
 				t.Errorf("cart %v, ground truth %v", s.Cart, r.clip.Truth.Items)
+			}
+			if tc.unrepairable && (p.FramesLost == 0 || p.PLIsSent == 0 || s.PLIsIn == 0) {
+				t.Errorf("retransmissions lost too, yet %d frames lost, %d keyframe requests sent, %d answered: the keyframe path was not exercised",
+					p.FramesLost, p.PLIsSent, s.PLIsIn)
 			}
 			if s.Damaged > 0 || s.Unreadable > 0 {
 				t.Errorf("%d damaged and %d unreadable pictures came back", s.Damaged, s.Unreadable)
@@ -143,6 +156,9 @@ func BenchmarkLiveSessionInStep(b *testing.B) {
 func TestLiveSessionStaysInStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams a 10-second camera clip at 30 fps, twice")
+	}
+	if raceEnabled {
+		t.Skip("judges latency, which the race detector stretches: make test runs it without")
 	}
 	env := newLiveEnv(t, 8)
 	cfg := shortClip(env.products)

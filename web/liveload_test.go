@@ -78,6 +78,8 @@ type liveResult struct {
 	clientCPU  float64 // the clients' process, cores
 	others     float64 // everything else on the machine, cores (other users make numbers noisy)
 	msPerFrame float64 // the server's CPU per frame the clients sent, ms
+	// crops the embedder embedded during the run, and refused (its queue full).
+	crops, cropsRefused int64
 	// peers are the server's statistics of each session, last seen before it ended.
 	peers map[string]signaling.PeerStats
 }
@@ -120,7 +122,7 @@ func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Opti
 			}
 		}
 	}()
-	cpu0, wall0, busy0 := cpuTime(), time.Now(), machineBusy()
+	cpu0, wall0, busy0, crops0 := cpuTime(), time.Now(), machineBusy(), env.emb.Batcher.Stats()
 	err := cmd.Run()
 	wall := time.Since(wall0).Seconds()
 	cores := (cpuTime() - cpu0).Seconds() / wall
@@ -148,7 +150,9 @@ func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Opti
 	for _, s := range rep.Sessions {
 		sent += s.Sent
 	}
+	crops := env.emb.Batcher.Stats()
 	return liveResult{rep: &rep, clip: src.clip, sum: liveload.Summarize(&rep, src.clip), cores: cores, clientCPU: clientCPU,
+		crops: crops.Items - crops0.Items, cropsRefused: crops.Dropped - crops0.Dropped,
 		others: max(0, machine-cores-clientCPU), peers: peers, msPerFrame: cores * wall * 1000 / float64(max(1, sent))}
 }
 
@@ -229,7 +233,33 @@ func liveLine(label string, r liveResult) string {
 	return fmt.Sprintf("live %-8s sessions %2d refused %2d | share worst %.2f mean %.2f | first max %5.0f ms | p95 %5.0f ms (worst session %5.0f) | "+
 		"damaged %d unreadable %d | carts %d/%d | count p95 %4.0f ms (%d/%d) | server %.2f cores (%.1f ms/frame), clients %.2f, others %.2f\n",
 		label, s.Sessions, s.Refused, s.WorstShare, s.MeanShare, s.FirstMaxMs, s.P95Ms, s.WorstP95Ms, s.Damaged, s.Unreadable,
-		s.CartsOK, s.Sessions, s.CountP95Ms, s.Counted, s.Visits, r.cores, r.msPerFrame, r.clientCPU, r.others)
+		s.CartsOK, s.Sessions, s.CountP95Ms, s.Counted, s.Visits, r.cores, r.msPerFrame, r.clientCPU, r.others) + serverLine(r)
+}
+
+// serverLine is the server's own account of a run's frames, summed over its sessions: what
+// the decoder got, what was lost (network, or too far behind) and skipped (too late for the
+// analysis), what the encoder dropped, what went back, and the worst session's server-added
+// latency p95.
+func serverLine(r liveResult) (line string) {
+	var in, lost, skipped, dropped, out int64
+	worst := 0.0
+	for _, p := range r.peers {
+		in, lost, skipped, dropped, out = in+p.FramesIn, lost+p.FramesLost, skipped+p.FramesSkipped, dropped+p.FramesDropped, out+p.FramesOut
+		worst = max(worst, p.LatencyP95)
+	}
+	var wrong []string
+	for _, sess := range r.rep.Sessions {
+		if fmt.Sprint(sess.Cart) != fmt.Sprint(r.clip.Truth.Items) {
+			wrong = append(wrong, fmt.Sprint(sess.Cart))
+		}
+	}
+	if len(wrong) > 0 {
+		defer func() {
+			line += fmt.Sprintf("     carts unlike the ground truth %v: %s\n", r.clip.Truth.Items, strings.Join(wrong, ", "))
+		}()
+	}
+	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit), refused %d\n",
+		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.cropsRefused)
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (/proc/stat: all but idle

@@ -18,7 +18,7 @@ import (
 // every session route), the crops of its visits, and the staff's queue of every pending review.
 func (s *Server) reviewRoutes(r *gin.Engine) {
 	api := r.Group("/api")
-	api.GET("/reviews", s.requireAdmin(), func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Reviews()) })
+	api.GET("/reviews", s.requireStaff(), func(c *gin.Context) { c.JSON(http.StatusOK, s.Checkout.Reviews()) })
 	api.POST("/sessions/:id/reviews/:rid", s.withSession(s.resolveReview))
 	api.GET("/sessions/:id/crops/:cid", s.withSession(s.getCrop))
 }

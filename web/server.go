@@ -59,6 +59,8 @@ type Server struct {
 	IdleTimeout, BodyStallTimeout time.Duration
 	// Nodes serves GET /api/nodes (nil: no such route).
 	Nodes NodeDirectory
+	// Store is how the pages show money, and whether unpriced carts may be confirmed.
+	Store StoreSettings
 
 	http *http.Server
 }
@@ -75,16 +77,20 @@ func (s *Server) Handler() http.Handler {
 	if s.Nodes != nil {
 		r.GET("/api/nodes", s.nodes)
 	}
+	s.storeRoutes(r)
 	if s.Checkout != nil {
 		s.checkoutRoutes(r)
 	}
 	s.adminRoutes(r)
+	s.historyRoutes(r)
+	s.productEditRoutes(r)
+	s.pipelineCreateRoutes(r)
 	s.debugRoutes(r)
 	s.pageRoutes(r)
 	if s.WebRTC != nil {
 		s.WebRTC.Routes(r)
 		// Every live session and stream id is here: staff only.
-		r.GET("/api/webrtc/peers", s.requireAdmin(), func(c *gin.Context) { c.JSON(http.StatusOK, s.WebRTC.Peers()) })
+		r.GET("/api/webrtc/peers", s.requireStaff(), func(c *gin.Context) { c.JSON(http.StatusOK, s.WebRTC.Peers()) })
 	}
 	return r
 }
@@ -107,7 +113,14 @@ func (s *Server) ready(c *gin.Context) {
 		// Ready either way (checkout works), but an operator should see that nothing can be
 		// stored.
 		st := s.Catalog.Stats()
-		body["catalog"] = gin.H{"read_only": st.ReadOnly, "storage_errors": st.StorageErrors}
+		catalog := gin.H{"read_only": st.ReadOnly, "storage_errors": st.StorageErrors}
+		if st.Replica {
+			// A replica of the catalog database (catalog_url): how far it is, and whether
+			// changes can be made now.
+			catalog["replica"] = gin.H{"seq": st.RecordSeq, "connected": st.RecordConnected,
+				"products": st.Products, "vectors": st.Vectors}
+		}
+		body["catalog"] = catalog
 	}
 	c.JSON(http.StatusOK, body)
 }

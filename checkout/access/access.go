@@ -1,7 +1,8 @@
 // Package access decides who may act on what: a checkout session belongs to the shopper who
 // holds its key (returned once, when the session is made, and kept by the browser as a
-// cookie), and to staff; camera stations and the admin API belong to staff only. Until staff
-// accounts exist, the admin token is staff.
+// cookie), and to staff; camera stations belong to staff only. Two roles hold tokens: admin
+// (the catalog, the pipelines, the tokens) and staff (counting areas, reviews, cart
+// overrides, the checkout page's staff mode). Admin may do everything staff may.
 //
 // The HTTP API (web) and WebRTC signaling (WHIP/WHEP) both ask the same Guard, so that a
 // session cannot be reached through one door that another keeps shut.
@@ -26,6 +27,8 @@ var (
 	ErrNoCredentials = errors.New("credentials required")
 	// ErrForbidden: the request's credentials do not open this session or station (403).
 	ErrForbidden = errors.New("not allowed")
+	// ErrBadToken: the request carries a token that is neither the admin's nor staff's (401).
+	ErrBadToken = errors.New("unknown token")
 )
 
 // KeyHeader carries a session's key for clients that do not keep cookies.
@@ -39,23 +42,66 @@ const cookiePrefix = "ebrcs_sk_"
 // checkout, short enough that cookies of old sessions do not pile up.
 const cookieLifetime = 24 * time.Hour
 
-// Guard checks requests against the admin token and the sessions' keys.
+// Role is what a token lets its holder do.
+type Role string
+
+// The roles, from most to least.
+const (
+	// RoleAdmin: the catalog (products, photos, learned views), the pipelines, the tokens, and
+	// everything staff may do.
+	RoleAdmin Role = "admin"
+	// RoleStaff: counting areas, reviews, cart overrides, stations and sessions, the checkout
+	// page's staff mode.
+	RoleStaff Role = "staff"
+	// RoleNone: no token, or one that is neither.
+	RoleNone Role = ""
+)
+
+// Guard checks requests against the admin and staff tokens and the sessions' keys.
 type Guard struct {
-	// AdminToken is staff's credential, sent as "Authorization: Bearer <token>" or
-	// "X-Admin-Token: <token>". Empty: nobody is staff (the admin API fails closed).
+	// AdminToken is the admin's credential, sent as "Authorization: Bearer <token>" or
+	// "X-Admin-Token: <token>". Empty: nobody is admin (the admin API fails closed).
 	AdminToken string
+	// StaffToken is staff's credential, sent the same way. Empty: only the admin is staff.
+	StaffToken string
 	// Limiter bounds how fast one client may create sessions (nil: unlimited).
 	Limiter *RateLimiter
 }
 
-// IsStaff reports whether the request carries the admin token. The comparison is in constant
-// time, of SHA-256 digests, so that not even the token's length leaks.
+// IsStaff reports whether the request carries the admin or the staff token. The comparison
+// is in constant time, of SHA-256 digests, so that not even the token's length leaks.
 func (g *Guard) IsStaff(r *http.Request) bool {
-	if g == nil || g.AdminToken == "" {
-		return false
-	}
+	role, _ := g.RoleOf(r)
+	return role == RoleAdmin || role == RoleStaff
+}
+
+// IsAdmin reports whether the request carries the admin token.
+func (g *Guard) IsAdmin(r *http.Request) bool {
+	role, _ := g.RoleOf(r)
+	return role == RoleAdmin
+}
+
+// RoleOf returns the role of the token a request carries. Without one, or with a token that
+// is neither the admin's nor staff's, the role is RoleNone and the error (wrapping
+// ErrNoCredentials or ErrForbidden) says exactly what is wrong, for a sign-in form to show.
+func (g *Guard) RoleOf(r *http.Request) (Role, error) {
 	given, ok := adminTokenOf(r)
-	return ok && sameSecret(given, g.AdminToken)
+	if !ok {
+		return RoleNone, fmt.Errorf("%w: no token was sent (Authorization: Bearer <token>)", ErrNoCredentials)
+	}
+	if g == nil || g.AdminToken == "" && g.StaffToken == "" {
+		return RoleNone, fmt.Errorf("%w: this server has no admin or staff token configured", ErrBadToken)
+	}
+	// Both comparisons always run, so that timing does not tell which token came close.
+	admin := g.AdminToken != "" && sameSecret(given, g.AdminToken)
+	staff := g.StaffToken != "" && sameSecret(given, g.StaffToken)
+	switch {
+	case admin:
+		return RoleAdmin, nil
+	case staff:
+		return RoleStaff, nil
+	}
+	return RoleNone, fmt.Errorf("%w: this token is neither the admin token nor the staff token (%d characters were sent; check for a missing or extra character)", ErrBadToken, len(given))
 }
 
 // adminTokenOf returns the token a request carries as a bearer token or X-Admin-Token.
@@ -156,7 +202,7 @@ func (g *Guard) AllowCreate(r *http.Request) error {
 func Status(err error) int {
 	var rate *RateError
 	switch {
-	case errors.Is(err, ErrNoCredentials):
+	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrBadToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden

@@ -31,6 +31,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	pipelinesAPI := fs.String("pipelines-api", "", "read-write or read-only: whether admins may PUT pipeline definitions (default from config: read-write)")
 	eventsURL := fs.String("events-url", "", "NATS server (nats://host:4222) for the events and the nodes' presence (default from config: none, a single server)")
 	nodeName := fs.String("node-name", "", "this server's name among the nodes (default from config: the host name)")
+	catalogURL := fs.String("catalog-url", "", "PostgreSQL database (postgres://user@host:5432/db) that is every node's catalog of record (default from config: none, the local SQLite catalog)")
 	nodeURL := fs.String("node-url", "", "where browsers reach this server, for other nodes' redirects (default: http[s]://HOST:PORT)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -39,7 +40,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	flags := map[string]string{"addr": *addr, "pipelines": *dir, "log_level": *level, "checkout_pipeline": *checkoutPipeline,
 		"admin_token": *adminToken, "tls_cert": *tlsCert, "tls_key": *tlsKey,
 		"media_dir": *mediaDir, "pipelines_api": *pipelinesAPI,
-		"events_url": *eventsURL, "node_name": *nodeName, "node_url": *nodeURL}
+		"events_url": *eventsURL, "node_name": *nodeName, "node_url": *nodeURL, "catalog_url": *catalogURL}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "tls-self-signed" {
 			flags["tls_self_signed"] = strconv.FormatBool(*tlsSelfSigned)

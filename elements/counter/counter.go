@@ -232,8 +232,10 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	}
 	m := f.Match
 	if m == nil {
+		c.shareDecided(f)
 		return
 	}
+	defer c.shareDecided(f)
 	if m.Decision == framemeta.DecisionCount {
 		if !c.visit.decided || !c.props.Bool(PropOncePerVisit) {
 			c.count(m, now)
@@ -244,6 +246,15 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 		if c.visit.undecided >= c.props.Int(PropAskAfter) || !c.visits.Active() {
 			c.settle(now) // asked long enough, or a recognition outside any visit
 		}
+	}
+}
+
+// shareDecided tells the elements upstream (through the gate's VisitState) that the visit is
+// decided, so that ebrcs_embed stops recognising it. Only once per visit: without it, a
+// product left in the ROI is counted again after the cooldown, which needs recognitions.
+func (c *Counter) shareDecided(f *framemeta.Frame) {
+	if c.visit.decided && c.visits.Active() && c.props.Bool(PropOncePerVisit) && f.Gate != nil {
+		f.Gate.Visit.MarkDecided()
 	}
 }
 

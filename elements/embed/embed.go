@@ -9,12 +9,27 @@
 // embedder's fingerprint and the crop itself go on the frame (Frame.Embedding,
 // Frame.EmbeddingModel, Frame.CropImage) for ebrcs_match, which fuses a visit's crops and
 // keeps its best one. Frames the gate did not mark pass untouched and cost nothing.
+//
+// With `async` (the live pipelines), the frame does not wait for its vector: the crop is
+// embedded in the background and the vector rides on the next frame of the same visit. A
+// camera's video then never waits for recognition, which matters when many sessions show
+// products at once: their crops queue for the shared embedder, and a session whose frames
+// waited there came back hundreds of milliseconds late, or not at all (frames older than
+// the source's max_delay are skipped). One crop per session is in flight; while it is, the
+// newest crop of the visit waits (older ones are superseded), and goes on the frame after
+// the vector came back, unless that vector decided the visit. A vector whose visit ended
+// before it came still goes on the next frame while no other visit has started (outside a
+// visit it is taken alone); once another has, it is discarded. Without async (files), every crop is recognised on its own
+// frame, so that a file's results do not depend on the machine's speed.
 package embed
 
 import (
 	"errors"
+	"image"
+	"sync"
 	"sync/atomic"
 
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/models"
 	"github.com/ebrcs/ebrcs/recognition"
@@ -25,8 +40,10 @@ const (
 	Name           = "ebrcs_embed"
 	PropEmbedder   = "embedder"
 	PropModelDir   = "model-dir"
+	PropAsync      = "async"
 	PropEmbeddings = "embeddings"
 	PropDropped    = "dropped"
+	PropStale      = "stale"
 )
 
 // The optional interfaces of goelement that Embed implements: a renamed method fails to
@@ -51,10 +68,14 @@ var Element = &goelement.Definition[*Embed]{
 				Doc: "Embedder configuration file (configs/embedders/*.yaml); empty: the built-in default (MobileNetV2-int8)"},
 			{Name: PropModelDir, Kind: goelement.String, Default: models.DefaultDir,
 				Doc: "Directory that relative model paths in the embedder configuration are resolved in"},
+			{Name: PropAsync, Kind: goelement.Bool, Default: false,
+				Doc: "Embed in the background: the frame goes on at once and the vector rides on a later frame of the same visit (live cameras: the video never waits for recognition); off: each frame waits for its vector (files: results independent of the machine's speed)"},
 			{Name: PropEmbeddings, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops embedded since the element started"},
 			{Name: PropDropped, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops not embedded because the shared embedder's queue was full (the frame goes on without a vector)"},
+			{Name: PropStale, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "With async: vectors discarded because another visit had started when they came, and crops superseded by a newer one of the visit while another was in flight"},
 		},
 	},
 	New: func(props *goelement.Props) *Embed { return &Embed{props: props} },
@@ -66,7 +87,35 @@ type Embed struct {
 	emb        *recognition.Embedder
 	embeddings atomic.Int64
 	dropped    atomic.Int64
+	stale      atomic.Int64
+
+	// async mode: the visits as the gate's frames say, and the crops in the background.
+	mu       sync.Mutex
+	visits   framemeta.Visits
+	visit    int64      // the visit in progress (counts visits from 1)
+	inflight bool       // a crop is being embedded
+	waiting  *asyncCrop // the newest crop of the visit, for when the one in flight is done
+	ready    []asyncVector
+	failure  error // an embedder error, returned by the next Process
+	wg       sync.WaitGroup
 }
+
+// asyncCrop is a crop to embed in the background, with the visit it belongs to.
+type asyncCrop struct {
+	visit int64
+	img   *image.RGBA
+}
+
+// asyncVector is a crop's vector waiting for the next frame of its visit.
+type asyncVector struct {
+	visit int64
+	vec   []float32
+	img   *image.RGBA
+}
+
+// maxReady bounds the vectors waiting for a frame (one crop is in flight at a time, so more
+// than one is rare: a frame carries one vector).
+const maxReady = 2
 
 // Start opens (or joins) the shared embedder.
 func (e *Embed) Start() error {
@@ -78,21 +127,34 @@ func (e *Embed) Start() error {
 	return nil
 }
 
-// Stop resets the statistics; the shared embedder stays open for other pipelines.
+// Stop waits for the crop in flight, forgets the visit, and resets the statistics; the shared
+// embedder stays open for other pipelines.
 func (e *Embed) Stop() {
+	e.mu.Lock()
+	e.waiting = nil
+	e.mu.Unlock()
+	e.wg.Wait()
+	e.mu.Lock()
+	e.visits, e.visit, e.ready, e.failure = framemeta.Visits{}, 0, nil, nil
+	e.mu.Unlock()
 	e.embeddings.Store(0)
 	e.dropped.Store(0)
+	e.stale.Store(0)
 }
 
 // Process implements goelement.Processor.
 func (e *Embed) Process(b *goelement.Buffer) error {
 	up := b.UpstreamMeta()
-	if up == nil || up.Gate == nil || !up.Gate.Recognize {
+	if up == nil {
 		return nil
 	}
-	m := b.Meta()
-	crop := scaleRect(m.Gate.Crop, m.Width, m.Height, b.Info.Width, b.Info.Height)
-	img, err := cropRGBA(b, crop)
+	if e.props.Bool(PropAsync) {
+		return e.processAsync(b, up)
+	}
+	if !wanted(up.Gate) {
+		return nil
+	}
+	img, err := e.crop(b)
 	if err != nil {
 		return err
 	}
@@ -106,11 +168,116 @@ func (e *Embed) Process(b *goelement.Buffer) error {
 	if err != nil {
 		return err
 	}
+	e.attach(b.Meta(), vec, img)
+	return nil
+}
+
+// wanted reports whether the gate asks for a recognition that can still matter: not for a
+// visit ebrcs_counter has already decided.
+func wanted(g *framemeta.Gate) bool {
+	return g != nil && g.Recognize && !g.Visit.Decided()
+}
+
+// crop cuts the gate's crop out of the frame (a copy: it outlives the buffer in async mode).
+func (e *Embed) crop(b *goelement.Buffer) (*image.RGBA, error) {
+	m := b.Meta()
+	return cropRGBA(b, scaleRect(m.Gate.Crop, m.Width, m.Height, b.Info.Width, b.Info.Height))
+}
+
+// attach puts a vector and its crop on a frame for ebrcs_match.
+func (e *Embed) attach(m *framemeta.Frame, vec []float32, img *image.RGBA) {
 	m.Embedding = vec
 	m.EmbeddingModel = e.emb.Fingerprint()
 	m.CropImage = img
 	e.embeddings.Add(1)
+}
+
+// processAsync gives this frame the oldest vector of its visit that is ready, and sends its
+// crop (when the gate asks for one) to be embedded in the background.
+func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.failure; err != nil {
+		return err
+	}
+	ended, started := e.visits.Step(up.Gate)
+	if started {
+		e.visit++
+	}
+	if ended || started {
+		// What was asked for the visit before is of no use to the next.
+		if e.waiting != nil {
+			e.waiting = nil
+			e.stale.Add(1)
+		}
+	}
+	for len(e.ready) > 0 {
+		v := e.ready[0]
+		e.ready = e.ready[1:]
+		// A vector of the visit in progress; or of the last one, which ended while it was
+		// embedded, and none has started since: it goes on a frame outside any visit, where
+		// ebrcs_match takes it alone and ebrcs_counter still counts it if that visit was not
+		// decided (a product swiped past quickly on a busy machine is not lost).
+		if v.visit == e.visit {
+			e.attach(b.Meta(), v.vec, v.img)
+			break
+		}
+		e.stale.Add(1)
+	}
+	if !wanted(up.Gate) {
+		// The crop that waited for the one in flight goes once that one is done, unless its
+		// visit was decided meanwhile (by the vector just before it, most often).
+		if !e.inflight && e.waiting != nil {
+			job := e.waiting
+			e.waiting = nil
+			if job.visit == e.visit && e.visits.Active() && up.Gate != nil && !up.Gate.Visit.Decided() {
+				e.start(job)
+			} else {
+				e.stale.Add(1)
+			}
+		}
+		return nil
+	}
+	img, err := e.crop(b)
+	if err != nil {
+		return err
+	}
+	if e.waiting != nil {
+		e.stale.Add(1) // superseded by this newer crop
+	}
+	job := &asyncCrop{visit: e.visit, img: img}
+	if e.inflight {
+		e.waiting = job
+		return nil
+	}
+	e.waiting = nil
+	e.start(job)
 	return nil
+}
+
+// start embeds a crop in the background (e.mu held).
+func (e *Embed) start(job *asyncCrop) {
+	e.inflight = true
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		vec, err := e.emb.EmbedQuery(job.img)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch {
+		case errors.Is(err, models.ErrQueueFull):
+			e.dropped.Add(1)
+		case err != nil:
+			e.failure = err
+		case len(e.ready) < maxReady:
+			e.ready = append(e.ready, asyncVector{visit: job.visit, vec: vec, img: job.img})
+		default:
+			e.stale.Add(1)
+		}
+		// A crop that waits goes from the next frame on: by then this vector has been
+		// through ebrcs_counter, which may have decided the visit.
+		e.inflight = false
+	}()
 }
 
 // ReadProperty implements goelement.PropertyReader.
@@ -120,6 +287,8 @@ func (e *Embed) ReadProperty(name string) any {
 		return e.embeddings.Load()
 	case PropDropped:
 		return e.dropped.Load()
+	case PropStale:
+		return e.stale.Load()
 	}
 	return nil
 }

@@ -78,6 +78,10 @@ type Frame struct {
 	// Match is ebrcs_match's verdict on the visit so far, on the frames it recognised (nil
 	// on the others).
 	Match *Match
+	// Verdict is the visit's latest verdict on every frame of the visit from its first
+	// recognition on (Match's frames included): what the overlay shows between
+	// recognitions, and after the visit was decided and is no longer recognised.
+	Verdict *Match
 
 	// Cart is the checkout's cart after this frame (ebrcs_counter), for the overlay.
 	Cart []CartLine
@@ -120,7 +124,31 @@ type Gate struct {
 	Crop      image.Rectangle
 	// FrameNumber counts the frames the gate has seen, from 1.
 	FrameNumber int64
+	// Visit is the visit in progress (with an ROI: from the entry until the ROI is free
+	// again; nil otherwise), the same object on every frame of the visit, so that an element
+	// downstream can tell the ones upstream about it (see VisitState).
+	Visit *VisitState
 }
+
+// VisitState is what the elements of one pipeline share about a visit while its frames go
+// by. Metadata flows downstream only; this is the way back: ebrcs_counter marks the visit
+// decided (counted, asked about, or reported unknown, once per visit), and ebrcs_embed stops
+// recognising it, since no further recognition can change what was decided. With many
+// sessions that is most of the embedder's work saved: a product held in the ROI after its
+// count used to be recognised every few frames until it left.
+type VisitState struct {
+	decided atomic.Bool
+}
+
+// MarkDecided records that the visit was decided. Safe on a nil VisitState (no visit).
+func (v *VisitState) MarkDecided() {
+	if v != nil {
+		v.decided.Store(true)
+	}
+}
+
+// Decided reports whether the visit was decided. False on a nil VisitState.
+func (v *VisitState) Decided() bool { return v != nil && v.decided.Load() }
 
 // Decision is what the recogniser decided about the object of a visit, from every crop of
 // it seen so far.

@@ -109,6 +109,8 @@ type visit struct {
 	// crop is the crop whose vector is closest to the visit's mean, best its vector.
 	crop *image.RGBA
 	best []float32
+	// verdict is the latest Match of the visit.
+	verdict *framemeta.Match
 }
 
 // add fuses one more crop into the visit, and keeps it if it represents the visit better
@@ -175,6 +177,9 @@ func (m *Match) Process(b *goelement.Buffer) error {
 		m.visit = visit{}
 	}
 	if up.Embedding == nil {
+		if m.visits.Active() && m.visit.verdict != nil {
+			b.Meta().Verdict = m.visit.verdict
+		}
 		return nil
 	}
 	if up.EmbeddingModel != m.cat.Fingerprint() {
@@ -201,7 +206,8 @@ func (m *Match) Process(b *goelement.Buffer) error {
 		res.ProductID, res.Product, res.Score = ev.Hits[0].ProductID, ev.Hits[0].Name, ev.Hits[0].Score
 		metrics.MatchScore.WithLabelValues(string(decision)).Observe(float64(res.Score))
 	}
-	b.Meta().Match = res
+	b.Meta().Match, b.Meta().Verdict = res, res
+	m.visit.verdict = res
 	m.matches.Add(1)
 	if res.Known {
 		m.known.Add(1)

@@ -191,7 +191,7 @@ func TestDrawsMetadata(t *testing.T) {
 	}{
 		{"matched", matchColor, true},
 		{"unknown", unknownColor, true},
-		{"pending", pendingColor, false},
+		{"pending", pendingColor, true}, // "Checking…": an object not yet recognised is labelled too
 	}
 	for _, format := range []string{"RGBA", "BGRx", "BGRA", "RGBx"} {
 		for _, st := range states {

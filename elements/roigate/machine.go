@@ -40,6 +40,9 @@ type Machine struct {
 	emptyFrames int
 	frame       int64
 	sinceEntry  int // frames since the last entry (bursts)
+	// visit is the visit in progress while occupied, shared with the elements downstream
+	// through Gate.Visit.
+	visit *framemeta.VisitState
 }
 
 // NewMachine returns a machine with the default tunables and no ROI.
@@ -64,7 +67,7 @@ func (m *Machine) SetROI(poly []roi.Point) {
 		return
 	}
 	m.roi = slices.Clone(poly)
-	m.occupied, m.emptyFrames = false, 0
+	m.occupied, m.emptyFrames, m.visit = false, 0, nil
 }
 
 // ROI returns the polygon in force (nil: none). The caller must not modify it.
@@ -79,7 +82,7 @@ func (m *Machine) Frames() int64 { return m.frame }
 // Reset forgets the stream: frame numbering restarts at 1 and the ROI is free. The ROI and the
 // tunables are kept.
 func (m *Machine) Reset() {
-	m.occupied, m.emptyFrames, m.frame = false, 0, 0
+	m.occupied, m.emptyFrames, m.frame, m.visit = false, 0, 0, nil
 }
 
 // Scale converts a length in pixels at ReferenceWidth to pixels of a frame width wide, rounded
@@ -144,6 +147,7 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 				// is when a product being shown is best recognised (entry mode).
 				g.Entry, g.Status, m.occupied = true, framemeta.ROIEntered, true
 				m.sinceEntry = 0
+				m.visit = &framemeta.VisitState{}
 			} else {
 				g.Status = framemeta.ROIInside
 			}
@@ -163,6 +167,11 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 		g.Recognize = inside && ((m.EntryMode && g.Entry) || nth || burst)
 	}
 	g.Occupied = m.occupied
+	if m.occupied {
+		g.Visit = m.visit
+	} else {
+		m.visit = nil
+	}
 	if g.Recognize {
 		g.Crop = main
 	}

@@ -162,7 +162,7 @@ func drift(img *image.RGBA, i int, c Config) {
 	}
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	t := float64(i) / float64(c.FPS) / c.DriftPeriod.Seconds()
-	centre := (t - math.Floor(t)) * 1.6 * float64(w) - 0.3*float64(w) // enters and leaves the frame
+	centre := (t-math.Floor(t))*1.6*float64(w) - 0.3*float64(w) // enters and leaves the frame
 	width := 0.35 * float64(w)
 	gain := make([]int32, w)
 	for x := range gain {

@@ -11,8 +11,12 @@ import (
 // but without waiting: a frame is out the moment its last packet is in. Packets may come out
 // of order (retransmissions); a frame still incomplete when a later one completes is lost,
 // and the frame out next says so (its reference chain is broken until a keyframe).
+//
+// It deliberately shares no code with the server's (signaling's frameAssembler): the client
+// is the independent judge of what the server sends, so a bug in the server's depacketizing
+// must not be repeated here.
 type assembler struct {
-	codec   string // VP8 or H264
+	codec   string              // VP8 or H264
 	frames  map[uint32]*partial // by RTP timestamp
 	lastEnd uint16              // sequence number of the last packet of the last frame out
 	started bool

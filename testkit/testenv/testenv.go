@@ -18,5 +18,10 @@ func PointPipeline(tb testing.TB, yaml, catalog, models string) string {
 		tb.Fatalf("a shipped pipeline changed shape: want %q and %q in it", catalogLine, strings.TrimSpace(embedLine))
 	}
 	yaml = strings.Replace(yaml, catalogLine, "catalog: "+catalog+"\n      model-dir: "+models, 1)
+	// The embedder's line may already carry properties in flow style ({async: true}).
+	const flow = embedLine + "    properties: {"
+	if strings.Contains(yaml, flow) {
+		return strings.Replace(yaml, flow, flow+"model-dir: "+models+", ", 1)
+	}
 	return strings.Replace(yaml, embedLine, embedLine+"    properties: {model-dir: "+models+"}\n", 1)
 }

@@ -2,6 +2,7 @@
 // and their learned views, answer the review queue, and watch and edit the pipelines.
 
 import * as api from './api.js';
+import { WhepViewer } from './whep.js';
 
 const TOKEN_KEY = 'ebrcs.adminToken';
 const MAX_IMAGES = 3;
@@ -9,7 +10,7 @@ const REFRESH_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  token: $('token'), tokenShow: $('token-show'), tokenError: $('token-error'),
+  token: $('token'), tokenShow: $('token-show'), tokenError: $('token-error'), tokenStatus: $('token-status'),
   form: $('product-form'), name: $('name'), images: $('images'), sku: $('sku'), price: $('price'),
   previews: $('previews'), cameraOpen: $('camera-open'), camera: $('camera'), cameraVideo: $('camera-video'),
   cameraCapture: $('camera-capture'), cameraClose: $('camera-close'),
@@ -23,7 +24,7 @@ const ui = {
  * Hooks for automated browser tests: the product list, the pipelines, the review queue and
  * each open product's learned views (by product id), as last loaded.
  */
-const hooks = { products: [], pipelines: [], reviews: [], views: {} };
+const hooks = { products: [], pipelines: [], reviews: [], views: {}, role: null, counts: [], purchases: [], store: null, monitor: [] };
 window.ebrcsAdmin = hooks;
 
 // --- token ---
@@ -37,12 +38,54 @@ function token() {
 }
 
 ui.token.value = loadToken();
+let checkTimer = 0;
+let checking = 0; // the latest check's number: older answers are dropped
 ui.token.addEventListener('input', () => {
   try { localStorage.setItem(TOKEN_KEY, token()); } catch { /* storage disabled: kept for this page only */ }
   showError(ui.tokenError, '');
-  clearTimeout(queueTimer);
-  queueTimer = setTimeout(refreshQueue, 300); // the queue needs the token: load it once typed
+  clearTimeout(checkTimer);
+  checkTimer = setTimeout(checkToken, 300); // checked at once, once typed
 });
+
+/** Asks the server what the token is (GET /api/whoami): signs in with its role, or says what is wrong. */
+async function checkToken() {
+  const t = token();
+  const n = ++checking;
+  if (!t) {
+    setRole(null);
+    ui.tokenStatus.hidden = true;
+    showError(ui.tokenError, '');
+    return;
+  }
+  try {
+    const who = await api.whoami(t);
+    if (n !== checking) return;
+    setRole(who.role);
+    showError(ui.tokenError, '');
+    ui.tokenStatus.textContent = who.role === 'admin'
+      ? 'Signed in as admin: catalog, pipelines, reviews and stations.'
+      : 'Signed in as staff: reviews and stations (the catalog and pipelines are the admin’s).';
+    ui.tokenStatus.hidden = false;
+  } catch (err) {
+    if (n !== checking) return;
+    setRole(null);
+    ui.tokenStatus.hidden = true;
+    showError(ui.tokenError, err.status === 0 ? err.message : `Not signed in: ${err.message}.`);
+  }
+}
+
+function setRole(role) {
+  hooks.role = role || null;
+  document.body.dataset.role = role || '';
+  refreshQueue();
+  if (role) loadHistory();
+  // Later, not now: this can run while the module is still being evaluated (the monitor's
+  // state is declared further down).
+  setTimeout(() => {
+    for (const id of [...viewers.keys()]) dropTile(id); // watched with the old token
+    refreshMonitor();
+  }, 0);
+}
 $('token-form').addEventListener('submit', (e) => e.preventDefault());
 ui.tokenShow.addEventListener('click', () => {
   const show = ui.token.type === 'password';
@@ -54,13 +97,13 @@ ui.tokenShow.addEventListener('click', () => {
 /** True when a token is entered; otherwise says so next to the token field. */
 function needToken() {
   if (token()) return true;
-  showError(ui.tokenError, 'Enter the admin token first (the server writes it to its log when it starts).');
+  showError(ui.tokenError, 'Enter the admin token first (the server’s admin_token, or var/admin-token on the server).');
   ui.token.focus();
   return false;
 }
 
 function tokenRefused(err) {
-  showError(ui.tokenError, `${err.message}: the token is missing or wrong. The server writes it to its log when it starts.`);
+  showError(ui.tokenError, `Refused: ${err.message}.`);
 }
 
 // --- errors next to fields ---
@@ -290,7 +333,7 @@ function renderProducts() {
     meta.className = 'meta';
     const bits = [];
     if (p.sku) bits.push(`SKU ${p.sku}`);
-    bits.push(p.price_cents != null ? api.formatPrice(p.price_cents) : 'no price');
+    bits.push(p.price_cents != null ? money(p.price_cents) : 'no price');
     bits.push(`${p.images} photo${p.images === 1 ? '' : 's'}`);
     meta.textContent = bits.join(' · ');
     info.append(name, meta);
@@ -320,10 +363,105 @@ function renderProducts() {
       toggle.setAttribute('aria-expanded', String(open));
       if (open) loadViews(p, views);
     });
-    li.append(thumb, info, toggle, del, views);
+    toggle.classList.add('admin-only');
+    del.classList.add('admin-only');
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.textContent = 'Edit';
+    edit.dataset.testid = 'product-edit';
+    edit.className = 'admin-only';
+    edit.setAttribute('aria-label', `Edit ${p.name}`);
+    edit.addEventListener('click', () => {
+      editing.add(p.id);
+      renderProducts();
+      const first = ui.productList.querySelector(`[data-id="${p.id}"] input`);
+      if (first) first.focus();
+    });
+    if (editing.has(p.id)) {
+      li.append(thumb, editForm(p), views);
+      return li;
+    }
+    li.append(thumb, info, edit, toggle, del, views);
     if (openViews.has(p.id)) loadViews(p, views);
     return li;
   }));
+}
+
+// --- editing a product: name, SKU, price (PATCH /api/products/{id}) ---
+
+const editing = new Set(); // ids of the products being edited
+
+function editForm(p) {
+  const form = document.createElement('form');
+  form.className = 'edit-product';
+  form.dataset.testid = 'product-edit-form';
+  form.noValidate = true;
+  const field = (key, label, value, attrs = {}) => {
+    const id = `edit-${key}-${p.id}`;
+    const wrap = document.createElement('div');
+    wrap.className = 'field';
+    const l = document.createElement('label');
+    l.htmlFor = id;
+    l.textContent = label;
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.id = id;
+    input.name = key;
+    input.value = value;
+    input.autocomplete = 'off';
+    input.dataset.testid = `edit-${key}`;
+    Object.assign(input, attrs);
+    const err = document.createElement('p');
+    err.className = 'field-error';
+    err.id = `${id}-error`;
+    err.hidden = true;
+    input.setAttribute('aria-describedby', err.id);
+    wrap.append(l, input, err);
+    return wrap;
+  };
+  const price = p.price_cents != null ? api.formatPrice(p.price_cents) : '';
+  const fields = document.createElement('div');
+  fields.className = 'field-row';
+  fields.append(field('name', 'Name', p.name), field('sku', 'SKU', p.sku || ''), field('price', 'Price (e.g. 2.49)', price, { inputMode: 'decimal' }));
+  const formError = document.createElement('p');
+  formError.className = 'field-error';
+  formError.setAttribute('role', 'alert');
+  formError.hidden = true;
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.className = 'primary';
+  save.textContent = 'Save';
+  save.dataset.testid = 'product-save';
+  const cancel = document.createElement('button');
+  cancel.type = 'button';
+  cancel.textContent = 'Cancel';
+  cancel.addEventListener('click', () => {
+    editing.delete(p.id);
+    renderProducts();
+  });
+  const buttons = document.createElement('div');
+  buttons.className = 'buttons';
+  buttons.append(save, cancel);
+  form.append(fields, formError, buttons);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!needToken()) return;
+    for (const el of form.querySelectorAll('.field-error')) showError(el, '');
+    const value = (k) => form.elements[k].value;
+    const body = { name: value('name'), sku: value('sku'), price: value('price').trim() || null };
+    save.disabled = true;
+    try {
+      await api.request('PATCH', `/api/products/${encodeURIComponent(p.id)}`, { json: body, token: token() });
+      editing.delete(p.id);
+      await loadProducts();
+    } catch (err) {
+      const el = err.field && form.querySelector(`#edit-${err.field}-${p.id}-error`);
+      if (err.status === 401 || err.status === 403) tokenRefused(err);
+      showError(el || formError, err.message);
+      save.disabled = false;
+    }
+  });
+  return form;
 }
 
 // --- learned views: what answers and corrections taught the catalog about a product ---
@@ -662,7 +800,7 @@ async function refreshQueue() {
         renderQueue();
       } catch (err) {
         showError(ui.queueError, err.status === 401
-          ? 'The review queue needs the admin token: it is missing or wrong.'
+          ? `The review queue needs the staff or admin token: ${err.message}`
           : `The review queue could not be loaded: ${err.message}`);
       }
     }
@@ -752,6 +890,401 @@ async function answerQueued(r, answer) {
 }
 
 renderPreviews();
+loadStore();
 loadProducts();
 refreshPipelines();
-refreshQueue();
+checkToken();
+
+// --- history: every decision of the cameras, and the purchases ---
+
+let money = api.moneyFormatter({ currency: 'USD', locale: 'en-US' });
+let locale = 'en-US';
+
+async function loadStore() {
+  try {
+    hooks.store = await api.getStore();
+    money = api.moneyFormatter(hooks.store);
+    locale = hooks.store.locale || locale;
+  } catch { /* the defaults */ }
+  renderProducts();
+}
+
+const historyUI = {
+  form: $('history-form'), from: $('history-from'), to: $('history-to'), station: $('history-station'), product: $('history-product'),
+  rows: $('count-rows'), countsEmpty: $('counts-empty'), purchases: $('purchase-list'), purchasesEmpty: $('purchases-empty'),
+  error: $('history-error'), csv: $('history-csv'), purchasesCSV: $('purchases-csv'),
+};
+const DECISIONS = { count: 'Counted', ask: 'Asked', unknown: 'Not recognised', cooldown: 'Seen again (not counted)' };
+
+/** "Milk (counted)", "Not recognised (closest: Milk)". */
+function describeRecord(r) {
+  if (r.decision === 'unknown') return `Not recognised${r.product ? ` (closest: ${r.product})` : ''}`;
+  if (r.decision === 'ask') return `Asked${r.product ? ` (best guess: ${r.product})` : ''}`;
+  return `${r.product || 'A product'} (${(DECISIONS[r.decision] || r.decision).toLowerCase()})`;
+}
+
+/** The filter as a query string. */
+function historyQuery() {
+  const q = new URLSearchParams();
+  if (historyUI.from.value) q.set('from', historyUI.from.value);
+  if (historyUI.to.value) q.set('to', historyUI.to.value);
+  if (historyUI.station.value) q.set('station', historyUI.station.value);
+  if (historyUI.product.value) q.set('product', historyUI.product.value);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+async function fillHistoryChoices() {
+  const keep = historyUI.product.value;
+  historyUI.product.replaceChildren(new Option('Any product', ''), ...hooks.products.map((p) => new Option(p.name, String(p.id))));
+  historyUI.product.value = keep;
+  let stations = [];
+  try {
+    stations = (await api.request('GET', '/api/stations', { token: token() })).map((st) => st.station).filter(Boolean);
+  } catch { /* no stations listed: the filter still has the self checkouts */ }
+  const keepStation = historyUI.station.value;
+  historyUI.station.replaceChildren(new Option('Everywhere', ''), new Option('Self checkouts', '-'), ...stations.sort().map((n) => new Option(`Station ${n}`, n)));
+  historyUI.station.value = keepStation;
+}
+
+async function loadHistory() {
+  if (!token() || !hooks.role) return;
+  await fillHistoryChoices();
+  const q = historyQuery();
+  try {
+    const [counts, purchases] = await Promise.all([
+      api.request('GET', `/api/history/counts${q}`, { token: token() }),
+      api.request('GET', `/api/history/purchases${q}`, { token: token() }),
+    ]);
+    hooks.counts = counts.records || [];
+    hooks.purchases = purchases.purchases || [];
+    showError(historyUI.error, '');
+  } catch (err) {
+    showError(historyUI.error, `The history could not be loaded: ${err.message}`);
+    return;
+  }
+  renderHistory();
+}
+
+function renderHistory() {
+  const when = (t) => new Date(t).toLocaleString(locale);
+  historyUI.rows.replaceChildren(...hooks.counts.map((r) => {
+    const tr = document.createElement('tr');
+    tr.dataset.testid = 'count-row';
+    tr.dataset.decision = r.decision;
+    const seen = document.createElement('td');
+    if (r.crop) {
+      const img = tokenImage(r.crop, `What the camera saw${r.product ? ` (${r.product})` : ''}`);
+      img.className = 'history-crop';
+      img.dataset.testid = 'count-crop';
+      seen.append(img);
+    }
+    const cells = [
+      when(r.created_at),
+      r.station ? `Station ${r.station}` : `Checkout ${r.session_id.slice(-6)}`,
+      r.decision === 'unknown' ? (r.product ? `closest: ${r.product}` : '—') : (r.product || '—'),
+      r.score ? r.score.toFixed(2) : '',
+      DECISIONS[r.decision] || r.decision,
+    ].map((text) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      return td;
+    });
+    cells[2].dataset.testid = 'count-product';
+    tr.append(seen, ...cells);
+    return tr;
+  }));
+  historyUI.countsEmpty.hidden = hooks.counts.length > 0;
+  historyUI.purchases.replaceChildren(...hooks.purchases.map((p) => {
+    const li = document.createElement('li');
+    li.dataset.testid = 'purchase-item';
+    const head = document.createElement('p');
+    const strong = document.createElement('strong');
+    strong.textContent = `#${p.id}`;
+    const total = document.createElement('span');
+    total.className = 'total-cell';
+    total.dataset.testid = 'purchase-total';
+    total.textContent = money(p.total_cents) + (p.unpriced ? ` + ${p.unpriced} unpriced` : '');
+    head.append(strong, ` ${when(p.created_at)} · `, total);
+    const lines = document.createElement('ul');
+    for (const it of p.items) {
+      const l = document.createElement('li');
+      l.textContent = `${it.quantity} × ${it.product}${it.line_cents != null ? ` — ${money(it.line_cents)}` : ''}`;
+      lines.append(l);
+    }
+    li.append(head, lines);
+    return li;
+  }));
+  historyUI.purchasesEmpty.hidden = hooks.purchases.length > 0;
+}
+
+/** Downloads a CSV export (it needs the token, so it is fetched, then saved). */
+async function exportCSV(path, name) {
+  try {
+    const url = await api.imageBlobURL(`${path}${historyQuery()}`, token());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    showError(historyUI.error, `The export failed: ${err.message}`);
+  }
+}
+
+historyUI.form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  loadHistory();
+});
+historyUI.csv.addEventListener('click', () => exportCSV('/api/history/counts.csv', 'ebrcs-counts.csv'));
+historyUI.purchasesCSV.addEventListener('click', () => exportCSV('/api/history/purchases.csv', 'ebrcs-purchases.csv'));
+
+// --- stations and live checkouts: a store monitor ---
+
+const monitorUI = { grid: $('monitor-grid'), empty: $('monitor-empty'), error: $('monitor-error'), count: $('monitor-count') };
+const viewers = new Map(); // session id → {card, viewer}
+let monitorTimer = 0;
+
+/** The monitor's tiles: stations (with their pipeline's state) and sessions with a live camera. */
+async function loadMonitor() {
+  const t = token();
+  const [stations, peers, recent] = await Promise.all([
+    api.request('GET', '/api/stations', { token: t }),
+    api.request('GET', '/api/webrtc/peers', { token: t }).catch(() => []),
+    api.request('GET', '/api/history/counts?limit=200', { token: t }).catch(() => ({ records: [] })),
+  ]);
+  const last = new Map();
+  for (const r of recent.records || []) if (!last.has(r.session_id)) last.set(r.session_id, r);
+  const states = new Map(hooks.pipelines.map((p) => [p.name, p]));
+  const tiles = (stations || []).map((st) => {
+    const p = states.get(st.station) || {};
+    return { id: st.id, title: `Station ${st.station}`, kind: 'station', state: p.state || 'unknown', restarts: p.restarts || 0,
+      error: p.last_error || '', cart: st.cart, last: last.get(st.id) };
+  });
+  const live = (peers || []).filter((p) => p.session && !p.session.startsWith('st_'));
+  const carts = await Promise.all(live.map((p) => api.request('GET', `/api/sessions/${encodeURIComponent(p.session)}/cart`, { token: t }).catch(() => null)));
+  live.forEach((p, i) => {
+    tiles.push({ id: p.session, title: `Checkout ${p.session.slice(-6)}`, kind: 'checkout', state: p.state === 'connected' ? 'running' : p.state,
+      restarts: 0, error: '', cart: carts[i], last: last.get(p.session), since: p.started });
+  });
+  return tiles;
+}
+
+async function refreshMonitor() {
+  clearTimeout(monitorTimer);
+  if (!hooks.role || !token()) {
+    for (const id of [...viewers.keys()]) dropTile(id);
+    return;
+  }
+  if (!document.hidden) {
+    try {
+      hooks.monitor = await loadMonitor();
+      showError(monitorUI.error, '');
+      renderMonitor();
+    } catch (err) {
+      showError(monitorUI.error, `The stations could not be loaded: ${err.message}`);
+    }
+  }
+  monitorTimer = setTimeout(refreshMonitor, REFRESH_MS);
+}
+
+function dropTile(id) {
+  const v = viewers.get(id);
+  if (!v) return;
+  v.viewer.close();
+  v.card.remove();
+  viewers.delete(id);
+}
+
+function renderMonitor() {
+  const seen = new Set(hooks.monitor.map((t) => t.id));
+  for (const id of [...viewers.keys()]) if (!seen.has(id)) dropTile(id);
+  for (const tile of hooks.monitor) {
+    let v = viewers.get(tile.id);
+    if (!v) {
+      const card = document.createElement('li');
+      card.className = 'monitor-tile';
+      card.dataset.testid = 'monitor-tile';
+      card.dataset.session = tile.id;
+      card.dataset.kind = tile.kind;
+      const h = document.createElement('h3');
+      const video = document.createElement('video');
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      video.dataset.testid = 'monitor-video';
+      video.setAttribute('aria-label', `${tile.title}: annotated video`);
+      const status = document.createElement('p');
+      status.className = 'meta tile-state';
+      const cart = document.createElement('p');
+      cart.className = 'tile-cart';
+      cart.dataset.testid = 'monitor-cart';
+      const lastCount = document.createElement('p');
+      lastCount.className = 'meta';
+      lastCount.dataset.testid = 'monitor-last';
+      card.append(h, video, status, cart, lastCount);
+      if (tile.kind === 'station') card.append(areaControl(tile));
+      monitorUI.grid.append(card);
+      const viewer = new WhepViewer(video, token());
+      v = { card, viewer, h, status, cart, lastCount, video, started: false };
+      viewers.set(tile.id, v);
+    }
+    v.h.textContent = tile.title;
+    const badge = document.createElement('span');
+    badge.className = 'badge small';
+    badge.dataset.state = tile.state;
+    badge.textContent = tile.state;
+    v.status.replaceChildren(badge, ` ${tile.restarts} restart${tile.restarts === 1 ? '' : 's'}${tile.error ? ` · ${tile.error}` : ''}`);
+    const items = (tile.cart && tile.cart.items) || [];
+    const n = items.reduce((k, i) => k + i.quantity, 0);
+    const waiting = ((tile.cart && tile.cart.pending) || []).length;
+    v.cart.textContent = n ? `${n} item${n === 1 ? '' : 's'}: ${items.map((i) => `${i.quantity} × ${i.product}`).join(', ')}` : 'Cart empty';
+    if (waiting) v.cart.textContent += ` · ${waiting} waiting for an answer`;
+    if (tile.cart && tile.cart.confirmed) v.cart.textContent += ' · confirmed';
+    const l = tile.last;
+    v.lastCount.textContent = l ? `Last: ${describeRecord(l)} at ${new Date(l.created_at).toLocaleTimeString(locale)}` : 'Nothing counted yet';
+    if (!v.started && tile.state === 'running') {
+      v.started = true;
+      v.viewer.token = token();
+      v.viewer.start(tile.id).catch((err) => {
+        v.started = false; // tried again at the next refresh
+        v.lastCount.textContent = `Video: ${err.message}`;
+      });
+    }
+  }
+  monitorUI.empty.hidden = hooks.monitor.length > 0;
+  monitorUI.count.textContent = String(hooks.monitor.length);
+}
+
+window.addEventListener('pagehide', () => {
+  for (const id of [...viewers.keys()]) dropTile(id);
+});
+
+/** A station's counting area, set from its tile while its video plays (staff). */
+function areaControl(tile) {
+  const form = document.createElement('form');
+  form.className = 'row tile-area';
+  const id = `area-${tile.id}`;
+  const label = document.createElement('label');
+  label.htmlFor = id;
+  label.textContent = 'Counting area';
+  label.className = 'visually-hidden';
+  const select = document.createElement('select');
+  select.id = id;
+  select.dataset.testid = 'monitor-area';
+  select.append(new Option('Counting area…', ''), ...Object.keys(AREAS).map((k) => new Option(AREA_NAMES[k], k)));
+  const set = document.createElement('button');
+  set.type = 'submit';
+  set.textContent = 'Set area';
+  set.dataset.testid = 'monitor-area-set';
+  const msg = document.createElement('p');
+  msg.className = 'meta';
+  msg.setAttribute('role', 'status');
+  form.append(label, select, set, msg);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const area = AREAS[select.value];
+    if (area === undefined) return;
+    const path = `/api/sessions/${encodeURIComponent(tile.id)}/roi`;
+    try {
+      if (area === '') await api.request('DELETE', path, { token: token() });
+      else await api.request('PUT', path, { json: { points: area.split(';').map((p) => p.split(',').map(Number)) }, token: token() });
+      msg.textContent = `Area set: ${AREA_NAMES[select.value].toLowerCase()}.`;
+    } catch (err) {
+      msg.textContent = `The area could not be set: ${err.message}`;
+    }
+  });
+  return form;
+}
+
+// --- camera stations from a form: it writes the pipeline file (POST /api/pipelines/{name}) ---
+
+const AREAS = {
+  centre: '0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95',
+  lower: '0,0.5;1,0.5;1,1;0,1',
+  left: '0,0;0.5,0;0.5,1;0,1',
+  right: '0.5,0;1,0;1,1;0.5,1',
+  whole: '',
+};
+const AREA_NAMES = { centre: 'Centre', lower: 'Lower half', left: 'Left half', right: 'Right half', whole: 'Whole frame' };
+const stationUI = {
+  form: $('station-form'), name: $('st-name'), url: $('st-url'), user: $('st-user'), password: $('st-password'),
+  transport: $('st-transport'), area: $('st-area'), whep: $('st-whep'), yaml: $('st-yaml'), error: $('station-error'), ok: $('station-ok'),
+};
+
+/** stationYAML(fields, {hidePassword}) → the station's pipeline file. Strings are JSON-quoted: valid YAML. */
+function stationYAML(f, { hidePassword = false } = {}) {
+  const q = (v) => JSON.stringify(v);
+  const lines = [
+    `name: ${q(f.name)}`,
+    'description: "Camera station (added with the back office form)"',
+    'source:',
+    '  type: rtsp',
+    `  url: ${q(f.url)}`,
+  ];
+  if (f.user) lines.push(`  user: ${q(f.user)}`);
+  if (f.password) lines.push(`  password: ${hidePassword ? '"••••••"' : q(f.password)}`);
+  lines.push(`  transport: ${f.transport}`, '  latency_ms: 200', '  silence_timeout: 5s',
+    'restart: {initial_backoff: 500ms, max_backoff: 30s}',
+    'elements:',
+    '  - element: videoconvert',
+    '  - caps: video/x-raw,format=I420',
+    '  - element: ebrcs_bgsub',
+    '    properties: {foreground-slowdown: 10}',
+    '  - element: ebrcs_roigate');
+  const roi = AREAS[f.area] || '';
+  lines.push(roi ? `    properties: {roi: ${q(roi)}, pad: 0, entry-burst: 4}` : '    properties: {pad: 0, entry-burst: 4}',
+    '  - element: ebrcs_embed',
+    '  - element: ebrcs_match',
+    '  - element: ebrcs_counter');
+  if (f.whep) lines.push('  - element: ebrcs_overlay', 'sink:', '  type: whep', '  bitrate: 1500');
+  else lines.push('sink:', '  type: fake');
+  return `${lines.join('\n')}\n`;
+}
+
+function stationFields() {
+  return {
+    name: stationUI.name.value.trim(), url: stationUI.url.value.trim(), user: stationUI.user.value.trim(),
+    password: stationUI.password.value, transport: stationUI.transport.value, area: stationUI.area.value, whep: stationUI.whep.checked,
+  };
+}
+
+function previewStation() {
+  stationUI.yaml.textContent = stationYAML(stationFields(), { hidePassword: true });
+}
+
+stationUI.form.addEventListener('input', previewStation);
+stationUI.form.addEventListener('change', previewStation);
+stationUI.form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  showError(stationUI.error, '');
+  stationUI.ok.hidden = true;
+  const f = stationFields();
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(f.name)) {
+    showError(stationUI.error, 'Name: use a-z, 0-9, - and _, starting with a letter or digit.');
+    stationUI.name.focus();
+    return;
+  }
+  if (!/^rtsps?:\/\/./i.test(f.url)) {
+    showError(stationUI.error, 'Camera address: an rtsp:// URL, such as rtsp://192.168.1.64:554/stream1.');
+    stationUI.url.focus();
+    return;
+  }
+  if (!needToken()) return;
+  try {
+    await api.request('POST', `/api/pipelines/${encodeURIComponent(f.name)}`, {
+      body: stationYAML(f), token: token(), headers: { 'Content-Type': 'application/yaml' },
+    });
+    stationUI.ok.textContent = `Station ${f.name} added: it starts now, and shows in the monitor once its camera answers.`;
+    stationUI.ok.hidden = false;
+    stationUI.password.value = '';
+    refreshPipelines();
+    refreshMonitor();
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) tokenRefused(err);
+    showError(stationUI.error, err.message);
+  }
+});
+previewStation();

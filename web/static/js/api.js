@@ -56,12 +56,17 @@ export async function request(method, url, { json, body, headers = {}, token, si
 
 const enc = encodeURIComponent;
 
-// Checkout sessions.
-export const createSession = (roi) => request('POST', '/api/sessions', roi ? { json: { roi: { points: roi } } } : {});
+// The store's settings (currency, locale, require_prices, vibrate): public.
+export const getStore = () => request('GET', '/api/store');
+/** whoami(token) → {role: "admin" | "staff", may: [...]}; an ApiError says what is wrong with the token. */
+export const whoami = (token) => request('GET', '/api/whoami', { token });
+
+// Checkout sessions. The counting area (ROI) is staff's: those calls take staff's token.
+export const createSession = (roi, token) => request('POST', '/api/sessions', roi ? { json: { roi: { points: roi } }, token } : { token });
 export const getSession = (id) => request('GET', `/api/sessions/${enc(id)}`);
 export const deleteSession = (id) => request('DELETE', `/api/sessions/${enc(id)}`);
-export const putROI = (id, points) => request('PUT', `/api/sessions/${enc(id)}/roi`, { json: { points } });
-export const deleteROI = (id) => request('DELETE', `/api/sessions/${enc(id)}/roi`);
+export const putROI = (id, points, token) => request('PUT', `/api/sessions/${enc(id)}/roi`, { json: { points }, token });
+export const deleteROI = (id, token) => request('DELETE', `/api/sessions/${enc(id)}/roi`, { token });
 export const getCart = (id) => request('GET', `/api/sessions/${enc(id)}/cart`);
 export const putCart = (id, items, version) => request('PUT', `/api/sessions/${enc(id)}/cart`, { json: { items, version } });
 export const confirmCart = (id) => request('POST', `/api/sessions/${enc(id)}/cart/confirm`);
@@ -140,4 +145,19 @@ export const putPipelineYAML = (name, yaml, token) =>
 export function formatPrice(cents) {
   if (cents === null || cents === undefined || !Number.isFinite(cents)) return '';
   return (cents / 100).toFixed(2);
+}
+
+/**
+ * moneyFormatter(store) → cents => "4,98 €": the store's currency in its locale (Intl), falling
+ * back to plain decimals when the browser does not know either.
+ */
+export function moneyFormatter(store) {
+  let nf = null;
+  try {
+    nf = new Intl.NumberFormat(store.locale || undefined, { style: 'currency', currency: store.currency || 'USD' });
+  } catch { /* an unknown locale or currency */ }
+  return (cents) => {
+    if (cents === null || cents === undefined || !Number.isFinite(cents)) return '';
+    return nf ? nf.format(cents / 100) : `${formatPrice(cents)} ${store.currency || ''}`.trim();
+  };
 }

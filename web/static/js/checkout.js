@@ -1,5 +1,10 @@
 // The checkout page: the camera goes to the server over WHIP, the annotated video comes back
 // on the same connection, and the cart follows the session's event stream.
+//
+// The shopper sees products, prices, the cart and clear prompts. The session survives a reload
+// (its id is in the URL and in sessionStorage; the key is the session's cookie) and the camera
+// reconnects to it. Engineering details (ids, scores, the counting area, uploads, the event
+// log, cart overrides) are behind staff mode, unlocked with a staff or admin token.
 
 import * as api from './api.js';
 import { WhipClient } from './whip.js';
@@ -10,7 +15,21 @@ const LOG_SIZE = 20; // events shown
 const KEEP_EVENTS = 500; // events kept in window.ebrcs.events
 const MAX_RECONNECTS = 5;
 const DISCONNECTED_GRACE_MS = 4000; // 'disconnected' this long is treated as failed
+const TOAST_MS = 8000; // how long "Milk added · Undo" stays
 const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'review', 'roi', 'cart', 'confirmed', 'roi_set', 'closed'];
+// sessionStorage keys: this tab's checkout, whether its camera was on, staff's token.
+const STORE_SESSION = 'ebrcs.session';
+const STORE_CAMERA = 'ebrcs.camera';
+const STORE_STAFF = 'ebrcs.staff';
+
+// Counting area presets (normalised polygons), for keyboards and quick setup.
+const PRESETS = {
+  centre: [[0.2, 0.15], [0.8, 0.15], [0.8, 0.95], [0.2, 0.95]],
+  lower: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]],
+  left: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]],
+  right: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]],
+  whole: null,
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -21,8 +40,13 @@ const ui = {
   sessionLabel: $('session-label'), cartList: $('cart-list'), cartEmpty: $('cart-empty'),
   reviews: $('reviews'), reviewList: $('review-list'),
   addForm: $('add-form'), addProduct: $('add-product'), addButton: $('add-button'),
-  total: $('cart-total'), price: $('cart-price'), confirm: $('confirm'), receipt: $('receipt'), newCheckout: $('new-checkout'),
+  count: $('cart-count'), price: $('cart-price'), confirm: $('confirm'), confirmHint: $('confirm-hint'),
+  done: $('done'), receipt: $('receipt'), newCheckout: $('new-checkout'), endCheckout: $('end-checkout'),
   eventsState: $('events-state'), log: $('event-log'),
+  toast: $('toast'), toastText: $('toast-text'), undo: $('undo'), announcer: $('announcer'),
+  staffButton: $('staff-button'), staffLock: $('staff-lock'), staffBadge: $('staff-badge'),
+  staffDialog: $('staff-dialog'), staffForm: $('staff-form'), staffToken: $('staff-token'), staffError: $('staff-error'),
+  staffCancel: $('staff-cancel'),
 };
 
 /**
@@ -31,10 +55,13 @@ const ui = {
  * sessionId; cart (the last cart JSON, its pending reviews included); events (every session
  * event received, oldest first);
  * eventsState: idle | connecting | open | reconnecting | closed; roi (the session's ROI or null);
- * task (the last upload task, its last known view); error (the last message shown).
+ * task (the last upload task, its last known view); error (the last message shown);
+ * store (currency, locale, require_prices); staff (the staff mode's role, or null);
+ * announcements (every polite announcement made, oldest first).
  */
 const hooks = {
   state: 'idle', sessionId: null, cart: null, events: [], eventsState: 'idle', roi: null, task: null, error: null,
+  store: null, staff: null, announcements: [],
 };
 window.ebrcs = hooks;
 
@@ -43,17 +70,26 @@ let localStream = null;
 let events = null; // the session's EventSource
 let lastSeq = 0; // the last event seen in this session (the stream resumes, duplicates are dropped)
 let sessionClosed = false; // the server ended the session
-let ownSession = false; // this page created the session (and deletes it when it goes away)
+let leaving = false; // the page is moving to another server: no "leave?" question
 let busy = false; // a cart request is on its way
 const answering = new Set(); // ids of the reviews whose answer is on its way
 let reconnects = 0;
 let reconnectTimer = 0;
 let disconnectTimer = 0;
-let products = []; // the catalog, for prices and adding by hand
+let toastTimer = 0;
+let products = []; // the catalog, for prices, thumbnails and adding by hand
+let store = { currency: 'USD', locale: 'en-US', require_prices: false, vibrate: false, sound: false };
+let money = api.moneyFormatter(store);
+let staffToken = sessionStorage.getItem(STORE_STAFF) || '';
+let lastCount = null; // {product, version}: what Undo takes back
+let shownQty = new Map(); // product → quantity last rendered (for the cue on a count)
+let shownFor = null; // the session whose cart was last rendered: a cue only for changes seen live
 
 const roi = new RoiEditor(ui.canvas, ui.video, { onChange: () => renderROI() });
+const plural = new Intl.PluralRules('en');
+const items = (n) => `${n} ${plural.select(n) === 'one' ? 'item' : 'items'}`;
 
-// --- messages and state ---
+// --- messages, announcements and state ---
 
 function showMessage(text, kind = 'error') {
   ui.message.textContent = text;
@@ -66,18 +102,27 @@ function clearMessage() {
   showMessage('', 'info');
 }
 
+/** Says one short thing to screen readers, politely ("Milk added"). */
+function announce(text) {
+  hooks.announcements.push(text);
+  if (hooks.announcements.length > 50) hooks.announcements.shift();
+  // A change of text is what a live region reads: clear, then set on the next frame.
+  ui.announcer.textContent = '';
+  requestAnimationFrame(() => { ui.announcer.textContent = text; });
+}
+
 const STATE_LABELS = {
-  idle: 'Not started', starting: 'Starting camera…', connecting: 'Connecting…', live: 'Live',
-  reconnecting: 'Reconnecting…', ended: 'Ended', error: 'Not connected',
+  idle: 'Camera off', starting: 'Starting camera…', connecting: 'Connecting…', live: 'Scanning',
+  reconnecting: 'Reconnecting…', ended: 'Camera paused', error: 'Not connected',
 };
 const STATE_HINTS = {
-  idle: 'Press “Start camera” and hold products in front of it.',
+  idle: 'Press “Start camera”, then hold each product in the frame for a moment.',
   starting: 'Waiting for the camera… allow it if the browser asks.',
-  connecting: 'Connecting to the server…',
+  connecting: 'Connecting…',
   live: '',
-  reconnecting: 'The connection was lost: reconnecting…',
-  ended: 'Stopped. Press “Start camera” to go on.',
-  error: 'Press “Start camera” to try again, or upload a video below.',
+  reconnecting: 'The connection was lost: reconnecting… your cart is kept.',
+  ended: 'Camera paused. Press “Start camera” to scan more products.',
+  error: 'Press “Start camera” to try again.',
 };
 
 function setState(state) {
@@ -101,6 +146,66 @@ function setEventsState(state) {
   }[state] || state;
 }
 
+// --- staff mode ---
+
+function setStaff(role, token) {
+  staffToken = role ? token : '';
+  if (role) sessionStorage.setItem(STORE_STAFF, token);
+  else sessionStorage.removeItem(STORE_STAFF);
+  showStaff(role);
+}
+
+/** Shows or hides what only staff see. */
+function showStaff(role) {
+  hooks.staff = role || null;
+  document.body.classList.toggle('staff', Boolean(role));
+  ui.staffButton.hidden = Boolean(role);
+  ui.staffBadge.textContent = role ? `Staff mode (${role})` : '';
+  ui.canvas.tabIndex = role ? 0 : -1;
+  if (role) ui.canvas.removeAttribute('aria-hidden');
+  else ui.canvas.setAttribute('aria-hidden', 'true');
+  roi.setEnabled(Boolean(role));
+  if (!role) roi.reset();
+  renderAll();
+}
+
+async function unlockStaff(e) {
+  e.preventDefault();
+  const token = ui.staffToken.value.trim();
+  ui.staffError.hidden = true;
+  ui.staffToken.removeAttribute('aria-invalid');
+  if (!token) {
+    showStaffError('Enter the staff or admin token.');
+    return;
+  }
+  try {
+    const who = await api.whoami(token);
+    setStaff(who.role, token);
+    ui.staffToken.value = '';
+    ui.staffDialog.close();
+    announce(`Staff mode on (${who.role})`);
+  } catch (err) {
+    showStaffError(err.status === 0 ? err.message : `Not unlocked: ${err.message}`);
+  }
+}
+
+function showStaffError(text) {
+  ui.staffError.textContent = text;
+  ui.staffError.hidden = false;
+  ui.staffToken.setAttribute('aria-invalid', 'true');
+  ui.staffToken.focus();
+}
+
+async function restoreStaff() {
+  if (!staffToken) return;
+  try {
+    const who = await api.whoami(staffToken);
+    setStaff(who.role, staffToken);
+  } catch {
+    setStaff(null);
+  }
+}
+
 // --- camera and WHIP ---
 
 function cameraError(err) {
@@ -111,7 +216,7 @@ function cameraError(err) {
       return `Camera access was refused. Allow the camera for this site (the camera icon in the address bar or the browser's site settings) and press “Start camera” again. ${https}`;
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return 'No usable camera was found. Connect a camera, or upload a video below.';
+      return 'No usable camera was found. Connect a camera, or ask staff for help.';
     case 'NotReadableError':
     case 'AbortError':
       return 'The camera could not be started: another application may be using it.';
@@ -125,7 +230,7 @@ async function start() {
   if (sessionClosed || (hooks.cart && hooks.cart.confirmed)) resetCheckout();
   if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     setState('error');
-    showMessage(`This page cannot use the camera: it is not a secure page (${location.origin}). Browsers only allow the camera on https:// pages or on http://localhost. Open the page that way, or upload a video below.`);
+    showMessage(`This page cannot use the camera: it is not a secure page (${location.origin}). Browsers only allow the camera on https:// pages or on http://localhost.`);
     return;
   }
   setState('starting');
@@ -144,15 +249,16 @@ async function start() {
       }
     });
   }
+  sessionStorage.setItem(STORE_CAMERA, 'on');
   reconnects = 0;
   try {
     // The page creates the session itself rather than letting WHIP make one: a session made
-    // by WHIP ends with its connection, and the cart must outlive a reconnection or a Stop.
+    // by WHIP ends with its connection, and the cart must outlive a reconnection or a pause.
     await ensureSession();
   } catch (err) {
     stopCamera();
     setState('error');
-    showMessage(`Could not start a checkout session: ${err.message}`);
+    showMessage(`Could not start a checkout: ${err.message}`);
     return;
   }
   await connect();
@@ -162,7 +268,11 @@ async function connect() {
   clearTimeout(reconnectTimer);
   if (!localStream) return;
   setState(reconnects ? 'reconnecting' : 'connecting');
-  const client = new WhipClient({ onState: (s) => onPeerState(client, s), onTrack: (_t, stream) => showRemote(stream) });
+  const client = new WhipClient({
+    onState: (s) => onPeerState(client, s),
+    onTrack: (_t, stream) => showRemote(stream),
+    navigate: moveTo,
+  });
   whip = client;
   try {
     let res;
@@ -185,14 +295,31 @@ async function connect() {
   } catch (err) {
     if (whip !== client) return;
     whip = null;
+    if (err.status === 307) return; // moving to a server with room
     if (reconnects > 0 && (!err.status || err.status >= 500)) {
       scheduleReconnect();
       return;
     }
     stopCamera();
     setState('error');
-    showMessage(`Could not connect to the server: ${err.message}`);
+    showMessage(`Could not connect to the checkout: ${err.message}`);
   }
+}
+
+/**
+ * This server is full: the page continues on another. The session made here is empty (the
+ * camera never joined it): it is closed, and the new page starts its own there.
+ */
+function moveTo(url) {
+  leaving = true;
+  const target = new URL(url);
+  target.searchParams.delete('session');
+  const id = hooks.sessionId;
+  if (id && cartItems().length === 0) {
+    fetch(`/api/sessions/${encodeURIComponent(id)}`, { method: 'DELETE', keepalive: true }).catch(() => {});
+  }
+  sessionStorage.removeItem(STORE_SESSION);
+  window.location.assign(target.href);
 }
 
 function showRemote(stream) {
@@ -229,7 +356,7 @@ function scheduleReconnect() {
   if (reconnects >= MAX_RECONNECTS) {
     stopCamera();
     setState('ended');
-    showMessage('The connection to the server was lost. Press “Start camera” to try again.');
+    showMessage('The connection was lost. Your cart is kept: press “Start camera” to go on.');
     return;
   }
   reconnects++;
@@ -252,20 +379,37 @@ function stop() {
   if (old) old.close();
   stopCamera();
   ui.video.srcObject = null;
+  sessionStorage.setItem(STORE_CAMERA, 'off');
   setState('ended');
 }
 
 // --- the session ---
 
-function attachSession(id, view, own = false) {
+/** Keeps the session's id where a reload finds it: the URL and this tab's storage. */
+function rememberSession(id) {
+  const url = new URL(window.location.href);
+  if (id) {
+    url.searchParams.set('session', id);
+    sessionStorage.setItem(STORE_SESSION, id);
+  } else {
+    url.searchParams.delete('session');
+    sessionStorage.removeItem(STORE_SESSION);
+    sessionStorage.removeItem(STORE_CAMERA);
+  }
+  if (url.href !== window.location.href) history.replaceState(null, '', url.href);
+}
+
+function attachSession(id, view) {
   if (hooks.sessionId !== id) {
-    ownSession = own;
     hooks.sessionId = id;
     hooks.cart = null;
     hooks.roi = null;
     lastSeq = 0;
+    lastCount = null;
+    shownQty = new Map();
     sessionClosed = false;
   }
+  rememberSession(id);
   ui.sessionLabel.textContent = id ? `· ${id}` : '';
   openEvents(id);
   if (view) applySession(view);
@@ -278,22 +422,25 @@ async function ensureSession() {
   if (sessionClosed) forgetSession();
   if (!hooks.sessionId) {
     const s = await api.createSession();
-    attachSession(s.id, s, true);
+    attachSession(s.id, s);
   }
   return hooks.sessionId;
 }
 
 function forgetSession() {
-  ownSession = false;
   if (events) events.close();
   events = null;
   hooks.sessionId = null;
   hooks.cart = null;
   hooks.roi = null;
   lastSeq = 0;
+  lastCount = null;
+  shownQty = new Map();
   sessionClosed = false;
   roi.setSaved(null);
   ui.sessionLabel.textContent = '';
+  rememberSession(null);
+  hideToast();
   setEventsState('idle');
   renderAll();
 }
@@ -306,7 +453,11 @@ async function loadSession() {
   } catch (err) {
     if (hooks.sessionId !== id) return;
     if (err.status === 404) sessionEnded();
-    else showMessage(`Could not load the session: ${err.message}`);
+    else if (err.status === 401 || err.status === 403) {
+      // Not this browser's checkout (a link from another device): start afresh.
+      forgetSession();
+      showMessage('That checkout belongs to another device. Press “Start camera” to begin your own.', 'info');
+    } else showMessage(`Could not load your checkout: ${err.message}`);
   }
 }
 
@@ -322,12 +473,17 @@ function setROI(points) {
 }
 
 function sessionEnded() {
+  const confirmed = Boolean(hooks.cart && hooks.cart.confirmed);
   sessionClosed = true;
   if (events) events.close();
   events = null;
   setEventsState('closed');
   if (whip || localStream) stop();
-  showMessage('This checkout session has ended (closed or expired). Press “Start camera” to begin a new one.', 'info');
+  sessionStorage.removeItem(STORE_CAMERA);
+  if (!confirmed) {
+    showMessage('This checkout has ended (it was cancelled, or unused for too long). Press “Start camera” to begin a new one.', 'info');
+    forgetSession();
+  }
   renderAll();
 }
 
@@ -340,11 +496,19 @@ function resetCheckout() {
   ui.log.replaceChildren();
   hooks.events = [];
   ui.uploadState.hidden = true;
-  ui.receipt.hidden = true;
   roi.reset();
   clearMessage();
   setState('idle');
+  sessionStorage.removeItem(STORE_CAMERA);
   renderAll();
+}
+
+/** Cancel: the shopper ends the checkout on purpose (after saying so). */
+function endCheckout() {
+  const n = cartItems().reduce((k, i) => k + i.quantity, 0);
+  if (n > 0 && !window.confirm(`Cancel this checkout? The ${items(n)} in your cart will be removed.`)) return;
+  resetCheckout();
+  announce('Checkout cancelled');
 }
 
 // --- events ---
@@ -394,7 +558,18 @@ function onEvent(e) {
   logEvent(e);
   switch (e.type) {
     case 'count':
+      if (e.cart) applyCart(e.cart);
+      else refreshCart();
+      counted(e);
+      break;
     case 'review':
+      if (e.cart) applyCart(e.cart);
+      else refreshCart();
+      announce('Which product is this? Please choose below.');
+      break;
+    case 'unknown':
+      announce('That product was not recognised. Try again, or ask staff.');
+      break;
     case 'cart':
     case 'confirmed':
       if (e.cart) applyCart(e.cart);
@@ -411,14 +586,67 @@ function onEvent(e) {
   }
 }
 
+/** A count: a visible cue on its line, a polite announcement, Undo, and a short vibration. */
+function counted(e) {
+  const name = e.product || 'A product';
+  const version = e.cart ? e.cart.version : (hooks.cart ? hooks.cart.version : 0);
+  lastCount = { product: e.product, version };
+  announce(`${name} added`);
+  showToast(`${name} added`);
+  if (store.vibrate && navigator.vibrate) navigator.vibrate(60);
+  if (store.sound) beep();
+}
+
+let audio = null;
+
+/** A short, soft tone (the store's choice: store.sound_on_count). */
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.08, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.15);
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.15);
+  } catch { /* no audio here */ }
+}
+
+function showToast(text) {
+  ui.toastText.textContent = text;
+  ui.toast.hidden = false;
+  ui.undo.disabled = !lastCount || !canEdit();
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(hideToast, TOAST_MS);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  ui.toast.hidden = true;
+}
+
+/** Undo: one of the last counted product comes out of the cart again. */
+async function undoLastCount() {
+  const last = lastCount;
+  if (!last || !canEdit()) return;
+  const line = cartItems().find((i) => i.product.toLowerCase() === String(last.product).toLowerCase());
+  if (!line) return;
+  lastCount = null;
+  hideToast();
+  const ok = await setQuantity(line.product, line.quantity - 1);
+  if (ok) announce(`${line.product} removed`);
+}
+
 const ROI_STATUS = {
-  empty: 'Checkout area empty',
-  outside: 'Object outside the checkout area',
-  entered: 'Object entered the checkout area',
-  inside: 'Object inside the checkout area',
+  empty: 'Counting area empty',
+  outside: 'Object outside the counting area',
+  entered: 'Object entered the counting area',
+  inside: 'Object in the counting area',
 };
 
-/** describe(event) → a line for people: "Milk added (0.83)". */
+/** describe(event) → a line for staff: "Milk added (0.83)". */
 export function describe(e) {
   const score = typeof e.score === 'number' && e.score > 0 ? ` (${e.score.toFixed(2)})` : '';
   switch (e.type) {
@@ -430,16 +658,16 @@ export function describe(e) {
       return `Unknown object${e.product ? ` (closest: ${e.product}${typeof e.score === 'number' && e.score > 0 ? `, ${e.score.toFixed(2)}` : ''})` : ''}`;
     case 'review': {
       const first = e.review && e.review.candidates && e.review.candidates[0];
-      return `Not sure which product this is: please answer${first ? ` (closest: ${first.product})` : ''}`;
+      return `Not sure which product this is: asked${first ? ` (closest: ${first.product})` : ''}`;
     }
     case 'roi':
-      return ROI_STATUS[e.status] || `Checkout area: ${e.status || '?'}`;
+      return ROI_STATUS[e.status] || `Counting area: ${e.status || '?'}`;
     case 'cart':
       return 'Cart edited';
     case 'confirmed':
       return 'Purchase confirmed';
     case 'roi_set':
-      return e.roi && e.roi.length ? `Checkout area set (${e.roi.length} points)` : 'Checkout area cleared (whole frame)';
+      return e.roi && e.roi.length ? `Counting area set (${e.roi.length} points)` : 'Counting area cleared (whole frame)';
     case 'closed':
       return 'Session ended';
     default:
@@ -454,7 +682,7 @@ function logEvent(e) {
   const t = e.time ? new Date(e.time) : new Date();
   if (!Number.isNaN(t.getTime())) {
     time.dateTime = t.toISOString();
-    time.textContent = t.toLocaleTimeString();
+    time.textContent = t.toLocaleTimeString(store.locale || undefined);
   }
   const text = document.createElement('span');
   text.textContent = describe(e);
@@ -485,17 +713,23 @@ function applyCart(cart) {
   hooks.cart = cart;
   if (cart.items) {
     for (const it of cart.items) {
-      if (it.product_id && products.length && !products.some((p) => p.id === it.product_id)) {
-        loadProducts(); // a product registered since the page loaded
+      if (it.product_id && products.length && !products.some((p) => p.id === it.product_id && p.name === it.product)) {
+        loadProducts(); // a product registered (or renamed) since the page loaded
         break;
       }
     }
   }
+  if (cart.confirmed) sessionStorage.removeItem(STORE_CAMERA);
   renderCart();
 }
 
 function productFor(item) {
   return products.find((p) => (item.product_id && p.id === item.product_id) || p.name.toLowerCase() === String(item.product).toLowerCase());
+}
+
+function unitPrice(item) {
+  const p = productFor(item);
+  return p && p.price_cents != null ? p.price_cents : null;
 }
 
 function cartItems() {
@@ -511,69 +745,114 @@ function button(label, testid, aria, onClick, disabled) {
   b.type = 'button';
   b.textContent = label;
   b.dataset.testid = testid;
-  b.setAttribute('aria-label', aria);
+  if (aria) b.setAttribute('aria-label', aria);
   b.disabled = disabled;
   b.addEventListener('click', onClick);
   return b;
 }
 
+function thumbnail(item) {
+  const p = productFor(item);
+  const box = document.createElement('span');
+  box.className = 'thumb';
+  if (p && p.images > 0) {
+    const img = document.createElement('img');
+    img.src = api.productImageURL(p.id, 1);
+    img.alt = '';
+    img.dataset.testid = 'cart-thumb';
+    img.addEventListener('error', () => img.remove());
+    box.append(img);
+  }
+  return box;
+}
+
+/** totals() → {count, cents, unpriced: [names]} of the cart's lines. */
+function totals(list) {
+  let count = 0;
+  let cents = 0;
+  const unpriced = [];
+  for (const i of list) {
+    count += i.quantity;
+    const unit = unitPrice(i);
+    if (unit == null) unpriced.push(i.product);
+    else cents += unit * i.quantity;
+  }
+  return { count, cents, unpriced };
+}
+
 function renderCart() {
-  const items = cartItems();
+  const list = cartItems();
   const editable = canEdit();
   const confirmed = Boolean(hooks.cart && hooks.cart.confirmed);
-  ui.cartList.replaceChildren(...items.map((item) => {
+  const staff = Boolean(hooks.staff);
+  const previous = shownQty;
+  const cue = shownFor !== null && shownFor === hooks.sessionId;
+  shownQty = new Map();
+  shownFor = hooks.cart ? hooks.sessionId : null;
+  ui.cartList.replaceChildren(...list.map((item) => {
     const li = document.createElement('li');
     li.dataset.testid = 'cart-item';
     li.dataset.product = item.product;
+    const before = previous.get(item.product) || 0;
+    shownQty.set(item.product, item.quantity);
+    if (cue && item.quantity > before) li.classList.add('bump'); // the visible cue of a count
     const name = document.createElement('span');
     name.className = 'name';
     name.textContent = item.product;
     const meta = document.createElement('span');
     meta.className = 'meta';
-    const p = productFor(item);
+    const unit = unitPrice(item);
     const parts = [];
-    if (p && p.price_cents != null) parts.push(api.formatPrice(p.price_cents * item.quantity));
-    if (item.score) parts.push(`score ${item.score.toFixed(2)}`);
+    if (unit == null) parts.push('No price');
+    else if (item.quantity > 1) parts.push(`${money(unit)} each`);
+    if (staff && item.score) parts.push(`score ${item.score.toFixed(2)}`);
     meta.textContent = parts.join(' · ');
     const info = document.createElement('span');
     info.className = 'info';
     info.append(name, meta);
-    if (editable && products.length > 1) info.append(replaceSelect(item));
+    if (staff && editable && products.length > 1) info.append(replaceSelect(item));
     const qty = document.createElement('span');
     qty.className = 'qty';
     qty.dataset.testid = 'qty';
     qty.textContent = String(item.quantity);
+    const line = document.createElement('span');
+    line.className = 'line-price';
+    line.dataset.testid = 'line-price';
+    line.textContent = unit != null ? money(unit * item.quantity) : '';
     const controls = document.createElement('span');
     controls.className = 'controls';
     controls.append(
       button('−', 'qty-minus', `One ${item.product} less`, () => setQuantity(item.product, item.quantity - 1), !editable),
       qty,
-      button('+', 'qty-plus', `One ${item.product} more`, () => setQuantity(item.product, item.quantity + 1), !editable),
-      button('Remove', 'item-remove', `Remove ${item.product}`, () => setQuantity(item.product, 0), !editable),
     );
+    if (staff) {
+      controls.append(button('+', 'qty-plus', `One ${item.product} more`, () => setQuantity(item.product, item.quantity + 1), !editable));
+    }
+    controls.append(button('✕', 'item-remove', `Remove ${item.product}`, () => setQuantity(item.product, 0), !editable));
     if (confirmed) controls.replaceChildren(qty);
-    li.append(info, controls);
+    li.append(thumbnail(item), info, controls, line);
     return li;
   }));
-  ui.cartEmpty.hidden = items.length > 0;
-  const count = items.reduce((n, i) => n + i.quantity, 0);
-  ui.total.textContent = String(count);
-  let cents = 0;
-  let priced = items.length > 0;
-  for (const i of items) {
-    const p = productFor(i);
-    if (p && p.price_cents != null) cents += p.price_cents * i.quantity;
-    else priced = false;
-  }
-  ui.price.textContent = items.length && cents ? `Total ${api.formatPrice(cents)}${priced ? '' : ' (some prices unknown)'}` : '';
+  ui.cartEmpty.hidden = list.length > 0;
+  const t = totals(list);
+  ui.count.textContent = items(t.count);
+  const known = t.cents > 0 || (list.length > 0 && t.unpriced.length === 0);
+  ui.price.textContent = list.length && known ? `Total ${money(t.cents)}${t.unpriced.length ? ' + unpriced items' : ''}` : '';
   const waiting = pendingReviews().length;
-  ui.confirm.disabled = !editable || count === 0 || waiting > 0;
-  ui.confirm.title = waiting ? 'Answer “Which product is this?” first' : '';
-  ui.confirm.hidden = confirmed;
-  ui.addForm.hidden = confirmed || products.length === 0;
+  const blockedByPrice = store.require_prices && t.unpriced.length > 0;
+  ui.confirm.disabled = !editable || t.count === 0 || waiting > 0 || blockedByPrice;
+  let hint = '';
+  if (waiting) hint = 'Answer “Which product is this?” first.';
+  else if (blockedByPrice) hint = `${t.unpriced.join(', ')} ${t.unpriced.length === 1 ? 'has' : 'have'} no price: please ask staff.`;
+  else if (t.unpriced.length && list.length) hint = `${t.unpriced.join(', ')}: no price yet.`;
+  ui.confirmHint.textContent = hint;
+  ui.confirmHint.hidden = !hint;
+  ui.confirm.textContent = known && t.count ? `Confirm purchase · ${money(t.cents)}` : 'Confirm purchase';
   ui.addProduct.disabled = !editable;
   ui.addButton.disabled = !editable;
-  ui.newCheckout.hidden = !(confirmed || sessionClosed);
+  ui.endCheckout.hidden = !hooks.sessionId || confirmed;
+  if (!lastCount || !editable) ui.undo.disabled = true;
+  document.body.dataset.phase = confirmed ? 'done' : 'shopping';
   renderReviews();
   renderReceipt();
 }
@@ -631,9 +910,10 @@ async function answerReview(reviewId, answer) {
   answering.add(reviewId);
   renderReviews();
   try {
-    const res = await api.answerReview(id, reviewId, answer);
+    const res = await api.answerReview(id, reviewId, answer, staffToken || undefined);
     clearMessage();
     if (hooks.sessionId === id && res && res.cart) applyCart(res.cart);
+    announce(res && res.product ? `${res.product} added` : 'Thank you: nothing was added');
   } catch (err) {
     if (err.status === 409 || err.status === 404) {
       // Answered meanwhile (another screen, the staff) or the cart is confirmed.
@@ -649,32 +929,56 @@ async function answerReview(reviewId, answer) {
   }
 }
 
+/** The receipt: every line with its price, and the total, in the store's currency. */
 function renderReceipt() {
   const cart = hooks.cart;
   if (!cart || !cart.confirmed) {
     ui.receipt.hidden = true;
+    ui.done.hidden = true;
     return;
   }
   const purchase = cart.purchase || {};
-  const h = document.createElement('h3');
-  h.textContent = 'Thank you!';
   const p = document.createElement('p');
-  const when = purchase.created_at ? new Date(purchase.created_at).toLocaleString() : '';
-  p.textContent = `Purchase${purchase.id ? ` #${purchase.id}` : ''} confirmed${when ? ` on ${when}` : ''}.`;
-  const ul = document.createElement('ul');
-  for (const i of purchase.items || cartItems()) {
-    const li = document.createElement('li');
-    li.textContent = `${i.quantity} × ${i.product}`;
-    ul.append(li);
+  const when = purchase.created_at ? new Date(purchase.created_at).toLocaleString(store.locale || undefined) : '';
+  p.textContent = `Your purchase${hooks.staff && purchase.id ? ` #${purchase.id}` : ''} is confirmed${when ? ` (${when})` : ''}.`;
+  const table = document.createElement('table');
+  table.className = 'receipt-lines';
+  const body = document.createElement('tbody');
+  const lines = purchase.items || cartItems();
+  for (const i of lines) {
+    const tr = document.createElement('tr');
+    tr.dataset.testid = 'receipt-line';
+    const what = document.createElement('td');
+    what.textContent = `${i.quantity} × ${i.product}`;
+    const unit = unitPrice(i);
+    const price = document.createElement('td');
+    price.className = 'num';
+    price.textContent = unit != null ? money(unit * i.quantity) : 'no price';
+    tr.append(what, price);
+    body.append(tr);
   }
-  ui.receipt.replaceChildren(h, p, ul);
+  const t = totals(lines);
+  const foot = document.createElement('tfoot');
+  const tr = document.createElement('tr');
+  const label = document.createElement('th');
+  label.scope = 'row';
+  label.textContent = `Total (${items(t.count)})`;
+  const sum = document.createElement('td');
+  sum.className = 'num';
+  sum.dataset.testid = 'receipt-total';
+  sum.textContent = money(t.cents) + (t.unpriced.length ? ' + unpriced items' : '');
+  tr.append(label, sum);
+  foot.append(tr);
+  table.append(body, foot);
+  ui.receipt.replaceChildren(p, table);
   ui.receipt.hidden = false;
+  ui.done.hidden = false;
 }
 
 /**
- * A "Not this?" choice under a cart line: one of it becomes another product, in one edit, so
- * that the server learns from the camera's mistake (its crop becomes a view of the product
- * chosen).
+ * A "Not this?" choice under a cart line (staff): one of it becomes another product, in one
+ * edit, so that the server learns from the camera's mistake (its crop becomes a view of the
+ * product chosen).
  */
 function replaceSelect(item) {
   const select = document.createElement('select');
@@ -693,49 +997,51 @@ function replaceSelect(item) {
 }
 
 async function replaceOne(product, other) {
-  await editCart((items) => {
-    const it = items.find((i) => i.product.toLowerCase() === product.toLowerCase());
+  await editCart((list) => {
+    const it = list.find((i) => i.product.toLowerCase() === product.toLowerCase());
     if (it) it.quantity = Math.max(0, it.quantity - 1);
-    const to = items.find((i) => i.product.toLowerCase() === other.toLowerCase());
+    const to = list.find((i) => i.product.toLowerCase() === other.toLowerCase());
     if (to) to.quantity += 1;
-    else items.push({ product: other, quantity: 1 });
-    return items;
+    else list.push({ product: other, quantity: 1 });
+    return list;
   });
 }
 
-/** Sends the whole cart with one product's new quantity (0 removes it). */
+/** Sends the whole cart with one product's new quantity (0 removes it); true when done. */
 async function setQuantity(product, quantity) {
-  await editCart((items) => {
+  return editCart((list) => {
     const key = product.toLowerCase();
-    const it = items.find((i) => i.product.toLowerCase() === key);
+    const it = list.find((i) => i.product.toLowerCase() === key);
     if (it) it.quantity = Math.max(0, quantity);
-    else if (quantity > 0) items.push({ product, quantity });
-    return items;
+    else if (quantity > 0) list.push({ product, quantity });
+    return list;
   });
 }
 
 async function editCart(change) {
-  if (!canEdit()) return;
+  if (!canEdit()) return false;
   const id = hooks.sessionId;
   const version = hooks.cart.version;
-  const items = change(cartItems().map((i) => ({ product: i.product, quantity: i.quantity })));
+  const list = change(cartItems().map((i) => ({ product: i.product, quantity: i.quantity })));
   busy = true;
   renderCart();
   try {
-    const cart = await api.putCart(id, items, version);
+    const cart = await api.putCart(id, list, version);
     clearMessage();
     if (hooks.sessionId === id) applyCart(cart);
+    return true;
   } catch (err) {
     if (err.status === 409) {
       await refreshCart();
       showMessage(hooks.cart && hooks.cart.confirmed
         ? 'The purchase is confirmed: the cart can no longer change.'
-        : 'The cart changed meanwhile (a product was just counted). It has been reloaded: check it and make your change again.', 'warning');
+        : 'The cart changed meanwhile (a product was just counted). Check it and make your change again.', 'warning');
     } else if (err.status === 404) {
       sessionEnded();
     } else {
       showMessage(`The cart could not be changed: ${err.message}`);
     }
+    return false;
   } finally {
     busy = false;
     renderCart();
@@ -750,10 +1056,14 @@ async function confirmPurchase() {
   try {
     const cart = await api.confirmCart(id);
     clearMessage();
+    hideToast();
     if (hooks.sessionId === id) applyCart(cart);
     // The checkout is done: stop streaming, nothing more can be counted.
     if (whip || localStream) stop();
-    ui.receipt.focus();
+    sessionStorage.removeItem(STORE_CAMERA);
+    const t = totals(cartItems());
+    announce(`Purchase confirmed. Total ${money(t.cents)}`);
+    ui.done.focus();
   } catch (err) {
     if (err.status === 409) {
       await refreshCart();
@@ -776,56 +1086,80 @@ async function loadProducts() {
   }
   const current = ui.addProduct.value;
   const options = [new Option('Choose…', '')];
-  for (const p of products) options.push(new Option(p.price_cents != null ? `${p.name} (${api.formatPrice(p.price_cents)})` : p.name, p.name));
+  for (const p of products) options.push(new Option(p.price_cents != null ? `${p.name} (${money(p.price_cents)})` : p.name, p.name));
   ui.addProduct.replaceChildren(...options);
   ui.addProduct.value = products.some((p) => p.name === current) ? current : '';
   renderCart();
 }
 
-// --- ROI ---
+async function loadStore() {
+  try {
+    store = { ...store, ...(await api.getStore()) };
+  } catch { /* the defaults */ }
+  hooks.store = store;
+  money = api.moneyFormatter(store);
+  renderCart();
+}
+
+// --- the counting area (staff) ---
 
 function renderROI() {
   const n = roi.draft.length;
   const hasSession = Boolean(hooks.sessionId) && !sessionClosed;
-  ui.roiSave.disabled = n < 3;
+  ui.roiSave.disabled = n < 3 || !hooks.staff;
   ui.roiReset.disabled = n === 0;
-  ui.roiClear.disabled = !hasSession || !hooks.roi;
+  ui.roiClear.disabled = !hasSession || !hooks.roi || !hooks.staff;
   const saved = hooks.roi ? `${hooks.roi.length} points` : 'whole frame';
   ui.roiStatus.textContent = n
-    ? `Drawing: ${n} point${n === 1 ? '' : 's'}${n < 3 ? ` (${3 - n} more needed)` : ''} · saved ROI: ${saved}`
-    : `ROI: ${saved}`;
+    ? `Drawing: ${n} point${n === 1 ? '' : 's'}${n < 3 ? ` (${3 - n} more needed)` : ''} · saved area: ${saved}`
+    : `Area: ${saved}`;
 }
 
 async function saveROI() {
   const points = roi.draft.slice();
-  if (points.length < 3) return;
+  if (points.length < 3 || !hooks.staff) return;
   try {
     if (!hooks.sessionId || sessionClosed) {
-      // No checkout yet: start one with this ROI; the camera or an upload joins it.
+      // No checkout yet: start one with this area; the camera or an upload joins it.
       if (sessionClosed) forgetSession();
-      const s = await api.createSession(points);
-      attachSession(s.id, s, true);
+      const s = await api.createSession(points, staffToken);
+      attachSession(s.id, s);
     } else {
-      applySession(await api.putROI(hooks.sessionId, points));
+      applySession(await api.putROI(hooks.sessionId, points, staffToken));
     }
     roi.reset();
     clearMessage();
+    announce('Counting area saved');
   } catch (err) {
-    showMessage(`The ROI could not be saved: ${err.message}`);
+    showMessage(`The counting area could not be saved: ${err.message}`);
   }
 }
 
 async function clearROI() {
-  if (!hooks.sessionId) return;
+  if (!hooks.sessionId || !hooks.staff) return;
   try {
-    applySession(await api.deleteROI(hooks.sessionId));
+    applySession(await api.deleteROI(hooks.sessionId, staffToken));
     clearMessage();
+    announce('Counting area: whole frame');
   } catch (err) {
-    showMessage(`The ROI could not be cleared: ${err.message}`);
+    showMessage(`The counting area could not be cleared: ${err.message}`);
   }
 }
 
-// --- uploads ---
+function applyPreset(name) {
+  const points = PRESETS[name];
+  if (points === null) {
+    roi.reset();
+    clearROI();
+    return;
+  }
+  if (points) {
+    roi.setDraft(points);
+    announce(`${name} preset drawn: press Save area`);
+  }
+}
+
+// --- uploads (staff) ---
 
 async function uploadFile(file) {
   if (!file) return;
@@ -910,10 +1244,17 @@ function renderAll() {
 ui.start.addEventListener('click', start);
 ui.stop.addEventListener('click', stop);
 ui.confirm.addEventListener('click', confirmPurchase);
-ui.newCheckout.addEventListener('click', resetCheckout);
+ui.newCheckout.addEventListener('click', () => {
+  resetCheckout();
+  loadProducts(); // prices may have changed meanwhile
+  ui.start.focus();
+});
+ui.endCheckout.addEventListener('click', endCheckout);
+ui.undo.addEventListener('click', undoLastCount);
 ui.roiSave.addEventListener('click', saveROI);
 ui.roiClear.addEventListener('click', clearROI);
-ui.roiReset.addEventListener('click', () => roi.reset());
+ui.roiReset.addEventListener('click', () => roi.undo());
+for (const b of document.querySelectorAll('[data-preset]')) b.addEventListener('click', () => applyPreset(b.dataset.preset));
 ui.uploadInput.addEventListener('change', () => uploadFile(ui.uploadInput.files && ui.uploadInput.files[0]));
 ui.addForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -923,19 +1264,43 @@ ui.addForm.addEventListener('submit', (e) => {
   setQuantity(name, inCart ? inCart.quantity + 1 : 1);
   ui.addProduct.value = '';
 });
+ui.staffButton.addEventListener('click', () => {
+  ui.staffError.hidden = true;
+  ui.staffDialog.showModal();
+  ui.staffToken.focus();
+});
+ui.staffCancel.addEventListener('click', () => ui.staffDialog.close());
+ui.staffForm.addEventListener('submit', unlockStaff);
+ui.staffLock.addEventListener('click', () => {
+  setStaff(null);
+  announce('Staff mode off');
+  ui.staffButton.focus();
+});
+// Leaving with products in the cart asks first (a reload keeps the cart, but a closed tab
+// or another address would leave it behind).
+window.addEventListener('beforeunload', (e) => {
+  if (leaving || sessionClosed || !hooks.cart || hooks.cart.confirmed) return;
+  if (cartItems().length === 0 && pendingReviews().length === 0) return;
+  e.preventDefault();
+  e.returnValue = '';
+});
 window.addEventListener('pagehide', () => {
-  // keepalive requests: they still go out while the page unloads.
+  // The camera's connection ends with the page; the session stays for a reload to find it
+  // (it ends when the shopper cancels or confirms, or after the idle timeout).
   if (whip) whip.close();
-  if (ownSession && hooks.sessionId && !sessionClosed) {
-    fetch(`/api/sessions/${encodeURIComponent(hooks.sessionId)}`, { method: 'DELETE', keepalive: true }).catch(() => {});
-  }
 });
 
 setState('idle');
 setEventsState('idle');
-renderAll();
+showStaff(null);
+loadStore();
 loadProducts();
+restoreStaff();
 
-// ?session=ID follows an existing checkout (a second screen, or a page reload).
-const joinId = new URLSearchParams(location.search).get('session');
-if (joinId) attachSession(joinId);
+// ?session=ID (or this tab's last checkout) follows an existing checkout: a reload, a second
+// screen. When its camera was on, it reconnects.
+const joinId = new URLSearchParams(location.search).get('session') || sessionStorage.getItem(STORE_SESSION);
+if (joinId) {
+  attachSession(joinId);
+  if (sessionStorage.getItem(STORE_CAMERA) === 'on') start();
+}

@@ -89,6 +89,12 @@ export class RoiEditor {
     this.#changed();
   }
 
+  /** Replaces the drawing with points (normalised), e.g. a preset. */
+  setDraft(points) {
+    this.draft = points.map((p) => [p[0], p[1]]);
+    this.#changed();
+  }
+
   undo() {
     this.draft.pop();
     this.#changed();
