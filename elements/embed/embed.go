@@ -16,11 +16,11 @@
 // products at once: their crops queue for the shared embedder, and a session whose frames
 // waited there came back hundreds of milliseconds late, or not at all (frames older than
 // the source's max_delay are skipped). One crop per session is in flight; while it is, the
-// newest crop of the visit waits (older ones are superseded), and goes on the frame after
-// the vector came back, unless that vector decided the visit. A vector whose visit ended
-// before it came still goes on the next frame while no other visit has started (outside a
-// visit it is taken alone); once another has, it is discarded. Without async (files), every crop is recognised on its own
-// frame, so that a file's results do not depend on the machine's speed.
+// newest crop of the visit waits (older ones are superseded) and goes as soon as it is
+// done. A vector whose visit ended before it came still goes on the next frame while no
+// other visit has started (outside a visit it is taken alone); once another has, it is
+// discarded. Without async (files), every crop is recognised on its own frame, so that a
+// file's results do not depend on the machine's speed.
 package embed
 
 import (
@@ -225,32 +225,20 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 		e.stale.Add(1)
 	}
 	if !wanted(up.Gate) {
-		// The crop that waited for the one in flight goes once that one is done, unless its
-		// visit was decided meanwhile (by the vector just before it, most often).
-		if !e.inflight && e.waiting != nil {
-			job := e.waiting
-			e.waiting = nil
-			if job.visit == e.visit && e.visits.Active() && up.Gate != nil && !up.Gate.Visit.Decided() {
-				e.start(job)
-			} else {
-				e.stale.Add(1)
-			}
-		}
 		return nil
 	}
 	img, err := e.crop(b)
 	if err != nil {
 		return err
 	}
-	if e.waiting != nil {
-		e.stale.Add(1) // superseded by this newer crop
-	}
 	job := &asyncCrop{visit: e.visit, img: img}
 	if e.inflight {
+		if e.waiting != nil {
+			e.stale.Add(1) // superseded by this newer crop
+		}
 		e.waiting = job
 		return nil
 	}
-	e.waiting = nil
 	e.start(job)
 	return nil
 }
@@ -261,22 +249,25 @@ func (e *Embed) start(job *asyncCrop) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		vec, err := e.emb.EmbedQuery(job.img)
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		switch {
-		case errors.Is(err, models.ErrQueueFull):
-			e.dropped.Add(1)
-		case err != nil:
-			e.failure = err
-		case len(e.ready) < maxReady:
-			e.ready = append(e.ready, asyncVector{visit: job.visit, vec: vec, img: job.img})
-		default:
-			e.stale.Add(1)
+		for job != nil {
+			vec, err := e.emb.EmbedQuery(job.img)
+			e.mu.Lock()
+			switch {
+			case errors.Is(err, models.ErrQueueFull):
+				e.dropped.Add(1)
+			case err != nil:
+				e.failure = err
+			case len(e.ready) < maxReady:
+				e.ready = append(e.ready, asyncVector{visit: job.visit, vec: vec, img: job.img})
+			default:
+				e.stale.Add(1)
+			}
+			// The crop that waited goes at once: waiting a frame to learn whether this
+			// vector decided the visit saved no work (measured) and delayed counts.
+			job, e.waiting = e.waiting, nil
+			e.inflight = job != nil
+			e.mu.Unlock()
 		}
-		// A crop that waits goes from the next frame on: by then this vector has been
-		// through ebrcs_counter, which may have decided the visit.
-		e.inflight = false
 	}()
 }
 
