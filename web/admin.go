@@ -434,24 +434,11 @@ func (s *Server) getPipelineDefinition(c *gin.Context) {
 // every PUT is refused (403).
 func (s *Server) putPipelineDefinition(c *gin.Context) {
 	name := c.Param("name")
-	if s.PipelinesReadOnly {
-		fail(c, http.StatusForbidden, "", "pipeline definitions cannot be changed through the API: pipelines_api is read-only (set pipelines_api: read-write to allow it)")
+	raw, ok := s.pipelineBody(c, "pipeline definitions cannot be changed")
+	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxPipelineBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		fail(c, http.StatusRequestEntityTooLarge, "yaml", "the pipeline definition is larger than the limit of %d bytes", MaxPipelineBytes)
-		return
-	case err != nil:
-		fail(c, http.StatusBadRequest, "yaml", "the body could not be read: %v", err)
-		return
-	case len(bytes.TrimSpace(raw)) == 0:
-		fail(c, http.StatusBadRequest, "yaml", "the request needs the pipeline's YAML as its body")
-		return
-	}
-	err = s.PipelineAdmin.Replace(name, raw)
+	err := s.PipelineAdmin.Replace(name, raw)
 	var linkErr *pipelines.LinkError
 	switch {
 	case err == nil:
@@ -464,6 +451,30 @@ func (s *Server) putPipelineDefinition(c *gin.Context) {
 	default:
 		fail(c, http.StatusInternalServerError, "", "%v", err)
 	}
+}
+
+// pipelineBody reads a pipeline's YAML from the request body for a PUT or POST (refused
+// while pipelines_api is read-only: what says what is refused), answering the error itself
+// when it returns false.
+func (s *Server) pipelineBody(c *gin.Context, what string) ([]byte, bool) {
+	if s.PipelinesReadOnly {
+		fail(c, http.StatusForbidden, "", "%s through the API: pipelines_api is read-only (set pipelines_api: read-write to allow it)", what)
+		return nil, false
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxPipelineBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, "yaml", "the pipeline definition is larger than the limit of %d bytes", MaxPipelineBytes)
+		return nil, false
+	case err != nil:
+		fail(c, http.StatusBadRequest, "yaml", "the body could not be read: %v", err)
+		return nil, false
+	case len(bytes.TrimSpace(raw)) == 0:
+		fail(c, http.StatusBadRequest, "yaml", "the request needs the pipeline's YAML as its body")
+		return nil, false
+	}
+	return raw, true
 }
 
 func (s *Server) logger() *slog.Logger {

@@ -1,9 +1,7 @@
 package web
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -32,24 +30,11 @@ func (s *Server) pipelineCreateRoutes(r *gin.Engine) {
 
 func (s *Server) createPipeline(c *gin.Context, creator PipelineCreator) {
 	name := c.Param("name")
-	if s.PipelinesReadOnly {
-		fail(c, http.StatusForbidden, "", "pipelines cannot be created through the API: pipelines_api is read-only (set pipelines_api: read-write to allow it)")
+	raw, ok := s.pipelineBody(c, "pipelines cannot be created")
+	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxPipelineBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		fail(c, http.StatusRequestEntityTooLarge, "yaml", "the pipeline definition is larger than the limit of %d bytes", MaxPipelineBytes)
-		return
-	case err != nil:
-		fail(c, http.StatusBadRequest, "yaml", "the body could not be read: %v", err)
-		return
-	case len(bytes.TrimSpace(raw)) == 0:
-		fail(c, http.StatusBadRequest, "yaml", "the request needs the pipeline's YAML as its body")
-		return
-	}
-	err = creator.Create(name, raw)
+	err := creator.Create(name, raw)
 	var linkErr *pipelines.LinkError
 	switch {
 	case err == nil:

@@ -135,7 +135,7 @@ func Generate(c Config) (*Clip, error) {
 	err = scenario.Render(sc, c.Products, func(i int, frame *image.RGBA) error {
 		drift(frame, i, c)
 		yuv := make([]byte, w*h*3/2)
-		toI420(frame, yuv)
+		scenario.ToI420(frame, yuv)
 		Stamp(yuv[:w*h], w, yuv[w*h:w*h*5/4], yuv[w*h*5/4:], w/2, uint16(i))
 		clip.Blocks = append(clip.Blocks, BlockMeans(yuv[:w*h], w, w, h))
 		raw = append(raw, yuv)
@@ -176,31 +176,6 @@ func drift(img *image.RGBA, i int, c Config) {
 			for k := 0; k < 3; k++ {
 				row[4*x+k] = uint8((int32(row[4*x+k])*g + 32768) >> 16)
 			}
-		}
-	}
-}
-
-// toI420 converts RGBA with even sides to I420 (BT.601, limited range), chroma as 2×2 means.
-func toI420(img *image.RGBA, out []byte) {
-	w, h := img.Bounds().Dx(), img.Bounds().Dy()
-	yp, up, vp := out[:w*h], out[w*h:w*h*5/4], out[w*h*5/4:]
-	pix, stride := img.Pix, img.Stride
-	for y := 0; y < h; y++ {
-		row := pix[y*stride:]
-		for x := 0; x < w; x++ {
-			r, g, b := int(row[4*x]), int(row[4*x+1]), int(row[4*x+2])
-			yp[y*w+x] = uint8((66*r+129*g+25*b+128)>>8 + 16)
-		}
-	}
-	for y := 0; y < h/2; y++ {
-		r0, r1 := pix[2*y*stride:], pix[(2*y+1)*stride:]
-		for x := 0; x < w/2; x++ {
-			i := 8 * x
-			r := int(r0[i]) + int(r0[i+4]) + int(r1[i]) + int(r1[i+4])
-			g := int(r0[i+1]) + int(r0[i+5]) + int(r1[i+1]) + int(r1[i+5])
-			b := int(r0[i+2]) + int(r0[i+6]) + int(r1[i+2]) + int(r1[i+6])
-			up[y*w/2+x] = uint8((-38*r-74*g+112*b+512)>>10 + 128)
-			vp[y*w/2+x] = uint8((112*r-94*g-18*b+512)>>10 + 128)
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // mp4Launch encodes I420 frames pushed into "src" to H.264 in MP4. The frames are converted
-// from RGB here (toI420, exact BT.601) rather than by videoconvert, which is off by a few
+// from RGB here (ToI420, exact BT.601) rather than by videoconvert, which is off by a few
 // levels. Constant quality 18 keeps the counter texture and most of the camera noise;
 // zerolatency means no B-frames, so every decoder gives frames back in order, one per input.
 const mp4Launch = "appsrc name=src format=time is-live=false block=true max-bytes=%d ! " +
@@ -98,7 +98,7 @@ func WriteMP4(path string, s *Scenario, products []Product) error {
 	errEarly := errors.New("mp4 encoder stopped early")
 	yuv := make([]byte, frameBytes)
 	err = p.render(func(i int, frame *image.RGBA) error {
-		toI420(frame, yuv)
+		ToI420(frame, yuv)
 		buf := gst.NewBufferFromBytes(yuv)
 		buf.SetPresentationTimestamp(frameTime(i))
 		buf.SetDuration(frameTime(i+1) - frameTime(i))

@@ -26,7 +26,7 @@ func WriteY4M(w io.Writer, s *Scenario, products []Product) error {
 	}
 	yuv := make([]byte, width*height*3/2)
 	err = p.render(func(_ int, frame *image.RGBA) error {
-		toI420(frame, yuv)
+		ToI420(frame, yuv)
 		if _, err := bw.WriteString("FRAME\n"); err != nil {
 			return err
 		}
@@ -39,9 +39,9 @@ func WriteY4M(w io.Writer, s *Scenario, products []Product) error {
 	return bw.Flush()
 }
 
-// toI420 converts an RGBA frame with even sides to planar Y, U, V (BT.601, limited range),
+// ToI420 converts an RGBA frame with even sides to planar Y, U, V (BT.601, limited range),
 // each chroma sample the mean of a 2x2 block.
-func toI420(img *image.RGBA, out []byte) {
+func ToI420(img *image.RGBA, out []byte) {
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	yp, up, vp := out[:w*h], out[w*h:w*h+w*h/4], out[w*h+w*h/4:]
 	pix, stride := img.Pix, img.Stride
