@@ -17,12 +17,13 @@
 //
 // # Consistency between the database and the index
 //
-// Every change to the searchable content (adding or removing a product, storing re-embedded
-// vectors) increments a generation counter in the same SQLite transaction. The index is saved
-// after each change with the generation it reflects; at Open, a sidecar whose generation,
-// embedder fingerprint, catalog identity, dimension or vector count differs from the
-// database's means the index is stale (a crash between the commit and the index write, a
-// restored backup, a copied file) and it is rebuilt from the stored vectors.
+// Every change to the searchable content (adding or removing a product or a product's photos,
+// storing re-embedded vectors) increments a generation counter in the same SQLite
+// transaction. The index is saved after each change with the generation it reflects; at
+// Open, a sidecar whose generation, embedder fingerprint, catalog identity, dimension or
+// vector count differs from the database's means the index is stale (a crash between the
+// commit and the index write, a restored backup, a copied file) and it is rebuilt from the
+// stored vectors.
 //
 // # Model changes
 //
@@ -33,8 +34,9 @@
 // # Index kinds
 //
 // Flat (exact inner product) below Options.HNSWThreshold vectors, HNSW above, by default.
-// HNSW cannot delete: removed products' vectors stay in the graph as tombstones that Search
-// skips, until the graph is rebuilt in the background (at 10% tombstones) and swapped in
-// under the write lock. The same background build turns a flat index into HNSW when the
-// catalog grows past the threshold, and serves exact flat search meanwhile.
+// HNSW cannot delete: removed products' (and photos') vectors stay in the graph as
+// tombstones that Search skips, until the graph is rebuilt in the background (at 10%
+// tombstones) and swapped in under the write lock. The same background build turns a flat
+// index into HNSW when the catalog grows past the threshold, and serves exact flat search
+// meanwhile.
 package data

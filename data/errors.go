@@ -37,6 +37,10 @@ var (
 	// ErrTooManyImages: more images than Options.MaxImages.
 	ErrTooManyImages = errors.New("data: too many images")
 
+	// ErrLastImage: removing a product's only photo. A product keeps at least one, or it
+	// could never be recognised; remove the product instead.
+	ErrLastImage = errors.New("data: a product keeps at least one photo")
+
 	// ErrClosed: the catalog was closed.
 	ErrClosed = errors.New("data: catalog is closed")
 

@@ -141,6 +141,17 @@ CREATE TABLE purchase_prices (
 );
 `,
 	},
+	{
+		name: "change feed: product photos changed",
+		sql: `
+-- Photos added to or removed from an existing product (ref: the product); a replica applies it
+-- by reading the product's photos and vectors again. A node of an older build refuses this
+-- schema (ErrSchemaTooNew) rather than skip such changes.
+ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check CHECK (kind IN ('product_added', 'product_updated',
+	'product_removed', 'product_images_changed', 'learned_added', 'learned_removed'));
+`,
+	},
 }
 
 // pgMigrationLock is the advisory lock key under which a node migrates, so that nodes

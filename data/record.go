@@ -34,6 +34,7 @@ const (
 	changeProductAdded   = "product_added"
 	changeProductUpdated = "product_updated" // name, SKU or price
 	changeProductRemoved = "product_removed"
+	changeProductImages  = "product_images_changed" // photos added or removed; see productimages.go
 	changeLearnedAdded   = "learned_added"
 	changeLearnedRemoved = "learned_removed"
 )
@@ -393,7 +394,8 @@ func unavailable(err error) error {
 	if err == nil || errors.Is(err, ErrCatalogUnavailable) {
 		return err
 	}
-	for _, own := range []error{ErrNotFound, ErrDuplicateName, ErrAlreadyConfirmed, ErrInvalidPurchase, ErrSchemaTooNew, pgx.ErrNoRows} {
+	for _, own := range []error{ErrNotFound, ErrDuplicateName, ErrAlreadyConfirmed, ErrInvalidPurchase, ErrSchemaTooNew,
+		ErrTooManyImages, ErrLastImage, pgx.ErrNoRows} {
 		if errors.Is(err, own) {
 			return err
 		}

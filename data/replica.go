@@ -296,6 +296,18 @@ func (c *Catalog) applyChangeLocked(ctx context.Context, ch change, mark int64) 
 			return c.markApplied(ctx, mark) // removed since
 		}
 		return c.applyRecordUpdateLocked(ctx, p, mark)
+	case changeProductImages:
+		if !c.knownProduct(ch.ref) {
+			return c.markApplied(ctx, mark) // removed since
+		}
+		p, err := c.record.product(ctx, ch.ref, c.fp)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return c.markApplied(ctx, mark) // removed since: a later change says so
+		}
+		return c.applyRecordImagesLocked(ctx, p, mark)
 	case changeProductRemoved:
 		if !c.knownProduct(ch.ref) {
 			return c.markApplied(ctx, mark)

@@ -6,5 +6,6 @@
 //
 // The tests need root (or CAP_SYS_ADMIN), /usr/bin/chromium, unshare and ip: they re-execute
 // themselves in a private network namespace with only the loopback interface up, where
-// Chromium and the server meet on 127.0.0.1. `go test -short` skips them.
+// Chromium and the server meet on 127.0.0.1. `go test -short` skips them. The annotation test
+// also holds the returned video back with tc (iproute2's, an HTB qdisc and u32 filters on lo).
 package e2e

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +105,8 @@ func TestMonitorShowsStationsAndLiveCheckouts(t *testing.T) {
 }
 
 // A camera station from the back office's form: the admin fills in the camera's address and
-// credentials, picks the counting area and WHEP; the form writes the pipeline file (the
+// credentials, picks a preset counting area, then takes a snapshot from the camera and draws
+// the area on it, and picks WHEP; the form writes the pipeline file with the area drawn (the
 // server validates it first), the station starts, and the monitor shows its video.
 func TestStationFromTheForm(t *testing.T) {
 	skipIfShort(t)
@@ -146,14 +148,16 @@ func TestStationFromTheForm(t *testing.T) {
 		t.Fatalf("the YAML preview (the password must be hidden): %q %v", preview, err)
 	}
 	checkAxe(t, admin, "the station form")
+	drawn := drawStationArea(t, admin, "s3cret!")
 	admin.click(t, "station-submit")
 	admin.waitJS(t, 30*time.Second, `!document.querySelector('[data-testid="station-ok"]').hidden || !document.querySelector('[data-testid="station-error"]').hidden`, "the form's answer")
 	if msg, _ := evalJS[string](admin, `document.querySelector('[data-testid="station-error"]').hidden ? '' : document.querySelector('[data-testid="station-error"]').textContent`); msg != "" {
 		t.Fatalf("the station was refused: %s", msg)
 	}
 	raw, err := os.ReadFile(filepath.Join(srv.dir, "pipelines", "counter-2.yaml"))
-	if err != nil || !strings.Contains(string(raw), cam.URL()) || !strings.Contains(string(raw), `password: "s3cret!"`) {
-		t.Fatalf("the pipeline file: %v\n%s", err, raw)
+	if err != nil || !strings.Contains(string(raw), cam.URL()) || !strings.Contains(string(raw), `password: "s3cret!"`) ||
+		!strings.Contains(string(raw), `roi: "`+roiText(drawn)+`"`) {
+		t.Fatalf("the pipeline file (want the area drawn, %s): %v\n%s", roiText(drawn), err, raw)
 	}
 	admin.waitJS(t, 30*time.Second, `(() => { const v = document.querySelector('[data-testid="monitor-tile"][data-session="st_counter-2"] [data-testid="monitor-video"]');
 		return v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 10; })()`, "the new station's video in the monitor")
@@ -161,8 +165,8 @@ func TestStationFromTheForm(t *testing.T) {
 		ROI [][2]float64 `json:"roi"`
 	}
 	srv.getJSON(t, "/api/sessions/st_counter-2", &station)
-	if len(station.ROI) != 4 || station.ROI[0] != [2]float64{0, 0.5} {
-		t.Errorf("the station's counting area: %v, want the lower half", station.ROI)
+	if fmt.Sprint(station.ROI) != fmt.Sprint(drawn) {
+		t.Errorf("the station's counting area: %v, want the one drawn on the snapshot, %v", station.ROI, drawn)
 	}
 	// Staff change its area from its tile, on its live video.
 	if _, err := evalJS[bool](admin, `(() => { const s = document.querySelector('[data-testid="monitor-tile"][data-session="st_counter-2"] [data-testid="monitor-area"]'); s.value = 'centre'; return true; })()`); err != nil {

@@ -78,7 +78,9 @@ func startServer(t *testing.T, products []scenario.Product) *server {
 	return startServerWith(t, products, "")
 }
 
-// startServerWith is startServer with more lines of configuration (YAML, top level).
+// startServerWith is startServer with more lines of configuration (YAML, top level). They
+// follow the webrtc: section, the configuration's last: lines indented by two spaces add to
+// it (webrtcPorts).
 func startServerWith(t *testing.T, products []scenario.Product, extraConfig string) *server {
 	t.Helper()
 	bin := ebrcsBinary(t)

@@ -17,6 +17,7 @@ import (
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/testkit/gsttest"
+	"github.com/ebrcs/ebrcs/testkit/scenario"
 )
 
 // product draws a synthetic product, size×size: each has its own colours and pattern, so the
@@ -168,5 +169,116 @@ func TestMatchRefusesForeignEmbeddings(t *testing.T) {
 		"ebrcs_match catalog=%s embedder=%s ! appsink name=out sync=false", t.TempDir(), colour), 30*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "give ebrcs_embed and ebrcs_match the same embedder") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// In async mode (the live pipelines), once ebrcs_counter has decided a visit, ebrcs_embed
+// recognises nothing more of it: the gate keeps asking (every N-th frame while the product
+// stays), but no crop is embedded, and a crop that was waiting when the decision came is
+// dropped. Only what was embedded or in flight at the count still arrives. Real pipeline, real encoder,
+// a scenario video paced at its frame rate as a camera's would be.
+func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
+	gsttest.Init(t)
+	defer recognition.CloseAll()
+	products := scenario.SyntheticProducts(6, 1)
+	emb, err := recognition.OpenEmbedder("", "../models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cat, err := recognition.OpenCatalog(dataDir, emb, data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range products {
+		if _, err := cat.AddProduct(data.NewProduct{Name: p.Name, Images: [][]byte{pngBytes(t, p.Image)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suite, err := scenario.Suite(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc *scenario.Scenario
+	for _, s := range suite {
+		if s.Name == "two-products" {
+			sc = s
+		}
+	}
+	if sc == nil {
+		t.Fatal("no two-products scenario")
+	}
+	video, _, err := scenario.Generate(t.TempDir(), sc, products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := sc.Truth(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! decodebin ! identity sync=true ! videoconvert ! video/x-raw,format=I420 ! "+
+		"ebrcs_bgsub foreground-slowdown=10 ! ebrcs_roigate roi=\"0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95\" entry-burst=4 ! "+
+		"ebrcs_embed model-dir=../models async=true ! ebrcs_match catalog=%s model-dir=../models ! ebrcs_counter ! appsink name=out sync=false",
+		video, dataDir), 2*time.Minute)
+
+	type visitLog struct {
+		product              string
+		asked, askedDecided  int // frames the gate asked to recognise; of them, after the count
+		vectors, lateVectors int // vectors that came; of them, after the count
+	}
+	var visits []*visitLog
+	var v *visitLog
+	decided := false
+	for _, fr := range out {
+		m := fr.Meta
+		if m == nil || m.Gate == nil {
+			continue
+		}
+		if m.Gate.Entry {
+			v, decided = &visitLog{}, false
+			visits = append(visits, v)
+		}
+		if v == nil || !m.Gate.Occupied {
+			continue
+		}
+		if m.Gate.Recognize {
+			v.asked++
+			if decided {
+				v.askedDecided++
+			}
+		}
+		if m.Embedding != nil {
+			v.vectors++
+			if decided {
+				v.lateVectors++
+			}
+		}
+		if m.Match != nil && m.Match.Decision == framemeta.DecisionCount && !decided {
+			decided, v.product = true, m.Match.Product
+		}
+	}
+	counted := 0
+	for _, tv := range truth.Visits {
+		if tv.Counted {
+			counted++
+		}
+	}
+	if len(visits) != counted {
+		t.Fatalf("%d visits seen, the scenario has %d counted ones", len(visits), counted)
+	}
+	for i, v := range visits {
+		t.Logf("visit %d: %s, gate asked %d times (%d after the count), %d vectors (%d after the count)",
+			i, v.product, v.asked, v.askedDecided, v.vectors, v.lateVectors)
+		if v.product != truth.Visits[i].Product {
+			t.Errorf("visit %d counted %q, the scenario shows %q", i, v.product, truth.Visits[i].Product)
+		}
+		if v.askedDecided < 3 {
+			t.Errorf("visit %d: the gate asked only %d times after the count: the visit is too short to tell", i, v.askedDecided)
+		}
+		// What was already embedded or in flight when the count came (one crop in flight,
+		// and at most two vectors wait for frames) may still arrive; nothing asked later.
+		if v.lateVectors > 2 {
+			t.Errorf("visit %d: %d vectors after the count; only crops already embedded or in flight may still come", i, v.lateVectors)
+		}
 	}
 }

@@ -33,28 +33,39 @@ var rtspSource = &EndpointType{
 	Endless: func(Params) bool { return true },
 	Silence: func(p Params) time.Duration { return p.Duration("silence_timeout") },
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
-		src, err := gst.NewElementWithProperties("rtspsrc", map[string]interface{}{
-			"name":     "camera", // errors read "camera: ...", the same on every attempt
-			"location": p.String("url"), "latency": uint(p.Int("latency_ms")),
-			// Give up on a dead server quickly: the supervisor's backoff does the retrying.
-			"tcp-timeout": uint64(5 * time.Second / time.Microsecond),
-			"timeout":     uint64(5 * time.Second / time.Microsecond),
-		})
+		// Give up on a dead server quickly: the supervisor's backoff does the retrying.
+		src, err := newRTSPSrc(p, 5*time.Second)
 		if err != nil {
-			return nil, err
-		}
-		if u := p.String("user"); u != "" {
-			src.SetProperty("user-id", u)
-		}
-		if pw := p.String("password"); pw != "" {
-			src.SetProperty("user-pw", pw)
-		}
-		protocols := map[string]string{"tcp": "tcp", "udp": "udp", "auto": "udp+udp-mcast+tcp"}[p.String("transport")]
-		if err := gstprops.Set(src, "protocols", protocols); err != nil {
 			return nil, err
 		}
 		return rtspBin(ctx, src)
 	},
+}
+
+// newRTSPSrc is the rtspsrc of a camera (named "camera": errors read "camera: ...", the same
+// on every attempt) with its address, credentials and transport from p; connecting and
+// waiting for the first packets each give up after timeout.
+func newRTSPSrc(p Params, timeout time.Duration) (*gst.Element, error) {
+	src, err := gst.NewElementWithProperties("rtspsrc", map[string]interface{}{
+		"name":     "camera",
+		"location": p.String("url"), "latency": uint(p.Int("latency_ms")),
+		"tcp-timeout": uint64(timeout / time.Microsecond),
+		"timeout":     uint64(timeout / time.Microsecond),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if u := p.String("user"); u != "" {
+		src.SetProperty("user-id", u)
+	}
+	if pw := p.String("password"); pw != "" {
+		src.SetProperty("user-pw", pw)
+	}
+	protocols := map[string]string{"tcp": "tcp", "udp": "udp", "auto": "udp+udp-mcast+tcp"}[p.String("transport")]
+	if err := gstprops.Set(src, "protocols", protocols); err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // rtspBin puts rtspsrc and a decodebin for its video stream in a bin exposing decoded video on

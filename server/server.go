@@ -64,9 +64,21 @@ func Run(ctx context.Context, cfg Config, version string, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
+	// The admin's named tokens, next to the admin token's file. A file that cannot be read is
+	// logged and the server runs on the configured tokens (the admin page says why).
+	tokens, err := access.OpenTokens(tokensFile)
+	if err != nil {
+		log.Error("named tokens do not work", "err", err)
+	}
+	defer func() {
+		if err := tokens.Flush(); err != nil {
+			log.Warn("named tokens: the last-used times were not saved", "err", err)
+		}
+	}()
+	go tokens.FlushEvery(ctx, time.Minute, func(err error) { log.Warn("named tokens: the last-used times were not saved", "err", err) })
 	// One guard for every door to a session: the HTTP API and WHIP/WHEP.
 	trusted, _ := cfg.trustedProxies() // checked by LoadConfig
-	guard := &access.Guard{AdminToken: token, StaffToken: cfg.StaffToken}
+	guard := &access.Guard{AdminToken: token, StaffToken: cfg.StaffToken, Tokens: tokens}
 	if n := cfg.Checkout.SessionsPerMinute; n > 0 {
 		guard.Limiter = access.NewRateLimiter(n, trusted)
 	}
@@ -138,6 +150,10 @@ func newCheckout(cfg CheckoutConfig, catalogURL string, video checkout.StationVi
 // adminTokenFile is where a generated admin token is written (relative to the working
 // directory), readable by the server's user only.
 const adminTokenFile = "var/admin-token"
+
+// tokensFile keeps the admin's named tokens (their digests, never the tokens), this server's
+// own (see access.Tokens).
+const tokensFile = "var/tokens.json"
 
 // adminToken returns the configured token or, without one, a new token written to
 // adminTokenFile: never to the log.

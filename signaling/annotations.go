@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -15,37 +16,67 @@ import (
 
 // Annotation is what ebrcs_overlay draws on one frame of a live session, as data, so that a
 // page can draw it over its own local preview of the camera (which has no latency) while the
-// annotated video keeps carrying it too. Coordinates are normalised to the frame (0..1).
+// annotated video keeps carrying it too. Coordinates are normalised to the frame (0..1) and
+// rounded to 1/10000 (a fifth of a pixel at 1920): one frame's annotation stays a few hundred
+// bytes, whatever the cart holds.
 type Annotation struct {
-	// StreamTime is the frame's time in the session's stream, in seconds.
+	// StreamTime is the frame's time in the session's stream, in seconds (to the millisecond).
 	StreamTime float64 `json:"t"`
 	// ROI is the region of interest's polygon; Status where the main object is (empty,
 	// outside, entered, inside).
 	ROI    [][2]float64 `json:"roi,omitempty"`
 	Status string       `json:"status,omitempty"`
 	// Box is the main object's box (x0, y0, x1, y1), State its colour's meaning (pending: not
-	// recognised yet, matched, unknown) and Label the text above it ("Milk 0.87").
-	Box   *[4]float64 `json:"box,omitempty"`
-	State string      `json:"state,omitempty"`
-	Label string      `json:"label,omitempty"`
-	// Cart is the cart after this frame.
-	Cart []framemeta.CartLine `json:"cart,omitempty"`
+	// recognised yet, matched, unknown) and Label the staff's text for it ("Milk 0.87").
+	// Product is the product recognised (matched only), Ask that the checkout asks the
+	// shopper which product it is (unknown only): with State, what the overlay says to the
+	// shopper ("Milk", "Checking…", "Not sure: see the screen", "Not recognised").
+	Box     *[4]float64 `json:"box,omitempty"`
+	State   string      `json:"state,omitempty"`
+	Label   string      `json:"label,omitempty"`
+	Product string      `json:"product,omitempty"`
+	Ask     bool        `json:"ask,omitempty"`
+	// Cart is the cart after this frame, its first annotationCartLines lines as the overlay
+	// lists them, and CartMore how many lines follow.
+	Cart     []AnnotationLine `json:"cart,omitempty"`
+	CartMore int              `json:"cart_more,omitempty"`
 }
+
+// AnnotationLine is one line of an Annotation's cart.
+type AnnotationLine struct {
+	Product  string `json:"product"`
+	Quantity int    `json:"quantity"`
+}
+
+// annotationCartLines is how many cart lines an annotation carries: as many as ebrcs_overlay
+// lists before "+N more".
+const annotationCartLines = 6
+
+// round4 rounds a normalised coordinate to 1/10000.
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 // annotationOf describes a frame's metadata as the overlay draws it.
 func annotationOf(f *framemeta.Frame, pts time.Duration) Annotation {
-	a := Annotation{StreamTime: pts.Seconds(), Cart: f.Cart}
+	a := Annotation{StreamTime: math.Round(pts.Seconds()*1e3) / 1e3}
+	for i, l := range f.Cart {
+		if i == annotationCartLines {
+			a.CartMore = len(f.Cart) - i
+			break
+		}
+		a.Cart = append(a.Cart, AnnotationLine{Product: l.Product, Quantity: l.Quantity})
+	}
 	g := f.Gate
 	if g == nil {
 		return a
 	}
 	for _, p := range g.ROI {
-		a.ROI = append(a.ROI, [2]float64{p.X, p.Y})
+		a.ROI = append(a.ROI, [2]float64{round4(p.X), round4(p.Y)})
 	}
 	a.Status = string(g.Status)
 	if g.HasMain && f.Width > 0 && f.Height > 0 {
 		w, h := float64(f.Width), float64(f.Height)
-		a.Box = &[4]float64{float64(g.Main.Min.X) / w, float64(g.Main.Min.Y) / h, float64(g.Main.Max.X) / w, float64(g.Main.Max.Y) / h}
+		a.Box = &[4]float64{round4(float64(g.Main.Min.X) / w), round4(float64(g.Main.Min.Y) / h),
+			round4(float64(g.Main.Max.X) / w), round4(float64(g.Main.Max.Y) / h)}
 		m := f.Match
 		if m == nil {
 			m = f.Verdict // the visit's latest, between recognitions
@@ -54,9 +85,10 @@ func annotationOf(f *framemeta.Frame, pts time.Duration) Annotation {
 		case m == nil:
 			a.State = "pending"
 		case m.Known:
-			a.State, a.Label = "matched", fmt.Sprintf("%s %.2f", m.Product, m.Score)
+			a.State, a.Label, a.Product = "matched", fmt.Sprintf("%s %.2f", m.Product, m.Score), m.Product
 		default:
 			a.State, a.Label = "unknown", fmt.Sprintf("unknown %.2f", m.Score)
+			a.Ask = m.Decision == framemeta.DecisionAsk
 		}
 	}
 	return a

@@ -211,9 +211,9 @@ func (s *Server) deleteProduct(c *gin.Context, id int64) {
 	c.Status(http.StatusNoContent)
 }
 
-// getProductImage: GET /api/products/{id}/images/{n} (n from 1) → the stored bytes. Stored
-// images never change (a product is removed and added again, under a new id), so they can
-// be cached; the ETag is the bytes' SHA-256, and conditional and range requests are served.
+// getProductImage: GET /api/products/{id}/images/{n} (n from 1) → the stored bytes. Photo n
+// changes when a photo before it is removed, so a cache revalidates it (no-cache) with its
+// ETag, the bytes' SHA-256: unchanged, it costs a 304. Range requests are served.
 func (s *Server) getProductImage(c *gin.Context, id int64) {
 	n, ok := positiveInt(c.Param("n"))
 	if !ok || n > 1<<20 {
@@ -232,7 +232,7 @@ func (s *Server) getProductImage(c *gin.Context, id int64) {
 	sum := sha256.Sum256(b)
 	h := c.Writer.Header()
 	h.Set("Content-Type", mime)
-	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(b))
@@ -282,6 +282,7 @@ func (s *Server) createProduct(c *gin.Context) {
 type productForm struct {
 	name, sku, price *string
 	images           [][]byte
+	filenames        []string // of images, as the client named them
 }
 
 // readProductForm streams the multipart form, holding each part to its limit. It answers the
@@ -329,6 +330,7 @@ func (f *productForm) readPart(c *gin.Context, part *multipart.Part) bool {
 			return false
 		}
 		f.images = append(f.images, b)
+		f.filenames = append(f.filenames, part.FileName())
 		return true
 	case "name", "sku", "price":
 		dst := map[string]**string{"name": &f.name, "sku": &f.sku, "price": &f.price}[name]

@@ -364,7 +364,7 @@ func TestProductLifecycle(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "image/png" {
 			t.Errorf("%s: Content-Type %q", path, ct)
 		}
-		if cc := rec.Header().Get("Cache-Control"); cc != "public, max-age=3600" {
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-cache" {
 			t.Errorf("%s: Cache-Control %q", path, cc)
 		}
 		etag := rec.Header().Get("ETag")

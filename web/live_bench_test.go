@@ -127,7 +127,9 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	env.mgr, err = checkout.NewManager(checkout.Config{Store: cat, MaxSessions: maxSessions, Logger: quiet})
+	// The pipeline gives new sessions its counting area, as the server's checkout pipeline
+	// does: without it a session would have no area (no entries, no visits to decide).
+	env.mgr, err = checkout.NewManager(checkout.Config{Pipeline: spec, Store: cat, MaxSessions: maxSessions, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -257,7 +257,7 @@ func TestPageHooks(t *testing.T) {
 					labelled[attr["for"]] = true
 					inLabel = true
 				case "input", "select", "textarea":
-					if attr["type"] != "hidden" && attr["aria-label"] == "" && !inLabel {
+					if attr["type"] != "hidden" && attr["aria-label"] == "" && attr["aria-labelledby"] == "" && !inLabel {
 						controls = append(controls, attr["id"])
 					}
 				}

@@ -61,6 +61,9 @@ type Server struct {
 	Nodes NodeDirectory
 	// Store is how the pages show money, and whether unpriced carts may be confirmed.
 	Store StoreSettings
+	// SnapshotTimeout bounds POST /api/stations/snapshot, a frame from a camera (0:
+	// pipelines.DefaultSnapshotTimeout).
+	SnapshotTimeout time.Duration
 
 	http *http.Server
 }
@@ -78,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 		r.GET("/api/nodes", s.nodes)
 	}
 	s.storeRoutes(r)
+	s.tokenRoutes(r)
 	if s.Checkout != nil {
 		s.checkoutRoutes(r)
 	}

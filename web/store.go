@@ -48,6 +48,10 @@ func (s StoreSettings) withDefaults() StoreSettings {
 // whoAmIJSON answers GET /api/whoami.
 type whoAmIJSON struct {
 	Role access.Role `json:"role"`
+	// Name is the token's name: a named token's own ("Anna"), or "admin_token" or
+	// "staff_token" for the configured ones; TokenID is a named token's id.
+	Name    string `json:"name"`
+	TokenID string `json:"token_id,omitempty"`
 	// May lists what the role may do, for the pages to show only what works.
 	May []string `json:"may"`
 }
@@ -58,17 +62,17 @@ type whoAmIJSON struct {
 func (s *Server) storeRoutes(r *gin.Engine) {
 	r.GET("/api/store", func(c *gin.Context) { c.JSON(http.StatusOK, s.Store.withDefaults()) })
 	r.GET("/api/whoami", func(c *gin.Context) {
-		role, err := s.Guard.RoleOf(c.Request)
+		id, err := s.Guard.Identify(c.Request)
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="ebrcs"`)
 			fail(c, access.Status(err), "token", "%v", err)
 			return
 		}
 		may := []string{"staff_mode", "counting_areas", "reviews", "cart_overrides", "stations", "history"}
-		if role == access.RoleAdmin {
+		if id.Role == access.RoleAdmin {
 			may = append(may, "catalog", "pipelines", "tokens")
 		}
-		c.JSON(http.StatusOK, whoAmIJSON{Role: role, May: may})
+		c.JSON(http.StatusOK, whoAmIJSON{Role: id.Role, Name: id.Name, TokenID: id.TokenID, May: may})
 	})
 }
 

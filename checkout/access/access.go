@@ -57,13 +57,17 @@ const (
 	RoleNone Role = ""
 )
 
-// Guard checks requests against the admin and staff tokens and the sessions' keys.
+// Guard checks requests against the admin and staff tokens, the admin's named tokens and
+// the sessions' keys.
 type Guard struct {
 	// AdminToken is the admin's credential, sent as "Authorization: Bearer <token>" or
 	// "X-Admin-Token: <token>". Empty: nobody is admin (the admin API fails closed).
 	AdminToken string
 	// StaffToken is staff's credential, sent the same way. Empty: only the admin is staff.
 	StaffToken string
+	// Tokens are the named tokens the admin makes and revokes (nil: the two above only,
+	// which always work: they are how the admin first signs in).
+	Tokens *Tokens
 	// Limiter bounds how fast one client may create sessions (nil: unlimited).
 	Limiter *RateLimiter
 }
@@ -82,26 +86,39 @@ func (g *Guard) IsAdmin(r *http.Request) bool {
 }
 
 // RoleOf returns the role of the token a request carries. Without one, or with a token that
-// is neither the admin's nor staff's, the role is RoleNone and the error (wrapping
-// ErrNoCredentials or ErrForbidden) says exactly what is wrong, for a sign-in form to show.
+// is neither the admin's nor staff's nor a named token, the role is RoleNone and the error
+// (wrapping ErrNoCredentials or ErrBadToken) says exactly what is wrong, for a sign-in form
+// to show.
 func (g *Guard) RoleOf(r *http.Request) (Role, error) {
+	id, err := g.Identify(r)
+	return id.Role, err
+}
+
+// Identify is RoleOf with the token's name: the configured tokens are "admin_token" and
+// "staff_token"; a named token (Tokens) has its own, and its id.
+func (g *Guard) Identify(r *http.Request) (Identity, error) {
 	given, ok := adminTokenOf(r)
 	if !ok {
-		return RoleNone, fmt.Errorf("%w: no token was sent (Authorization: Bearer <token>)", ErrNoCredentials)
+		return Identity{}, fmt.Errorf("%w: no token was sent (Authorization: Bearer <token>)", ErrNoCredentials)
 	}
-	if g == nil || g.AdminToken == "" && g.StaffToken == "" {
-		return RoleNone, fmt.Errorf("%w: this server has no admin or staff token configured", ErrBadToken)
+	if g == nil || g.AdminToken == "" && g.StaffToken == "" && g.Tokens == nil {
+		return Identity{}, fmt.Errorf("%w: this server has no admin or staff token configured", ErrBadToken)
 	}
-	// Both comparisons always run, so that timing does not tell which token came close.
-	admin := g.AdminToken != "" && sameSecret(given, g.AdminToken)
-	staff := g.StaffToken != "" && sameSecret(given, g.StaffToken)
+	// Every comparison always runs, of SHA-256 digests in constant time, so that timing tells
+	// neither which token came close nor how long it is.
+	digest := sha256.Sum256([]byte(given))
+	admin := g.AdminToken != "" && sameDigest(digest, g.AdminToken)
+	staff := g.StaffToken != "" && sameDigest(digest, g.StaffToken)
+	named, isNamed := g.Tokens.match(digest)
 	switch {
 	case admin:
-		return RoleAdmin, nil
+		return Identity{Role: RoleAdmin, Name: "admin_token"}, nil
 	case staff:
-		return RoleStaff, nil
+		return Identity{Role: RoleStaff, Name: "staff_token"}, nil
+	case isNamed:
+		return named, nil
 	}
-	return RoleNone, fmt.Errorf("%w: this token is neither the admin token nor the staff token (%d characters were sent; check for a missing or extra character)", ErrBadToken, len(given))
+	return Identity{}, fmt.Errorf("%w: this token is neither the admin token nor the staff token (%d characters were sent; check for a missing or extra character), nor a named token of this server (a revoked one stops working at once)", ErrBadToken, len(given))
 }
 
 // adminTokenOf returns the token a request carries as a bearer token or X-Admin-Token.
@@ -124,9 +141,9 @@ func bearerOf(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-func sameSecret(given, want string) bool {
-	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+func sameDigest(given [sha256.Size]byte, want string) bool {
+	b := sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(given[:], b[:]) == 1
 }
 
 // Session allows the request to read, change or watch sess: staff always; the shopper with

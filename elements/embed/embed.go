@@ -224,6 +224,11 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 		}
 		e.stale.Add(1)
 	}
+	if up.Gate != nil && up.Gate.Visit.Decided() && e.waiting != nil {
+		// The visit was decided while this crop waited: its vector could change nothing.
+		e.waiting = nil
+		e.stale.Add(1)
+	}
 	if !wanted(up.Gate) {
 		return nil
 	}

@@ -3,6 +3,8 @@
 
 import * as api from './api.js';
 import { WhepViewer } from './whep.js';
+import { RoiEditor } from './roi.js';
+import { initTokens } from './tokens.js';
 
 const TOKEN_KEY = 'ebrcs.adminToken';
 const MAX_IMAGES = 3;
@@ -26,6 +28,8 @@ const ui = {
  */
 const hooks = { products: [], pipelines: [], reviews: [], views: {}, role: null, counts: [], purchases: [], store: null, monitor: [] };
 window.ebrcsAdmin = hooks;
+// The admin's named tokens ("Users and tokens"); hooks.tokens is its list.
+const tokensSection = initTokens({ token: () => token(), hooks });
 
 // --- token ---
 
@@ -62,9 +66,10 @@ async function checkToken() {
     if (n !== checking) return;
     setRole(who.role);
     showError(ui.tokenError, '');
+    const as = who.token_id ? ` (“${who.name}”)` : ''; // a named token: whose it is
     ui.tokenStatus.textContent = who.role === 'admin'
-      ? 'Signed in as admin: catalog, pipelines, reviews and stations.'
-      : 'Signed in as staff: reviews and stations (the catalog and pipelines are the admin’s).';
+      ? `Signed in as admin${as}: catalog, pipelines, reviews, stations and tokens.`
+      : `Signed in as staff${as}: reviews and stations (the catalog and pipelines are the admin’s).`;
     ui.tokenStatus.hidden = false;
   } catch (err) {
     if (n !== checking) return;
@@ -77,6 +82,7 @@ async function checkToken() {
 function setRole(role) {
   hooks.role = role || null;
   document.body.dataset.role = role || '';
+  tokensSection.refresh(role);
   refreshQueue();
   if (role) loadHistory();
   // Later, not now: this can run while the module is still being evaluated (the monitor's
@@ -319,7 +325,7 @@ function renderProducts() {
     thumb.className = 'thumb';
     if (p.images > 0) {
       const img = document.createElement('img');
-      img.src = api.productImageURL(p.id, 1);
+      img.src = photoURL(p, 1);
       img.alt = '';
       img.loading = 'lazy';
       img.addEventListener('error', () => img.remove()); // no picture rather than a broken one
@@ -387,7 +393,7 @@ function renderProducts() {
   }));
 }
 
-// --- editing a product: name, SKU, price (PATCH /api/products/{id}) ---
+// --- editing a product: name, SKU, price (PATCH /api/products/{id}), photos (below) ---
 
 const editing = new Set(); // ids of the products being edited
 
@@ -442,7 +448,7 @@ function editForm(p) {
   const buttons = document.createElement('div');
   buttons.className = 'buttons';
   buttons.append(save, cancel);
-  form.append(fields, formError, buttons);
+  form.append(fields, photosSection(p), formError, buttons);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!needToken()) return;
@@ -462,6 +468,118 @@ function editForm(p) {
     }
   });
   return form;
+}
+
+// --- a product's photos, in its edit form: added and removed at once (POST and DELETE
+// /api/products/{id}/images), recognised with (or no longer) from the next frame ---
+
+const photoVersions = new Map(); // product id → a counter bumped when its photos change
+
+/** The URL of photo n of p, new whenever its photos change (n's photo changes when one before it goes). */
+function photoURL(p, n) {
+  return `${api.productImageURL(p.id, n)}?v=${photoVersions.get(p.id) || 0}`;
+}
+
+function photosSection(p) {
+  const box = document.createElement('fieldset');
+  box.className = 'edit-photos';
+  box.dataset.testid = 'edit-photos';
+  const legend = document.createElement('legend');
+  legend.textContent = 'Photos';
+  const list = document.createElement('ul');
+  list.className = 'previews';
+  const inputId = `edit-images-${p.id}`;
+  const addLabel = document.createElement('label');
+  addLabel.className = 'file-button';
+  addLabel.htmlFor = inputId;
+  const addText = document.createElement('span');
+  const input = document.createElement('input');
+  input.type = 'file';
+  input.id = inputId;
+  input.accept = 'image/jpeg,image/png,image/gif,image/webp';
+  input.multiple = true;
+  input.dataset.testid = 'edit-photo-add';
+  const error = document.createElement('p');
+  error.className = 'field-error';
+  error.id = `${inputId}-error`;
+  error.setAttribute('role', 'alert');
+  error.hidden = true;
+  const ok = document.createElement('p');
+  ok.className = 'ok';
+  ok.setAttribute('role', 'status');
+  ok.dataset.testid = 'edit-photos-ok';
+  ok.hidden = true;
+
+  const render = () => {
+    list.replaceChildren(...Array.from({ length: p.images }, (_, i) => {
+      const n = i + 1;
+      const li = document.createElement('li');
+      li.dataset.testid = 'edit-photo';
+      const img = document.createElement('img');
+      img.src = photoURL(p, n);
+      img.alt = `Photo ${n} of ${p.name}`;
+      const rm = document.createElement('button');
+      rm.type = 'button';
+      rm.className = 'danger';
+      rm.textContent = 'Remove';
+      rm.dataset.testid = 'edit-photo-remove';
+      rm.setAttribute('aria-label', `Remove photo ${n} of ${p.name}`);
+      rm.disabled = p.images <= 1;
+      if (rm.disabled) rm.title = 'A product keeps at least one photo: add another first.';
+      rm.addEventListener('click', () => change(rm, () => api.removeProductImage(p.id, n, token()),
+        `Photo ${n} removed: it no longer counts for recognition.`));
+      li.append(img, rm);
+      return li;
+    }));
+    const full = p.images >= MAX_IMAGES;
+    input.disabled = full;
+    addText.textContent = full ? `Add photos (at most ${MAX_IMAGES}: remove one first)` : 'Add photos…';
+  };
+
+  /** Runs a photo change; on success p, its photos and its thumbnail show the product as it is now. */
+  const change = async (control, call, done) => {
+    if (!needToken()) return;
+    showError(error, '');
+    ok.hidden = true;
+    control.disabled = true;
+    try {
+      Object.assign(p, await call());
+      photoVersions.set(p.id, (photoVersions.get(p.id) || 0) + 1);
+      const thumb = ui.productList.querySelector(`[data-testid="product-item"][data-id="${p.id}"] .thumb img`);
+      if (thumb) thumb.src = photoURL(p, 1);
+      ok.textContent = done;
+      ok.hidden = false;
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) tokenRefused(err);
+      showError(error, err.status === 413 && !err.field ? `The photos are too large: ${err.message}` : err.message);
+    } finally {
+      control.disabled = false;
+      render();
+    }
+  };
+
+  input.addEventListener('change', () => {
+    const files = Array.from(input.files || []);
+    input.value = ''; // the same file can be chosen again
+    if (files.length === 0) return;
+    if (p.images + files.length > MAX_IMAGES) {
+      showError(error, `At most ${MAX_IMAGES} photos: this product has ${p.images}, so ${MAX_IMAGES - p.images} more at most.`);
+      return;
+    }
+    const body = new FormData();
+    for (const f of files) body.append('images', f, f.name || 'photo.jpg');
+    change(input, () => api.addProductImages(p.id, body, token()),
+      `${files.length === 1 ? 'Photo' : `${files.length} photos`} added: recognised from the next frame.`);
+  });
+  addLabel.append(addText, input);
+  const hint = document.createElement('p');
+  hint.className = 'hint';
+  hint.id = `${inputId}-hint`;
+  hint.textContent = `1 to ${MAX_IMAGES} photos; each change counts for recognition at once. On a phone, Add photos offers the camera.`;
+  input.setAttribute('aria-describedby', `${hint.id} ${error.id}`);
+  render();
+  box.append(legend, list, addLabel, hint, error, ok);
+  return box;
 }
 
 // --- learned views: what answers and corrections taught the catalog about a product ---
@@ -1212,7 +1330,109 @@ const AREA_NAMES = { centre: 'Centre', lower: 'Lower half', left: 'Left half', r
 const stationUI = {
   form: $('station-form'), name: $('st-name'), url: $('st-url'), user: $('st-user'), password: $('st-password'),
   transport: $('st-transport'), area: $('st-area'), whep: $('st-whep'), yaml: $('st-yaml'), error: $('station-error'), ok: $('station-ok'),
+  snapshot: $('st-snapshot'), snapshotError: $('st-snapshot-error'), stage: $('st-stage'), img: $('st-snapshot-img'),
+  canvas: $('st-area-canvas'), tools: $('st-area-tools'), undo: $('st-area-undo'), clear: $('st-area-clear'), status: $('st-area-status'),
+  drawnOption: document.querySelector('#st-area option[value="drawn"]'),
 };
+/** The snapshot's errors go next to the field the server names. */
+const STATION_FIELD_ERRORS = { url: 'st-url-error', username: 'st-user-error', password: 'st-password-error' };
+const STATION_FIELD_INPUTS = { url: stationUI.url, username: stationUI.user, password: stationUI.password };
+
+/** "x,y;x,y;..." (the roigate's roi property, as the presets) ⇄ [[x, y], ...]. */
+const roiText = (points) => points.map((p) => `${p[0]},${p[1]}`).join(';');
+const roiPoints = (text) => (text ? text.split(';').map((p) => p.split(',').map(Number)) : []);
+
+// The counting area on the camera's snapshot: presets are shown on it (a click starts a drawing
+// of one's own), corners are added by clicking or tapping and dragged by their handles.
+let showingPreset = false;
+let lastDrawn = []; // the area drawn, shown again when "Drawn on the snapshot" is picked back
+const stationArea = new RoiEditor(stationUI.canvas, stationUI.img, {
+  drag: true,
+  onChange: (points) => {
+    if (showingPreset) return;
+    lastDrawn = points;
+    stationUI.drawnOption.disabled = false;
+    stationUI.area.value = 'drawn';
+    showAreaStatus();
+    previewStation();
+  },
+});
+hooks.stationArea = () => ({ area: stationUI.area.value, points: stationArea.draft.map((p) => [p[0], p[1]]) });
+
+function showPresetOnSnapshot() {
+  const drawn = stationUI.area.value === 'drawn';
+  showingPreset = true;
+  stationArea.setDraft(drawn ? lastDrawn : roiPoints(AREAS[stationUI.area.value]), { replace: !drawn });
+  showingPreset = false;
+  showAreaStatus();
+}
+
+function showAreaStatus() {
+  const n = stationArea.draft.length;
+  let text;
+  if (stationUI.area.value !== 'drawn') {
+    text = `Counting area: ${AREA_NAMES[stationUI.area.value].toLowerCase()}.${stationUI.stage.hidden ? '' : ' Click or tap the snapshot to draw your own.'}`;
+  } else if (n < 3) {
+    text = `${n} corner${n === 1 ? '' : 's'} drawn: add at least ${3 - n} more, or pick a preset.`;
+  } else {
+    text = `Counting area drawn on the snapshot: ${n} corners.`;
+  }
+  stationUI.status.textContent = text;
+}
+
+function clearSnapshotErrors() {
+  for (const id of Object.values(STATION_FIELD_ERRORS)) showError($(id), '');
+  showError(stationUI.snapshotError, '');
+}
+
+stationUI.area.addEventListener('change', showPresetOnSnapshot);
+stationUI.undo.addEventListener('click', () => stationArea.undo());
+stationUI.clear.addEventListener('click', () => stationArea.reset());
+for (const input of [stationUI.url, stationUI.user, stationUI.password]) {
+  input.addEventListener('input', clearSnapshotErrors);
+}
+
+let snapshotURL = '';
+stationUI.snapshot.addEventListener('click', async () => {
+  clearSnapshotErrors();
+  const f = stationFields();
+  if (!/^rtsps?:\/\/./i.test(f.url)) {
+    showError($('st-url-error'), 'Camera address: an rtsp:// URL, such as rtsp://192.168.1.64:554/stream1.');
+    stationUI.url.focus();
+    return;
+  }
+  if (!needToken()) return;
+  stationUI.snapshot.disabled = true;
+  stationUI.snapshot.textContent = 'Taking snapshot…';
+  stationUI.status.textContent = 'Asking the camera for a picture…';
+  try {
+    const url = await api.cameraSnapshot({ url: f.url, username: f.user, password: f.password, transport: f.transport === 'auto' ? '' : f.transport }, token());
+    await new Promise((resolve, reject) => {
+      stationUI.img.onload = resolve;
+      stationUI.img.onerror = () => reject(new Error('The camera’s picture could not be shown.'));
+      stationUI.img.src = url;
+    });
+    if (snapshotURL) URL.revokeObjectURL(snapshotURL);
+    snapshotURL = url;
+    const { naturalWidth: w, naturalHeight: h } = stationUI.img;
+    stationUI.stage.style.aspectRatio = `${w} / ${h}`;
+    stationUI.stage.hidden = false;
+    stationUI.tools.hidden = false;
+    hooks.stationSnapshot = { width: w, height: h };
+    stationArea.redraw();
+    showPresetOnSnapshot();
+    showAreaStatus();
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) tokenRefused(err);
+    const id = STATION_FIELD_ERRORS[err.field];
+    showError(id ? $(id) : stationUI.snapshotError, `Snapshot: ${err.message}`);
+    if (id) STATION_FIELD_INPUTS[err.field].focus();
+    showAreaStatus();
+  } finally {
+    stationUI.snapshot.disabled = false;
+    stationUI.snapshot.textContent = stationUI.stage.hidden ? 'Take snapshot' : 'Take another snapshot';
+  }
+});
 
 /** stationYAML(fields, {hidePassword}) → the station's pipeline file. Strings are JSON-quoted: valid YAML. */
 function stationYAML(f, { hidePassword = false } = {}) {
@@ -1234,7 +1454,7 @@ function stationYAML(f, { hidePassword = false } = {}) {
     '  - element: ebrcs_bgsub',
     '    properties: {foreground-slowdown: 10}',
     '  - element: ebrcs_roigate');
-  const roi = AREAS[f.area] || '';
+  const roi = f.area === 'drawn' ? f.roi : AREAS[f.area] || '';
   lines.push(roi ? `    properties: {roi: ${q(roi)}, pad: 0, entry-burst: 4}` : '    properties: {pad: 0, entry-burst: 4}',
     '  - element: ebrcs_embed',
     '  - element: ebrcs_match',
@@ -1248,6 +1468,7 @@ function stationFields() {
   return {
     name: stationUI.name.value.trim(), url: stationUI.url.value.trim(), user: stationUI.user.value.trim(),
     password: stationUI.password.value, transport: stationUI.transport.value, area: stationUI.area.value, whep: stationUI.whep.checked,
+    roi: roiText(stationArea.draft),
   };
 }
 
@@ -1272,6 +1493,11 @@ stationUI.form.addEventListener('submit', async (e) => {
     stationUI.url.focus();
     return;
   }
+  if (f.area === 'drawn' && stationArea.draft.length < 3) {
+    showError(stationUI.error, 'Counting area: draw at least 3 corners on the snapshot, or pick a preset.');
+    stationUI.area.focus();
+    return;
+  }
   if (!needToken()) return;
   try {
     await api.request('POST', `/api/pipelines/${encodeURIComponent(f.name)}`, {
@@ -1288,3 +1514,4 @@ stationUI.form.addEventListener('submit', async (e) => {
   }
 });
 previewStation();
+showAreaStatus();

@@ -61,6 +61,13 @@ export const getStore = () => request('GET', '/api/store');
 /** whoami(token) → {role: "admin" | "staff", may: [...]}; an ApiError says what is wrong with the token. */
 export const whoami = (token) => request('GET', '/api/whoami', { token });
 
+// The admin's named tokens (admin only): listed without their secrets; a new one's token is
+// in createToken's answer only.
+export const listTokens = (token) => request('GET', '/api/tokens', { token });
+/** createToken({name, role}, token) → {id, name, role, created, last_used, token}. */
+export const createToken = (body, token) => request('POST', '/api/tokens', { json: body, token });
+export const revokeToken = (id, token) => request('DELETE', `/api/tokens/${enc(id)}`, { token });
+
 // Checkout sessions. The counting area (ROI) is staff's: those calls take staff's token.
 export const createSession = (roi, token) => request('POST', '/api/sessions', roi ? { json: { roi: { points: roi } }, token } : { token });
 export const getSession = (id) => request('GET', `/api/sessions/${enc(id)}`);
@@ -111,6 +118,10 @@ export const listProducts = () => request('GET', '/api/products');
 export const createProduct = (form, token) => request('POST', '/api/products', { body: form, token });
 export const deleteProduct = (id, token) => request('DELETE', `/api/products/${enc(id)}`, { token });
 export const productImageURL = (id, n = 1) => `/api/products/${enc(id)}/images/${n}`;
+/** addProductImages(id, form with "images" files, token) → the product, recognised by them at once. */
+export const addProductImages = (id, form, token) => request('POST', `/api/products/${enc(id)}/images`, { body: form, token });
+/** removeProductImage(id, n, token) → the product; photo n no longer matches, those after it move down. */
+export const removeProductImage = (id, n, token) => request('DELETE', `/api/products/${enc(id)}/images/${enc(n)}`, { token });
 export const listViews = (id, token) => request('GET', `/api/products/${enc(id)}/views`, { token });
 export const deleteView = (id, view, token) => request('DELETE', `/api/products/${enc(id)}/views/${enc(view)}`, { token });
 export const viewImageURL = (id, view) => `/api/products/${enc(id)}/views/${enc(view)}/image`;
@@ -140,6 +151,25 @@ export const getPipelineYAML = (name, token) =>
   request('GET', `/api/pipelines/${enc(name)}`, { token, headers: { Accept: 'application/yaml, text/plain, */*' } });
 export const putPipelineYAML = (name, yaml, token) =>
   request('PUT', `/api/pipelines/${enc(name)}`, { body: yaml, token, headers: { 'Content-Type': 'application/yaml' } });
+
+/**
+ * cameraSnapshot({url, username, password, transport}, token, signal) → an object URL of one
+ * JPEG frame of the camera (the caller revokes it); an ApiError names the field to fix.
+ */
+export async function cameraSnapshot(camera, token, signal) {
+  let res;
+  try {
+    res = await fetch('/api/stations/snapshot', {
+      method: 'POST', body: JSON.stringify(camera), signal, cache: 'no-store',
+      headers: { 'Content-Type': 'application/json', Accept: 'image/jpeg, application/json', Authorization: `Bearer ${token}` },
+    });
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new ApiError(`The server could not be reached (${err && err.message ? err.message : err}).`, 0);
+  }
+  if (!res.ok) throw await errorFrom(res);
+  return URL.createObjectURL(await res.blob());
+}
 
 /** Formats a price in cents ("2.49"), or "" when unknown. */
 export function formatPrice(cents) {

@@ -5,10 +5,15 @@
 // (its id is in the URL and in sessionStorage; the key is the session's cookie) and the camera
 // reconnects to it. Engineering details (ids, scores, the counting area, uploads, the event
 // log, cart overrides) are behind staff mode, unlocked with a staff or admin token.
+//
+// The annotations also come as data (the session's annotation stream, while the camera is
+// live). When the returned video lags (no new frame for a second, or none yet), the page shows
+// the camera's own preview, which has no network delay, with the latest annotation drawn on
+// it, and goes back to the returned video once its frames flow again; staff can choose either.
 
 import * as api from './api.js';
 import { WhipClient } from './whip.js';
-import { RoiEditor } from './roi.js';
+import { RoiEditor, contentBox, fromNormalised } from './roi.js';
 
 const PIPELINE = 'live'; // the checkout pipeline
 const LOG_SIZE = 20; // events shown
@@ -21,6 +26,19 @@ const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'review', 'roi', 'cart',
 const STORE_SESSION = 'ebrcs.session';
 const STORE_CAMERA = 'ebrcs.camera';
 const STORE_STAFF = 'ebrcs.staff';
+// The returned video is stalled when no new frame came for this long; back on it once its
+// frames have flowed again for RESUME_MS.
+const STALL_MS = 1000;
+const RESUME_MS = 300;
+const VIEW_CHECK_MS = 250;
+const ANNOTATION_STALE_MS = 1500; // an older annotation is no longer drawn
+const ANNOTATION_RETRY_MAX_MS = 8000;
+// ebrcs_overlay's defaults (elements/overlay), so that both drawings look the same.
+const OVERLAY = {
+  roi: '#00c8ff', matched: '#00d26a', unknown: '#ff3b30', pending: '#ffcc00', text: '#ffffff',
+  panel: 'rgba(0, 0, 0, 0.63)', lineWidth: 2, fontSize: 18, cartLines: 6, // sizes at 480 lines
+};
+const FALLBACK_NOTE = 'Showing your camera; the checkout\'s video is catching up';
 
 // Counting area presets (normalised polygons), for keyboards and quick setup.
 const PRESETS = {
@@ -35,6 +53,8 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   start: $('start'), stop: $('stop'), conn: $('conn-state'), message: $('message'),
   video: $('video'), canvas: $('roi-canvas'), hint: $('video-hint'),
+  preview: $('preview'), overlay: $('annotation-canvas'), viewNote: $('view-note'),
+  viewChoices: document.querySelectorAll('input[name="view"]'),
   roiSave: $('roi-save'), roiClear: $('roi-clear'), roiReset: $('roi-reset'), roiStatus: $('roi-status'),
   uploadInput: $('upload-input'), uploadState: $('upload-state'), uploadProgress: $('upload-progress'), uploadLabel: $('upload-label'),
   sessionLabel: $('session-label'), cartList: $('cart-list'), cartEmpty: $('cart-empty'),
@@ -57,11 +77,16 @@ const ui = {
  * eventsState: idle | connecting | open | reconnecting | closed; roi (the session's ROI or null);
  * task (the last upload task, its last known view); error (the last message shown);
  * store (currency, locale, require_prices); staff (the staff mode's role, or null);
- * announcements (every polite announcement made, oldest first).
+ * announcements (every polite announcement made, oldest first);
+ * view: server | local (the returned video, or the camera's preview with the annotations);
+ * viewMode: auto | server | local (staff's choice); annotationsState: idle | connecting |
+ * open | reconnecting | closed; annotations (how many received); annotation (the latest);
+ * drawn (annotations drawn on the preview).
  */
 const hooks = {
   state: 'idle', sessionId: null, cart: null, events: [], eventsState: 'idle', roi: null, task: null, error: null,
   store: null, staff: null, announcements: [],
+  view: 'server', viewMode: 'auto', annotationsState: 'idle', annotations: 0, annotation: null, drawn: 0,
 };
 window.ebrcs = hooks;
 
@@ -84,6 +109,15 @@ let staffToken = sessionStorage.getItem(STORE_STAFF) || '';
 let lastCount = null; // {product, version}: what Undo takes back
 let shownQty = new Map(); // product → quantity last rendered (for the cue on a count)
 let shownFor = null; // the session whose cart was last rendered: a cue only for changes seen live
+let annotationSource = null; // the session's annotation stream, while live
+let annotationSession = null; // the session it follows
+let annotationRetries = 0;
+let annotationTimer = 0;
+let annotationAt = 0; // performance.now() when the latest annotation came
+let remoteFrameAt = 0; // performance.now() of the returned video's latest frame (0: none yet)
+let remoteFlowSince = 0; // when its frames started flowing again
+let remoteFrames = 0; // its decoded frames, last seen
+let viewTimer = 0;
 
 const roi = new RoiEditor(ui.canvas, ui.video, { onChange: () => renderROI() });
 const plural = new Intl.PluralRules('en');
@@ -136,6 +170,9 @@ function setState(state) {
   const hint = STATE_HINTS[state] ?? '';
   ui.hint.textContent = hint;
   ui.hint.hidden = !hint;
+  if (state === 'live') openAnnotations();
+  else closeAnnotations();
+  updateView();
 }
 
 function setEventsState(state) {
@@ -165,7 +202,10 @@ function showStaff(role) {
   if (role) ui.canvas.removeAttribute('aria-hidden');
   else ui.canvas.setAttribute('aria-hidden', 'true');
   roi.setEnabled(Boolean(role));
-  if (!role) roi.reset();
+  if (!role) {
+    roi.reset();
+    setViewMode('auto');
+  }
   renderAll();
 }
 
@@ -241,6 +281,10 @@ async function start() {
     showMessage(cameraError(err));
     return;
   }
+  ui.preview.srcObject = localStream;
+  ui.preview.play().catch(() => { /* a muted video may autoplay */ });
+  remoteFrameAt = 0; // the returned video has not started: the preview stands in
+  startViewCheck();
   for (const t of localStream.getVideoTracks()) {
     t.addEventListener('ended', () => {
       if (localStream && localStream.getTracks().includes(t)) {
@@ -323,7 +367,11 @@ function moveTo(url) {
 }
 
 function showRemote(stream) {
-  if (ui.video.srcObject !== stream) ui.video.srcObject = stream;
+  if (ui.video.srcObject !== stream) {
+    ui.video.srcObject = stream;
+    remoteFrameAt = 0;
+    remoteFrames = 0;
+  }
   ui.video.play().catch(() => { /* autoplay of a muted video is allowed; retried on the next track */ });
 }
 
@@ -368,6 +416,10 @@ function scheduleReconnect() {
 function stopCamera() {
   if (localStream) for (const t of localStream.getTracks()) t.stop();
   localStream = null;
+  ui.preview.srcObject = null;
+  clearInterval(viewTimer);
+  viewTimer = 0;
+  updateView();
 }
 
 /** Stops streaming: DELETE the WHIP resource, close the connection, release the camera. */
@@ -381,6 +433,261 @@ function stop() {
   ui.video.srcObject = null;
   sessionStorage.setItem(STORE_CAMERA, 'off');
   setState('ended');
+}
+
+// --- the annotations, over the camera's own preview while the returned video lags ---
+
+/** The session's annotation stream: opened while live, again with backoff when it breaks. */
+function openAnnotations() {
+  clearTimeout(annotationTimer);
+  const id = hooks.sessionId;
+  if (annotationSource || !id) return;
+  setAnnotationsState(annotationRetries ? 'reconnecting' : 'connecting');
+  const es = new EventSource(`/api/sessions/${encodeURIComponent(id)}/annotations`);
+  annotationSource = es;
+  annotationSession = id;
+  es.addEventListener('open', () => {
+    if (annotationSource === es) setAnnotationsState('open');
+  });
+  es.addEventListener('annotation', (m) => {
+    if (annotationSource !== es) return;
+    let a;
+    try { a = JSON.parse(m.data); } catch { return; }
+    annotationRetries = 0;
+    onAnnotation(a);
+  });
+  es.addEventListener('error', () => {
+    if (annotationSource !== es) return;
+    // Refused (409 while the camera's pipeline is still starting) or cut (the camera's
+    // connection ended): EventSource gives up on the first and retries the second without
+    // backing off, so the page retries itself while the camera is live.
+    es.close();
+    annotationSource = null;
+    if (hooks.state !== 'live') {
+      setAnnotationsState('closed');
+      return;
+    }
+    annotationRetries++;
+    setAnnotationsState('reconnecting');
+    annotationTimer = setTimeout(openAnnotations, Math.min(250 * 2 ** (annotationRetries - 1), ANNOTATION_RETRY_MAX_MS));
+  });
+}
+
+function closeAnnotations() {
+  clearTimeout(annotationTimer);
+  annotationRetries = 0;
+  if (!annotationSource && hooks.annotationsState === 'idle') return;
+  if (annotationSource) annotationSource.close();
+  annotationSource = null;
+  annotationSession = null;
+  hooks.annotation = null;
+  setAnnotationsState('closed');
+  drawAnnotation();
+}
+
+function setAnnotationsState(state) {
+  hooks.annotationsState = state;
+}
+
+function onAnnotation(a) {
+  hooks.annotation = a;
+  hooks.annotations++;
+  annotationAt = performance.now();
+  if (hooks.view === 'local') drawAnnotation();
+}
+
+/** Counts the returned video's frames: presented (requestVideoFrameCallback) or decoded. */
+function remoteFrame() {
+  const now = performance.now();
+  if (now - remoteFrameAt >= STALL_MS) remoteFlowSince = now;
+  remoteFrameAt = now;
+}
+
+function watchReturnedVideo() {
+  if (!('requestVideoFrameCallback' in HTMLVideoElement.prototype)) return;
+  const tick = () => {
+    remoteFrame();
+    ui.video.requestVideoFrameCallback(tick);
+  };
+  ui.video.requestVideoFrameCallback(tick);
+}
+
+/** While the camera is on: is the returned video flowing, and is the annotation still fresh? */
+function startViewCheck() {
+  clearInterval(viewTimer);
+  viewTimer = setInterval(() => {
+    const q = ui.video.getVideoPlaybackQuality ? ui.video.getVideoPlaybackQuality().totalVideoFrames : 0;
+    if (q > remoteFrames) remoteFrame();
+    remoteFrames = q;
+    updateView();
+    if (hooks.view === 'local' && hooks.annotation && performance.now() - annotationAt > ANNOTATION_STALE_MS) drawAnnotation();
+  }, VIEW_CHECK_MS);
+  updateView();
+}
+
+/** Staff's choice of video: auto (the returned video unless it lags), server or local. */
+function setViewMode(mode) {
+  hooks.viewMode = ['server', 'local'].includes(mode) ? mode : 'auto';
+  for (const r of ui.viewChoices) r.checked = r.value === hooks.viewMode;
+  updateView();
+}
+
+/** Shows the returned video or the camera's preview with the annotations, as the moment wants. */
+function updateView() {
+  const now = performance.now();
+  const flowing = remoteFrameAt > 0 && now - remoteFrameAt < STALL_MS;
+  const steady = flowing && now - remoteFlowSince >= RESUME_MS;
+  let local = false;
+  if (localStream) {
+    if (hooks.viewMode === 'local') local = true;
+    else if (hooks.viewMode === 'auto') local = hooks.view === 'local' ? !steady : !flowing;
+  }
+  const note = local && hooks.viewMode === 'auto' && hooks.state === 'live' ? FALLBACK_NOTE : '';
+  if (ui.viewNote.textContent !== note) ui.viewNote.textContent = note;
+  const view = local ? 'local' : 'server';
+  if (view === hooks.view) return;
+  hooks.view = view;
+  ui.preview.hidden = !local;
+  ui.overlay.hidden = !local;
+  // The covered video is left playing (its frames tell when it flows again), out of the way
+  // of screen readers; the area editor draws over the picture shown.
+  if (local) ui.video.setAttribute('aria-hidden', 'true');
+  else ui.video.removeAttribute('aria-hidden');
+  roi.video = local ? ui.preview : ui.video;
+  roi.redraw();
+  drawAnnotation();
+}
+
+/** The overlay's words for the main object (elements/overlay labelText). */
+function annotationLabel(a) {
+  if (a.state === 'pending') return 'Checking…';
+  if (a.state === 'matched' && a.product) return a.product;
+  if (a.ask) return 'Not sure: see the screen';
+  return 'Not recognised';
+}
+
+/** The overlay's words for the ROI status (elements/overlay statusText). */
+const STATUS_WORDS = { empty: 'Show a product', outside: 'Move it into the area', entered: 'In the area', inside: 'In the area' };
+
+const overlaps = (r, list) => list.some((a) => r.x0 < a.x1 && a.x0 < r.x1 && r.y0 < a.y1 && a.y0 < r.y1);
+
+/**
+ * placeLabel(box, w, h, frame, avoid) → where a w×h label of box goes within frame: above the
+ * box, at the top inside it, below it, at the bottom inside it, at the box's left edge or
+ * moved sideways clear of what it would cover (elements/overlay placeLabel). Rectangles are
+ * {x0, y0, x1, y1}.
+ */
+export function placeLabel(box, w, h, frame, avoid) {
+  const clampX = (x) => Math.max(frame.x0, Math.min(x, frame.x1 - w));
+  const rect = (x, y) => ({ x0: x, y0: y, x1: x + w, y1: y + h });
+  let y0 = box.y0 - h;
+  if (y0 < frame.y0) y0 = Math.max(box.y0, frame.y0);
+  const first = rect(clampX(box.x0), y0);
+  if (!overlaps(first, avoid)) return first;
+  for (const y of [box.y0 - h, box.y0, box.y1, box.y1 - h]) {
+    if (y < frame.y0 || y + h > frame.y1) continue;
+    const xs = [clampX(box.x0)];
+    for (const a of avoid) xs.push(clampX(a.x1 + 1), clampX(a.x0 - w - 1));
+    for (const x of xs) {
+      const r = rect(x, y);
+      if (!overlaps(r, avoid)) return r;
+    }
+  }
+  return first;
+}
+
+/** Draws the latest annotation over the preview as ebrcs_overlay draws it on the video. */
+function drawAnnotation() {
+  const c = ui.overlay;
+  const dpr = window.devicePixelRatio || 1;
+  const cw = c.clientWidth;
+  const ch = c.clientHeight;
+  if (c.width !== Math.round(cw * dpr) || c.height !== Math.round(ch * dpr)) {
+    c.width = Math.round(cw * dpr);
+    c.height = Math.round(ch * dpr);
+  }
+  const ctx = c.getContext('2d');
+  if (!ctx) return;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, cw, ch);
+  const a = hooks.annotation;
+  if (c.hidden || !a || performance.now() - annotationAt > ANNOTATION_STALE_MS) return;
+  const pic = contentBox(ui.preview, cw, ch);
+  if (!pic.w || !pic.h) return;
+  const k = pic.h / 480; // the overlay's sizes are for 480 lines
+  const lw = Math.max(1, Math.round(OVERLAY.lineWidth * k));
+  const pad = Math.max(2, Math.round(4 * k));
+  const size = Math.max(10, OVERLAY.fontSize * k);
+  ctx.font = `${size}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  const textW = (t) => Math.ceil(ctx.measureText(t).width);
+  const lineH = Math.ceil(size * 1.2);
+  const frame = { x0: pic.x, y0: pic.y, x1: pic.x + pic.w, y1: pic.y + pic.h };
+
+  // The status badge and the cart first, so that the label keeps clear of them.
+  const avoid = [];
+  const status = a.status ? STATUS_WORDS[a.status] || a.status : '';
+  const sw = Math.round(lineH / 2);
+  let statusRect = null;
+  if (status) {
+    const x = frame.x0 + pad;
+    const y = frame.y0 + pad;
+    statusRect = { x0: x, y0: y, x1: x + pad + sw + pad + textW(status) + pad, y1: y + lineH + 2 * pad };
+    avoid.push(statusRect);
+  }
+  const cart = (a.cart || []).slice(0, OVERLAY.cartLines).map((l) => `${l.quantity} × ${l.product}`);
+  if (a.cart_more > 0) cart.push(`+${a.cart_more} more`);
+  let cartRect = null;
+  if (cart.length) {
+    const w = Math.max(...cart.map(textW)) + 2 * pad;
+    const h = cart.length * (lineH + Math.floor(pad / 2)) + 2 * pad - Math.floor(pad / 2);
+    const x = Math.max(frame.x0, frame.x1 - pad - w);
+    cartRect = { x0: x, y0: frame.y0 + pad, x1: x + w, y1: frame.y0 + pad + h };
+    avoid.push(cartRect);
+  }
+  if (Array.isArray(a.roi) && a.roi.length >= 3) {
+    ctx.lineWidth = lw;
+    ctx.strokeStyle = OVERLAY.roi;
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    a.roi.forEach((p, i) => {
+      const [x, y] = fromNormalised(p, pic);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    });
+    ctx.closePath();
+    ctx.stroke();
+  }
+  if (Array.isArray(a.box) && a.box.length === 4) {
+    const [x0, y0] = fromNormalised([a.box[0], a.box[1]], pic);
+    const [x1, y1] = fromNormalised([a.box[2], a.box[3]], pic);
+    const colour = OVERLAY[a.state] || OVERLAY.pending;
+    ctx.lineWidth = lw;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x0 + lw / 2, y0 + lw / 2, Math.max(0, x1 - x0 - lw), Math.max(0, y1 - y0 - lw));
+    const label = annotationLabel(a);
+    const tab = placeLabel({ x0, y0, x1, y1 }, textW(label) + 2 * pad, lineH + 2 * pad, frame, avoid);
+    ctx.fillStyle = colour;
+    ctx.fillRect(tab.x0, tab.y0, tab.x1 - tab.x0, tab.y1 - tab.y0);
+    ctx.fillStyle = OVERLAY.text;
+    ctx.fillText(label, tab.x0 + pad, tab.y0 + pad);
+  }
+  if (statusRect) {
+    ctx.fillStyle = OVERLAY.panel;
+    ctx.fillRect(statusRect.x0, statusRect.y0, statusRect.x1 - statusRect.x0, statusRect.y1 - statusRect.y0);
+    ctx.fillStyle = OVERLAY.roi;
+    ctx.fillRect(statusRect.x0 + pad, statusRect.y0 + pad + Math.round((lineH - sw) / 2), sw, sw);
+    ctx.fillStyle = OVERLAY.text;
+    ctx.fillText(status, statusRect.x0 + 2 * pad + sw, statusRect.y0 + pad);
+  }
+  if (cartRect) {
+    ctx.fillStyle = OVERLAY.panel;
+    ctx.fillRect(cartRect.x0, cartRect.y0, cartRect.x1 - cartRect.x0, cartRect.y1 - cartRect.y0);
+    ctx.fillStyle = OVERLAY.text;
+    cart.forEach((t, i) => ctx.fillText(t, cartRect.x0 + pad, cartRect.y0 + pad + i * (lineH + Math.floor(pad / 2))));
+  }
+  hooks.drawn++;
+  c.dataset.drawnAt = String(Date.now());
 }
 
 // --- the session ---
@@ -411,6 +718,10 @@ function attachSession(id, view) {
   }
   rememberSession(id);
   ui.sessionLabel.textContent = id ? `· ${id}` : '';
+  if (annotationSource && annotationSession !== id) {
+    closeAnnotations();
+    if (hooks.state === 'live') openAnnotations();
+  }
   openEvents(id);
   if (view) applySession(view);
   else loadSession();
@@ -1271,6 +1582,14 @@ ui.staffButton.addEventListener('click', () => {
 });
 ui.staffCancel.addEventListener('click', () => ui.staffDialog.close());
 ui.staffForm.addEventListener('submit', unlockStaff);
+for (const r of ui.viewChoices) r.addEventListener('change', () => { if (r.checked) setViewMode(r.value); });
+for (const type of ['loadedmetadata', 'resize']) {
+  ui.preview.addEventListener(type, () => {
+    if (roi.video === ui.preview) roi.redraw();
+    drawAnnotation();
+  });
+}
+if (globalThis.ResizeObserver) new ResizeObserver(() => drawAnnotation()).observe(ui.overlay);
 ui.staffLock.addEventListener('click', () => {
   setStaff(null);
   announce('Staff mode off');
@@ -1290,6 +1609,7 @@ window.addEventListener('pagehide', () => {
   if (whip) whip.close();
 });
 
+watchReturnedVideo();
 setState('idle');
 setEventsState('idle');
 showStaff(null);

@@ -1,16 +1,17 @@
-// The ROI editor: a transparent canvas laid exactly over the video. Clicks (or taps) add
-// polygon points, normalised to the video's picture, not to the element: with object-fit the
-// picture may be letterboxed (bars above and below, or at the sides), and points on the bars
-// are clamped to the picture's edge.
+// The ROI editor: a transparent canvas laid exactly over the video (or a still picture: an
+// <img>). Clicks (or taps) add polygon points, normalised to the picture, not to the element:
+// with object-fit the picture may be letterboxed (bars above and below, or at the sides), and
+// points on the bars are clamped to the picture's edge. With { drag: true } the points are
+// handles too: pressing one (within 22 px: a 44 px target) and moving drags it.
 
 /**
  * contentBox(video, width, height) → {x, y, w, h}: where the picture is drawn inside an element
  * of width × height CSS pixels, following the element's object-fit (object-position is taken
- * to be the default, centred). Before the video has a size it is the whole element.
+ * to be the default, centred). Before the video (or image) has a size it is the whole element.
  */
 export function contentBox(video, width, height) {
-  const vw = video.videoWidth;
-  const vh = video.videoHeight;
+  const vw = video.videoWidth || video.naturalWidth;
+  const vh = video.videoHeight || video.naturalHeight;
   if (!vw || !vh || !width || !height) return { x: 0, y: 0, w: width, h: height };
   const fit = (globalThis.getComputedStyle ? getComputedStyle(video).objectFit : video.objectFit) || 'fill';
   let scale;
@@ -38,19 +39,27 @@ export function fromNormalised(p, box) {
   return [box.x + p[0] * box.w, box.y + p[1] * box.h];
 }
 
+/** How far from a point (CSS pixels) a press still takes it: a 44 px target. */
+const HANDLE_REACH = 22;
+
 export class RoiEditor {
   /**
-   * canvas lies over video (same box); onChange(draftPoints) after every edit of the drawing.
+   * canvas lies over video (a <video> or an <img>, same box); onChange(draftPoints) after every
+   * edit of the drawing; drag: the drawing's points can be dragged.
    */
-  constructor(canvas, video, { onChange } = {}) {
+  constructor(canvas, video, { onChange, drag = false } = {}) {
     this.canvas = canvas;
     this.video = video;
     this.onChange = onChange;
     this.saved = null; // the session's ROI, [[x, y], ...] or null (whole frame)
     this.draft = []; // the polygon being drawn
     this.enabled = true;
+    this.drag = drag;
+    this.replace = false; // the next click starts a new drawing (the draft is a preset shown as is)
+    this.pressedHandle = false; // the press that makes the coming click was on a point
 
     canvas.addEventListener('click', (e) => this.#click(e));
+    if (drag) this.#handles(canvas);
     canvas.addEventListener('keydown', (e) => {
       if ((e.key === 'Backspace' || e.key === 'Delete') && this.draft.length) {
         e.preventDefault();
@@ -62,6 +71,7 @@ export class RoiEditor {
     window.addEventListener('resize', redraw);
     video.addEventListener('loadedmetadata', redraw);
     video.addEventListener('resize', redraw); // the picture's size changed
+    video.addEventListener('load', redraw); // an <img>
     this.redraw();
   }
 
@@ -72,9 +82,61 @@ export class RoiEditor {
 
   #click(e) {
     if (!this.enabled) return;
+    if (this.pressedHandle) {
+      this.pressedHandle = false; // a point was dragged, or pressed: nothing to add
+      return;
+    }
     const r = this.canvas.getBoundingClientRect();
+    if (this.replace) this.draft = [];
+    this.replace = false;
     this.draft.push(toNormalised(e.clientX - r.left, e.clientY - r.top, this.box()));
     this.#changed();
+  }
+
+  /** The index of the drawing's point under the pointer event, -1 if none. */
+  #hit(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const box = this.box();
+    let best = -1;
+    let bestDist = HANDLE_REACH;
+    this.draft.forEach((p, i) => {
+      const [x, y] = fromNormalised(p, box);
+      const d = Math.hypot(e.clientX - r.left - x, e.clientY - r.top - y);
+      if (d <= bestDist) {
+        best = i;
+        bestDist = d;
+      }
+    });
+    return best;
+  }
+
+  /** Dragging the drawing's points with a mouse, a finger or a pen. */
+  #handles(canvas) {
+    let held = null; // { index, id, x, y, moved }
+    canvas.addEventListener('pointerdown', (e) => {
+      this.pressedHandle = false;
+      if (!this.enabled || e.button > 0) return;
+      const index = this.#hit(e);
+      if (index < 0) return;
+      this.pressedHandle = true;
+      held = { index, id: e.pointerId, x: e.clientX, y: e.clientY, moved: false };
+      if (canvas.setPointerCapture) canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!held || e.pointerId !== held.id) return;
+      if (!held.moved && Math.hypot(e.clientX - held.x, e.clientY - held.y) < 3) return;
+      held.moved = true;
+      const r = canvas.getBoundingClientRect();
+      this.draft[held.index] = toNormalised(e.clientX - r.left, e.clientY - r.top, this.box());
+      this.replace = false; // an edited preset is a drawing of its own
+      this.#changed();
+    });
+    const release = (e) => {
+      if (held && e.pointerId === held.id) held = null;
+    };
+    canvas.addEventListener('pointerup', release);
+    canvas.addEventListener('pointercancel', release);
   }
 
   /** Sets the session's ROI (drawn solid); null: none. */
@@ -89,19 +151,25 @@ export class RoiEditor {
     this.#changed();
   }
 
-  /** Replaces the drawing with points (normalised), e.g. a preset. */
-  setDraft(points) {
+  /**
+   * Replaces the drawing with points (normalised), e.g. a preset; replace: the next click
+   * starts a new drawing instead of adding to these (dragging a point keeps them).
+   */
+  setDraft(points, { replace = false } = {}) {
     this.draft = points.map((p) => [p[0], p[1]]);
+    this.replace = replace;
     this.#changed();
   }
 
   undo() {
     this.draft.pop();
+    this.replace = false;
     this.#changed();
   }
 
   reset() {
     this.draft = [];
+    this.replace = false;
     this.#changed();
   }
 
@@ -144,7 +212,7 @@ export class RoiEditor {
       for (const p of this.draft) {
         const [x, y] = fromNormalised(p, box);
         ctx.beginPath();
-        ctx.arc(x, y, 6, 0, 2 * Math.PI);
+        ctx.arc(x, y, this.drag ? 9 : 6, 0, 2 * Math.PI);
         ctx.fill();
         ctx.stroke();
       }
