@@ -17,7 +17,7 @@
 // waited there came back hundreds of milliseconds late, or not at all (frames older than
 // the source's max_delay are skipped). One crop per session is in flight; while it is, the
 // newest crop of the visit waits (older ones are superseded) and goes as soon as it is
-// done. A vector whose visit ended before it came still goes on the next frame while no
+// done, unless ebrcs_counter has decided the visit meanwhile (then it is dropped). A vector whose visit ended before it came still goes on the next frame while no
 // other visit has started (outside a visit it is taken alone); once another has, it is
 // discarded. Without async (files), every crop is recognised on its own frame, so that a
 // file's results do not depend on the machine's speed.
