@@ -125,11 +125,11 @@ type AdaptOptions struct {
 	// most a refit waits after the first change (defaults DefaultRefitDelay and
 	// DefaultRefitMaxDelay).
 	RefitDelay, RefitMaxDelay time.Duration
-	// ClearNone and ClearNoneCosine: when a product is registered, a "none" answer whose
-	// nearest product it becomes, with at least this score (adapted, or cosine below
-	// MinProducts), is dropped from the none memory: it was most likely that product, which
-	// was not in the catalog yet, and would otherwise block it. Defaults: the default
-	// embedder's count thresholds, 0.40 and 0.84.
+	// ClearNone and ClearNoneCosine: when a product is registered, or given photos that bring
+	// it closer, a "none" answer whose nearest product it becomes, with at least this score
+	// (adapted, or cosine below MinProducts), is dropped from the none memory: it was most
+	// likely that product, which was not in the catalog (or its photos) yet, and would
+	// otherwise block it. Defaults: the default embedder's count thresholds, 0.40 and 0.84.
 	ClearNone, ClearNoneCosine float32
 }
 

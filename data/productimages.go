@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // A product's photos change in place: photos are added to it and removed from it, keeping
@@ -15,11 +16,16 @@ import (
 //
 // Writes are made as AddProduct's are: decoding and embedding first, without a lock; then one
 // SQLite transaction (or, with a catalog of record, one PostgreSQL transaction that every
-// replica applies, this node's before the call returns); then the in-memory update.
+// replica applies, this node's before the call returns); then the in-memory update. Adding
+// photos also drops the "none" answers the product now explains, as AddProduct does: a
+// cashier's "none of these" for a view that the product's photos did not show would
+// otherwise keep blocking it.
 
 // AddProductImages decodes and embeds images (JPEG, PNG, GIF or WebP bytes, as AddProduct
 // takes them) and adds them to product id after its photos. It returns the product once
-// every search sees the new photos.
+// every search sees the new photos. The "none" answers that the product's prototype, with
+// the new photos, explains better than any prototype did before (its own included), are
+// deleted in the same write (see nonesExplainedLocked).
 //
 // Errors: ErrNoImages (none given), ErrTooManyImages (the product would have more than
 // Options.MaxImages photos), ErrNotFound, *ImageError (which of images, and why),
@@ -58,20 +64,22 @@ func (c *Catalog) AddProductImages(id int64, images [][]byte) (*Product, error) 
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
+	explained := c.nonesExplainedLocked(c.prototypeWithPhotosLocked(id, views))
 	if c.record != nil {
-		seq, err := c.record.addProductImages(ctx, c.fp, id, imgs, views, c.opts.MaxImages)
+		seq, err := c.record.addProductImages(ctx, c.fp, id, imgs, views, c.opts.MaxImages, explained)
 		if err != nil {
 			return nil, c.recordError(err)
 		}
 		c.recordWroteLocked(ctx, seq)
 		return c.Product(id)
 	}
-	added, gen, err := c.insertImages(ctx, id, imgs, views)
+	added, gen, learnedGen, err := c.insertImages(ctx, id, imgs, views, explained)
 	if err != nil {
 		return nil, c.storageError(err)
 	}
 	c.applyPhotosLocked(id, added, photoVectors{}, gen)
-	c.log.Info("product photos added", "id", id, "images", len(imgs), "vectors", len(added.ids))
+	c.dropNonesLocked(explained, learnedGen)
+	c.log.Info("product photos added", "id", id, "images", len(imgs), "vectors", len(added.ids), "nones_dropped", len(explained))
 	return c.Product(id)
 }
 
@@ -199,12 +207,14 @@ func imageCount(ctx context.Context, tx *sql.Tx, id int64) (n, last int, err err
 	return n, last, nil
 }
 
-// insertImages writes images and their vectors after product id's photos in one
-// transaction, and returns what it added and the new generation.
-func (c *Catalog) insertImages(ctx context.Context, id int64, imgs []*decodedImage, views [][][]float32) (added photoVectors, gen int64, err error) {
+// insertImages writes images and their vectors after product id's photos, and deletes the
+// none answers dropNones, in one transaction. It returns what it added and the new
+// generations (learnedGen 0 when no none answer was dropped).
+func (c *Catalog) insertImages(ctx context.Context, id int64, imgs []*decodedImage, views [][][]float32,
+	dropNones []evicted) (added photoVectors, gen, learnedGen int64, err error) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
-		return added, 0, fmt.Errorf("data: add photos: %w", err)
+		return added, 0, 0, fmt.Errorf("data: add photos: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -213,35 +223,38 @@ func (c *Catalog) insertImages(ctx context.Context, id int64, imgs []*decodedIma
 	}()
 	n, last, err := imageCount(ctx, tx, id)
 	if err != nil {
-		return added, 0, err
+		return added, 0, 0, err
 	}
 	if err = c.checkRoom(id, n, len(imgs)); err != nil {
-		return added, 0, err
+		return added, 0, 0, err
 	}
 	if gen, err = bumpGeneration(ctx, tx); err != nil {
-		return added, 0, err
+		return added, 0, 0, err
+	}
+	if learnedGen, err = deleteNones(ctx, tx, dropNones); err != nil {
+		return added, 0, 0, err
 	}
 	for i, d := range imgs {
 		var imageID int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO product_images (product_id, position, data, sha256, mime, width, height)
 			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, id, last+1+i, d.data, d.sha256, d.mime, d.width, d.height).Scan(&imageID)
 		if err != nil {
-			return added, 0, fmt.Errorf("data: add photo %d: %w", i, err)
+			return added, 0, 0, fmt.Errorf("data: add photo %d: %w", i, err)
 		}
 		for view, v := range views[i] {
 			var vid int64
 			err = tx.QueryRowContext(ctx, "INSERT INTO embeddings (image_id, model, view, vector) VALUES (?, ?, ?, ?) RETURNING id",
 				imageID, c.fp, view, encodeVector(v)).Scan(&vid)
 			if err != nil {
-				return added, 0, fmt.Errorf("data: add vector: %w", err)
+				return added, 0, 0, fmt.Errorf("data: add vector: %w", err)
 			}
 			added.add(vid, imageID, v)
 		}
 	}
 	if err = tx.Commit(); err != nil {
-		return added, 0, fmt.Errorf("data: add photos: commit: %w", err)
+		return added, 0, 0, fmt.Errorf("data: add photos: commit: %w", err)
 	}
-	return added, gen, nil
+	return added, gen, learnedGen, nil
 }
 
 // deleteImage deletes product id's photo at position (its vectors cascade) and moves the
@@ -300,6 +313,27 @@ func (c *Catalog) deleteImage(ctx context.Context, id int64, position int) (gen 
 		return 0, fmt.Errorf("data: remove photo: commit: %w", err)
 	}
 	return gen, nil
+}
+
+// prototypeWithPhotosLocked returns product pid's adapted prototype, projected as
+// projectPrototypeLocked does, as it will be once photos with these views are added: what
+// applyPhotosLocked will index. writeMu is held.
+func (c *Catalog) prototypeWithPhotosLocked(pid int64, views [][][]float32) []float32 {
+	p := productSums{photoSum: make([]float32, c.dim)}
+	if ps := c.ad.sc.products[pid]; ps != nil {
+		p = *ps
+		p.photoSum = slices.Clone(ps.photoSum)
+	}
+	for _, vs := range views {
+		p.photos++
+		for _, v := range vs {
+			p.photoVecs++
+			for i, x := range v {
+				p.photoSum[i] += x
+			}
+		}
+	}
+	return c.proj.applyRows(p.rawMean(c.dim, c.opts.Adapt.LearnedWeight))
 }
 
 // applyPhotosLocked brings the in-memory state up to a committed change of product pid's

@@ -265,3 +265,72 @@ func TestProductImagesConcurrentSearch(t *testing.T) {
 		t.Fatalf("after 20 adds and removals: %+v, %d vectors", p, c.Stats().Vectors)
 	}
 }
+
+// A "none" answer given for a view of a product that its photos did not show (X's only photo
+// is of its other side) blocks the product; adding a photo that shows it drops that answer,
+// as registering a product drops those it explains, in the same write (it stays dropped
+// after Open), and keeps an unrelated one.
+func TestProductImagesDropNonesExplained(t *testing.T) {
+	const dim = 16
+	s := newSynthetic(7, dim, 7)
+	dir := t.TempDir()
+	opts := Options{Match: MatchPrototype, MaxImages: 10, Adapt: quickAdapt}
+	c := openTest(t, dir, vecEmbedder{dim}, opts)
+	for p := range 5 {
+		addSynthetic(t, c, s, p, 6)
+	}
+	x := mustAdd(t, c, NewProduct{Name: "X", Images: [][]byte{vecImage(t, s.sample(6))}})
+	if err := c.Refit(); err != nil {
+		t.Fatal(err)
+	}
+	crop := s.sample(5) // a view of X
+	blocking, err := c.AddNone(vecImage(t, crop), OriginCorrection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	away := make([]float32, dim) // an object unlike any product
+	for i, v := range s.unit() {
+		away[i] = float32(v)
+	}
+	unrelated, err := c.AddNone(vecImage(t, away), OriginReview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := mustRecognise(t, c, 1, crop)
+	t.Logf("before: %+v", ev)
+	if ev.None < ev.Hits[0].Score {
+		t.Fatalf("the none answer does not block X's view: %+v", ev)
+	}
+
+	var photos [][]byte
+	for range 3 {
+		photos = append(photos, vecImage(t, s.sample(5)))
+	}
+	if _, err := c.AddProductImages(x.ID, photos); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.NoneViews()
+	if err != nil || len(list) != 1 || list[0].ID != unrelated.ID || c.Stats().NoneViews != 1 {
+		t.Fatalf("none answers after adding X's photos: %+v, %v; want only %d (%d dropped)", list, err, unrelated.ID, blocking.ID)
+	}
+	for _, q := range [][]float32{crop, s.sample(5)} {
+		if ev := mustRecognise(t, c, 1, q); ev.Hits[0].ProductID != x.ID || ev.None >= ev.Hits[0].Score {
+			t.Fatalf("X's view after its photos were added: %+v", ev)
+		}
+	}
+	c.WaitRefit()
+	q := s.sample(5)
+	ev = mustRecognise(t, c, 1, q)
+	t.Logf("after refit: %+v", ev)
+	if ev.Hits[0].ProductID != x.ID || ev.None >= ev.Hits[0].Score {
+		t.Fatalf("X's view after a refit: %+v", ev)
+	}
+	if ev := mustRecognise(t, c, 1, away); ev.None < ev.Hits[0].Score {
+		t.Fatalf("the unrelated none answer no longer blocks its view: %+v", ev)
+	}
+	c.Close()
+	c = openTest(t, dir, vecEmbedder{dim}, opts)
+	if list, _ := c.NoneViews(); len(list) != 1 || list[0].ID != unrelated.ID {
+		t.Fatalf("none answers after Open: %+v", list)
+	}
+}

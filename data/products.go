@@ -157,7 +157,10 @@ func (c *Catalog) dropNonesLocked(gone []evicted, learnedGen int64) {
 // prototype explains: those it would become the nearest product of, scoring at least
 // AdaptOptions.ClearNone (ClearNoneCosine when scoring by cosine). They were most likely
 // that product, answered "none" because it was not in the catalog yet; kept, they would
-// block it. writeMu is held.
+// block it. For photos added to a product (AddProductImages), proto is its prototype with
+// them, and its current one is among those it must beat: only what the new photos explain
+// is dropped, not an answer given while the product was already recognisable. writeMu is
+// held.
 func (c *Catalog) nonesExplainedLocked(proto []float32) []evicted {
 	if len(c.negIDs) == 0 {
 		return nil
@@ -244,15 +247,8 @@ func (c *Catalog) insertProduct(ctx context.Context, name, key, sku string, pric
 	if in.gen, err = bumpGeneration(ctx, tx); err != nil {
 		return inserted{}, err
 	}
-	if len(dropNones) > 0 {
-		if in.learnedGen, err = bumpLearnedGeneration(ctx, tx); err != nil {
-			return inserted{}, err
-		}
-		for _, e := range dropNones {
-			if _, err = tx.ExecContext(ctx, "DELETE FROM learned_views WHERE id = ?", e.id); err != nil {
-				return inserted{}, fmt.Errorf("data: drop a none answer: %w", err)
-			}
-		}
+	if in.learnedGen, err = deleteNones(ctx, tx, dropNones); err != nil {
+		return inserted{}, err
 	}
 	var skuArg any
 	if sku != "" {
@@ -295,6 +291,23 @@ func (c *Catalog) insertProduct(ctx context.Context, name, key, sku string, pric
 		return inserted{}, fmt.Errorf("data: add product: commit: %w", err)
 	}
 	return in, nil
+}
+
+// deleteNones deletes the "none" answers gone in tx, and returns the new learned generation
+// (0 when gone is empty: nothing changed).
+func deleteNones(ctx context.Context, tx *sql.Tx, gone []evicted) (learnedGen int64, err error) {
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	if learnedGen, err = bumpLearnedGeneration(ctx, tx); err != nil {
+		return 0, err
+	}
+	for _, e := range gone {
+		if _, err = tx.ExecContext(ctx, "DELETE FROM learned_views WHERE id = ?", e.id); err != nil {
+			return 0, fmt.Errorf("data: drop a none answer: %w", err)
+		}
+	}
+	return learnedGen, nil
 }
 
 // applyAddLocked records a committed product in the in-memory maps Search reads.

@@ -170,16 +170,8 @@ type vectorRow struct {
 func (r *pgRecord) addProduct(ctx context.Context, fp, name, key, sku string, price *int64, created time.Time,
 	imgs []*decodedImage, views [][][]float32, dropNones []evicted) (pid, seq int64, err error) {
 	seq, err = r.write(ctx, func(w *changeWriter) error {
-		for _, e := range dropNones {
-			tag, err := w.tx.Exec(ctx, "DELETE FROM learned_views WHERE id = $1 AND product_id IS NULL", e.id)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() > 0 {
-				if err := w.note(ctx, changeLearnedRemoved, e.id); err != nil {
-					return err
-				}
-			}
+		if err := w.deleteNones(ctx, dropNones); err != nil {
+			return err
 		}
 		var skuArg *string
 		if sku != "" {
@@ -209,6 +201,23 @@ func (r *pgRecord) addProduct(ctx context.Context, fp, name, key, sku string, pr
 		return w.note(ctx, changeProductAdded, pid)
 	})
 	return pid, seq, err
+}
+
+// deleteNones deletes the "none" answers gone (those still there, and still none answers),
+// each noted as a change, so that every replica drops them.
+func (w *changeWriter) deleteNones(ctx context.Context, gone []evicted) error {
+	for _, e := range gone {
+		tag, err := w.tx.Exec(ctx, "DELETE FROM learned_views WHERE id = $1 AND product_id IS NULL", e.id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() > 0 {
+			if err := w.note(ctx, changeLearnedRemoved, e.id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // removeProduct deletes a product (its images, vectors and learned views cascade), or

@@ -23,9 +23,11 @@ func (w *changeWriter) imageCount(ctx context.Context, id int64) (n, last int, e
 	return n, last, err
 }
 
-// addProductImages writes images and their vectors after product id's photos, or returns
-// ErrNotFound or ErrTooManyImages (more than maxImages photos) with nothing changed.
-func (r *pgRecord) addProductImages(ctx context.Context, fp string, id int64, imgs []*decodedImage, views [][][]float32, maxImages int) (int64, error) {
+// addProductImages writes images and their vectors after product id's photos, and deletes
+// the "none" answers dropNones, in one transaction, or returns ErrNotFound or
+// ErrTooManyImages (more than maxImages photos) with nothing changed.
+func (r *pgRecord) addProductImages(ctx context.Context, fp string, id int64, imgs []*decodedImage, views [][][]float32,
+	maxImages int, dropNones []evicted) (int64, error) {
 	return r.write(ctx, func(w *changeWriter) error {
 		n, last, err := w.imageCount(ctx, id)
 		if err != nil {
@@ -34,6 +36,9 @@ func (r *pgRecord) addProductImages(ctx context.Context, fp string, id int64, im
 		if n+len(imgs) > maxImages {
 			return fmt.Errorf("%w: product %d has %d photos, %d more would make %d, at most %d",
 				ErrTooManyImages, id, n, len(imgs), n+len(imgs), maxImages)
+		}
+		if err := w.deleteNones(ctx, dropNones); err != nil {
+			return err
 		}
 		for i, d := range imgs {
 			var imageID int64

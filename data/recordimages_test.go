@@ -129,3 +129,69 @@ func TestRecordProductImages(t *testing.T) {
 		sameScores(t, fmt.Sprintf("node %s", name), want, scoresOf(t, n, queries))
 	}
 }
+
+// Photos added to a product with a catalog of record drop the "none" answers they explain in
+// the record's transaction, so every replica drops them: the node that adds the photos and
+// the other one, while an unrelated none answer stays everywhere.
+func TestRecordProductImagesDropNonesExplained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	pg := pgtest.Start(t)
+	url := pg.CreateDatabase(t, "catalog")
+	const dim = 16
+	e := vecEmbedder{dim}
+	s := newSynthetic(7, dim, 7)
+	a := openReplica(t, t.TempDir(), e, url)
+	b := openReplica(t, t.TempDir(), e, url)
+	for p := range 5 {
+		addSynthetic(t, a, s, p, 3)
+	}
+	// X's only photo shows its other side; crop is a view of X; away, an object unlike any
+	// product.
+	x := mustAdd(t, a, NewProduct{Name: "X", Images: [][]byte{vecImage(t, s.sample(6))}})
+	crop := s.sample(5)
+	away := make([]float32, dim)
+	for i, v := range s.unit() {
+		away[i] = float32(v)
+	}
+	waitUntil(t, 2*time.Second, "the products on b", func() bool { return b.Stats().Products == 6 })
+	for _, n := range []*Catalog{a, b} {
+		n.WaitRefit()
+		if err := n.Refit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.AddNone(vecImage(t, crop), OriginCorrection); err != nil {
+		t.Fatal(err)
+	}
+	unrelated, err := a.AddNone(vecImage(t, away), OriginReview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 2*time.Second, "the none answers on b", func() bool { return b.Stats().NoneViews == 2 })
+	if ev := mustRecognise(t, b, 1, crop); ev.None < ev.Hits[0].Score {
+		t.Fatalf("b: the none answer does not block X's view: %+v", ev)
+	}
+
+	if _, err := b.AddProductImages(x.ID, [][]byte{vecImage(t, s.sample(5)), vecImage(t, s.sample(5))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pg.Psql(t, "catalog", "SELECT string_agg(id::text, ',') FROM learned_views"); got != fmt.Sprint(unrelated.ID) {
+		t.Fatalf("the record's none answers after adding X's photos: %q, want %d", got, unrelated.ID)
+	}
+	waitUntil(t, 2*time.Second, "the dropped none answer on a", func() bool { return a.Stats().NoneViews == 1 })
+	for name, n := range map[string]*Catalog{"a": a, "b": b} {
+		if list, err := n.NoneViews(); err != nil || len(list) != 1 || list[0].ID != unrelated.ID || n.Stats().NoneViews != 1 {
+			t.Fatalf("%s: none answers: %+v, %v; want only %d", name, list, err, unrelated.ID)
+		}
+		waitUntil(t, 2*time.Second, name+": X's new photos", func() bool { return finds(t, n, crop, x.ID) })
+		if ev := mustRecognise(t, n, 1, crop); ev.Hits[0].ProductID != x.ID || ev.None >= ev.Hits[0].Score {
+			t.Fatalf("%s: X's view after its photos were added: %+v", name, ev)
+		}
+		if ev := mustRecognise(t, n, 1, away); ev.None < ev.Hits[0].Score {
+			t.Fatalf("%s: the unrelated none answer no longer blocks its view: %+v", name, ev)
+		}
+	}
+	sameReplicas(t, pg, "catalog", a, b)
+}

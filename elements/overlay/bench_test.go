@@ -27,6 +27,7 @@ func BenchmarkOverlay(b *testing.B) {
 }
 
 func benchDraw(b *testing.B, c surface) {
+	shapes := &shapeCache{}
 	text := defaultText(b, 18)
 	st := readStyle(declared(nil))
 	f := &framemeta.Frame{
@@ -38,13 +39,13 @@ func benchDraw(b *testing.B, c surface) {
 		Match: &framemeta.Match{Product: "Äpple Royal Gala", Score: 0.87, Known: true},
 		Cart:  []framemeta.CartLine{{Product: "바나나", Quantity: 2}, {Product: "Äpple Royal Gala", Quantity: 1}, {Product: "Kaffe", Quantity: 3}},
 	}
-	if err := drawFrame(c, text, st, f); err != nil {
+	if err := drawFrame(c, text, st, f, shapes); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if err := drawFrame(c, text, st, f); err != nil {
+		if err := drawFrame(c, text, st, f, shapes); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,10 +23,11 @@ const maxCartLines = 6
 
 // scene is one frame's drawing: sizes scaled to the frame, metadata mapped onto it.
 type scene struct {
-	c    surface
-	text *textRenderer
-	st   *style
-	f    *framemeta.Frame
+	c      surface
+	text   *textRenderer
+	st     *style
+	f      *framemeta.Frame
+	shapes *shapeCache // nil: nothing kept between frames
 
 	sx, sy float64 // metadata pixels → frame pixels
 	lw     int     // line width in frame pixels
@@ -35,13 +36,14 @@ type scene struct {
 
 // drawFrame draws f onto c. Metadata coordinates are in an f.Width×f.Height frame; the buffer
 // may be another size (an overlay after a scaler), so boxes are mapped by the size ratio.
-func drawFrame(c surface, text *textRenderer, st *style, f *framemeta.Frame) error {
+// shapes (may be nil) keeps the ROI outline's pixels for the next frame.
+func drawFrame(c surface, text *textRenderer, st *style, f *framemeta.Frame, shapes *shapeCache) error {
 	b := c.bounds()
 	k := float64(b.Dy()) / 480 // sizes are declared for a 480-line frame
 	if err := text.setSize(math.Max(4, st.fontSize*k)); err != nil {
 		return err
 	}
-	s := scene{c: c, text: text, st: st, f: f, sx: 1, sy: 1,
+	s := scene{c: c, text: text, st: st, f: f, shapes: shapes, sx: 1, sy: 1,
 		lw:  max(1, int(math.Round(float64(st.lineWidth)*k))),
 		pad: max(2, int(math.Round(4*k))),
 	}
@@ -98,6 +100,10 @@ func (s *scene) roi(pts []roi.Point) {
 	px := make([]fpoint, len(pts))
 	for i, p := range pts {
 		px[i] = fpoint{p.X * float64(b.Dx()), p.Y * float64(b.Dy())}
+	}
+	if s.shapes != nil {
+		s.shapes.polygon(s.c, px, s.lw, s.st.roi)
+		return
 	}
 	polygon(s.c, px, s.lw, s.st.roi)
 }

@@ -128,6 +128,7 @@ type Overlay struct {
 	mu   sync.Mutex
 	text *textRenderer // nil while stopped
 	yuv  yuvScratch    // chroma coverage for 4:2:0 frames
+	roi  shapeCache    // the ROI outline's pixels, while the area and frame size stay
 }
 
 // Start loads the fonts: a pipeline without a usable font fails here, by name, rather than
@@ -175,5 +176,5 @@ func (o *Overlay) Process(b *goelement.Buffer) error {
 	if err != nil {
 		return err
 	}
-	return drawFrame(c, o.text, readStyle(o.props), f)
+	return drawFrame(c, o.text, readStyle(o.props), f, &o.roi)
 }

@@ -87,7 +87,7 @@ func TestYUVCanvasMatchesRGB(t *testing.T) {
 		ref := newFrameBuf(t, "RGBA", 640, 480, 0, 0)
 		background(ref)
 		pix, info := i420Of(ref, nv12)
-		if err := drawFrame(ref.canvas(t), text, st, fullScene()); err != nil {
+		if err := drawFrame(ref.canvas(t), text, st, fullScene(), nil); err != nil {
 			t.Fatal(err)
 		}
 		want, _ := i420Of(ref, nv12)
@@ -95,7 +95,7 @@ func TestYUVCanvasMatchesRGB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := drawFrame(c, text, st, fullScene()); err != nil {
+		if err := drawFrame(c, text, st, fullScene(), nil); err != nil {
 			t.Fatal(err)
 		}
 		w, h := info.Width, info.Height
