@@ -152,17 +152,8 @@ func (c *Catalog) storeReplicaImages(ctx context.Context, p *recordProduct, mark
 	if _, err = tx.ExecContext(ctx, "DELETE FROM product_images WHERE product_id = ?", p.id); err != nil {
 		return 0, fmt.Errorf("data: replica: product %d's photos: %w", p.id, err)
 	}
-	for _, im := range p.images {
-		if _, err = tx.ExecContext(ctx, `INSERT INTO product_images (id, product_id, position, data, sha256, mime, width, height)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, im.id, p.id, im.position, im.data, im.sha256, im.mime, im.width, im.height); err != nil {
-			return 0, fmt.Errorf("data: replica: image %d: %w", im.id, err)
-		}
-	}
-	for _, v := range p.vectorRows {
-		if _, err = tx.ExecContext(ctx, "INSERT INTO embeddings (id, image_id, model, view, vector) VALUES (?, ?, ?, ?, ?)",
-			v.id, v.imageID, c.fp, v.view, v.blob); err != nil {
-			return 0, fmt.Errorf("data: replica: vector %d: %w", v.id, err)
-		}
+	if err = c.insertReplicaPhotos(ctx, tx, p); err != nil {
+		return 0, err
 	}
 	if err = noteApplied(ctx, tx, mark); err != nil {
 		return 0, err

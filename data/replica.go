@@ -423,17 +423,8 @@ func (c *Catalog) storeReplicaProduct(ctx context.Context, p *recordProduct, mar
 		p.id, p.name, p.key, p.sku, p.price, formatTime(p.created)); err != nil {
 		return 0, fmt.Errorf("data: replica: product %d: %w", p.id, err)
 	}
-	for _, im := range p.images {
-		if _, err = tx.ExecContext(ctx, `INSERT INTO product_images (id, product_id, position, data, sha256, mime, width, height)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, im.id, p.id, im.position, im.data, im.sha256, im.mime, im.width, im.height); err != nil {
-			return 0, fmt.Errorf("data: replica: image %d: %w", im.id, err)
-		}
-	}
-	for _, v := range p.vectorRows {
-		if _, err = tx.ExecContext(ctx, "INSERT INTO embeddings (id, image_id, model, view, vector) VALUES (?, ?, ?, ?, ?)",
-			v.id, v.imageID, c.fp, v.view, v.blob); err != nil {
-			return 0, fmt.Errorf("data: replica: vector %d: %w", v.id, err)
-		}
+	if err = c.insertReplicaPhotos(ctx, tx, p); err != nil {
+		return 0, err
 	}
 	if err = noteApplied(ctx, tx, mark); err != nil {
 		return 0, err
@@ -442,6 +433,24 @@ func (c *Catalog) storeReplicaProduct(ctx context.Context, p *recordProduct, mar
 		return 0, fmt.Errorf("data: replica: commit: %w", err)
 	}
 	return gen, nil
+}
+
+// insertReplicaPhotos writes a record product's photos and their vectors into the replica's
+// transaction (registering it, or replacing its photos).
+func (c *Catalog) insertReplicaPhotos(ctx context.Context, tx *sql.Tx, p *recordProduct) error {
+	for _, im := range p.images {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO product_images (id, product_id, position, data, sha256, mime, width, height)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, im.id, p.id, im.position, im.data, im.sha256, im.mime, im.width, im.height); err != nil {
+			return fmt.Errorf("data: replica: image %d: %w", im.id, err)
+		}
+	}
+	for _, v := range p.vectorRows {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO embeddings (id, image_id, model, view, vector) VALUES (?, ?, ?, ?, ?)",
+			v.id, v.imageID, c.fp, v.view, v.blob); err != nil {
+			return fmt.Errorf("data: replica: vector %d: %w", v.id, err)
+		}
+	}
+	return nil
 }
 
 // releaseNameKey frees a name for product id in the replica. A change is applied with the

@@ -5,6 +5,7 @@ import * as api from './api.js';
 import { WhepViewer } from './whep.js';
 import { RoiEditor } from './roi.js';
 import { initTokens } from './tokens.js';
+import { showError } from './forms.js';
 
 const TOKEN_KEY = 'ebrcs.adminToken';
 const MAX_IMAGES = 3;
@@ -113,16 +114,6 @@ function tokenRefused(err) {
 }
 
 // --- errors next to fields ---
-
-function showError(el, text) {
-  el.textContent = text;
-  el.hidden = !text;
-  const input = el.id && document.querySelector(`[aria-describedby~="${el.id}"]`);
-  if (input) {
-    if (text) input.setAttribute('aria-invalid', 'true');
-    else input.removeAttribute('aria-invalid');
-  }
-}
 
 const FIELD_ERRORS = { name: 'name-error', images: 'images-error', image: 'images-error', video: 'images-error', sku: 'sku-error', price: 'price-error', price_cents: 'price-error' };
 

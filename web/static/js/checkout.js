@@ -13,7 +13,7 @@
 
 import * as api from './api.js';
 import { WhipClient } from './whip.js';
-import { RoiEditor, contentBox, fromNormalised } from './roi.js';
+import { RoiEditor, clearCanvas, contentBox, fromNormalised } from './roi.js';
 
 const PIPELINE = 'live'; // the checkout pipeline
 const LOG_SIZE = 20; // events shown
@@ -599,17 +599,9 @@ export function placeLabel(box, w, h, frame, avoid) {
 /** Draws the latest annotation over the preview as ebrcs_overlay draws it on the video. */
 function drawAnnotation() {
   const c = ui.overlay;
-  const dpr = window.devicePixelRatio || 1;
-  const cw = c.clientWidth;
-  const ch = c.clientHeight;
-  if (c.width !== Math.round(cw * dpr) || c.height !== Math.round(ch * dpr)) {
-    c.width = Math.round(cw * dpr);
-    c.height = Math.round(ch * dpr);
-  }
-  const ctx = c.getContext('2d');
-  if (!ctx) return;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, cw, ch);
+  const cleared = clearCanvas(c);
+  if (!cleared) return;
+  const { ctx, cw, ch } = cleared;
   const a = hooks.annotation;
   if (c.hidden || !a || performance.now() - annotationAt > ANNOTATION_STALE_MS) return;
   const pic = contentBox(ui.preview, cw, ch);

@@ -42,6 +42,25 @@ export function fromNormalised(p, box) {
 /** How far from a point (CSS pixels) a press still takes it: a 44 px target. */
 const HANDLE_REACH = 22;
 
+/**
+ * Sizes a canvas to its CSS box at the device's pixel ratio, clears it, and returns its
+ * context scaled to CSS pixels with the box's width and height (null without a 2D context).
+ */
+export function clearCanvas(c) {
+  const dpr = window.devicePixelRatio || 1;
+  const cw = c.clientWidth;
+  const ch = c.clientHeight;
+  if (c.width !== Math.round(cw * dpr) || c.height !== Math.round(ch * dpr)) {
+    c.width = Math.round(cw * dpr);
+    c.height = Math.round(ch * dpr);
+  }
+  const ctx = c.getContext('2d');
+  if (!ctx) return null;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, cw, ch);
+  return { ctx, cw, ch };
+}
+
 export class RoiEditor {
   /**
    * canvas lies over video (a <video> or an <img>, same box); onChange(draftPoints) after every
@@ -185,18 +204,9 @@ export class RoiEditor {
   }
 
   redraw() {
-    const c = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const cw = c.clientWidth;
-    const ch = c.clientHeight;
-    if (c.width !== Math.round(cw * dpr) || c.height !== Math.round(ch * dpr)) {
-      c.width = Math.round(cw * dpr);
-      c.height = Math.round(ch * dpr);
-    }
-    const ctx = c.getContext('2d');
-    if (!ctx) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, cw, ch);
+    const cleared = clearCanvas(this.canvas);
+    if (!cleared) return;
+    const { ctx, cw, ch } = cleared;
     const box = this.box();
     if (this.saved) {
       // A dark edge under a light line: visible on any picture.

@@ -3,19 +3,9 @@
 // with a Copy button.
 
 import * as api from './api.js';
+import { showError } from './forms.js';
 
 const $ = (id) => document.getElementById(id);
-
-/** Shows text in an error element (hidden when empty), marking the input it describes. */
-function showError(el, text) {
-  el.textContent = text;
-  el.hidden = !text;
-  const input = el.id && document.querySelector(`[aria-describedby~="${el.id}"]`);
-  if (input) {
-    if (text) input.setAttribute('aria-invalid', 'true');
-    else input.removeAttribute('aria-invalid');
-  }
-}
 
 /**
  * initTokens({token, hooks}) wires the section; token() is the signed-in token, hooks.tokens
