@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -136,30 +137,11 @@ func (c *Catalog) applyRecordImagesLocked(ctx context.Context, p *recordProduct,
 
 // storeReplicaImages replaces the replica's photos of product p, and their vectors, with the
 // record's, under the record's ids, in one transaction.
-func (c *Catalog) storeReplicaImages(ctx context.Context, p *recordProduct, mark int64) (gen int64, err error) {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("data: replica: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+func (c *Catalog) storeReplicaImages(ctx context.Context, p *recordProduct, mark int64) (int64, error) {
+	return c.replicaTx(ctx, mark, bumpGeneration, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM product_images WHERE product_id = ?", p.id); err != nil {
+			return fmt.Errorf("data: replica: product %d's photos: %w", p.id, err)
 		}
-	}()
-	if gen, err = bumpGeneration(ctx, tx); err != nil {
-		return 0, err
-	}
-	if _, err = tx.ExecContext(ctx, "DELETE FROM product_images WHERE product_id = ?", p.id); err != nil {
-		return 0, fmt.Errorf("data: replica: product %d's photos: %w", p.id, err)
-	}
-	if err = c.insertReplicaPhotos(ctx, tx, p); err != nil {
-		return 0, err
-	}
-	if err = noteApplied(ctx, tx, mark); err != nil {
-		return 0, err
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("data: replica: commit: %w", err)
-	}
-	return gen, nil
+		return c.insertReplicaPhotos(ctx, tx, p)
+	})
 }

@@ -366,6 +366,37 @@ func noteApplied(ctx context.Context, tx *sql.Tx, seq int64) error {
 	return nil
 }
 
+// replicaTx applies one change of the record to the replica in one SQLite transaction: bump
+// (the catalog's or the learned views' generation; nil: neither) and write, with the change's
+// number marked applied (mark > 0), committed together. It returns the new generation.
+func (c *Catalog) replicaTx(ctx context.Context, mark int64, bump func(context.Context, *sql.Tx) (int64, error),
+	write func(*sql.Tx) error) (gen int64, err error) {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("data: replica: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if bump != nil {
+		if gen, err = bump(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
+	if err = write(tx); err != nil {
+		return 0, err
+	}
+	if err = noteApplied(ctx, tx, mark); err != nil {
+		return 0, err
+	}
+	if err = tx.Commit(); err != nil {
+		return 0, fmt.Errorf("data: replica: commit: %w", err)
+	}
+	return gen, nil
+}
+
 // applyRecordProductLocked stores a product of the record in the replica and makes it searchable.
 func (c *Catalog) applyRecordProductLocked(ctx context.Context, p *recordProduct, mark int64) error {
 	ids := make([]int64, 0, len(p.vectorRows))
@@ -403,36 +434,17 @@ func (c *Catalog) applyRecordProductLocked(ctx context.Context, p *recordProduct
 }
 
 // storeReplicaProduct writes a product of the record, under its ids, in one transaction.
-func (c *Catalog) storeReplicaProduct(ctx context.Context, p *recordProduct, mark int64) (gen int64, err error) {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("data: replica: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+func (c *Catalog) storeReplicaProduct(ctx context.Context, p *recordProduct, mark int64) (int64, error) {
+	return c.replicaTx(ctx, mark, bumpGeneration, func(tx *sql.Tx) error {
+		if err := releaseNameKey(ctx, tx, p.key, p.id); err != nil {
+			return err
 		}
-	}()
-	if gen, err = bumpGeneration(ctx, tx); err != nil {
-		return 0, err
-	}
-	if err = releaseNameKey(ctx, tx, p.key, p.id); err != nil {
-		return 0, err
-	}
-	if _, err = tx.ExecContext(ctx, "INSERT INTO products (id, name, name_key, sku, price_cents, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-		p.id, p.name, p.key, p.sku, p.price, formatTime(p.created)); err != nil {
-		return 0, fmt.Errorf("data: replica: product %d: %w", p.id, err)
-	}
-	if err = c.insertReplicaPhotos(ctx, tx, p); err != nil {
-		return 0, err
-	}
-	if err = noteApplied(ctx, tx, mark); err != nil {
-		return 0, err
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("data: replica: commit: %w", err)
-	}
-	return gen, nil
+		if _, err := tx.ExecContext(ctx, "INSERT INTO products (id, name, name_key, sku, price_cents, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			p.id, p.name, p.key, p.sku, p.price, formatTime(p.created)); err != nil {
+			return fmt.Errorf("data: replica: product %d: %w", p.id, err)
+		}
+		return c.insertReplicaPhotos(ctx, tx, p)
+	})
 }
 
 // insertReplicaPhotos writes a record product's photos and their vectors into the replica's
@@ -469,23 +481,18 @@ func releaseNameKey(ctx context.Context, tx *sql.Tx, key string, id int64) error
 // applyRecordUpdateLocked applies a product's new name, SKU and price to the replica and to
 // what searches report.
 func (c *Catalog) applyRecordUpdateLocked(ctx context.Context, p *recordProduct, mark int64) error {
-	tx, err := c.db.BeginTx(ctx, nil)
+	_, err := c.replicaTx(ctx, mark, nil, func(tx *sql.Tx) error {
+		if err := releaseNameKey(ctx, tx, p.key, p.id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE products SET name = ?, name_key = ?, sku = ?, price_cents = ? WHERE id = ?",
+			p.name, p.key, p.sku, p.price, p.id); err != nil {
+			return fmt.Errorf("data: replica: product %d: %w", p.id, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return c.storageError(fmt.Errorf("data: replica: %w", err))
-	}
-	defer tx.Rollback() //nolint:errcheck
-	if err := releaseNameKey(ctx, tx, p.key, p.id); err != nil {
 		return c.storageError(err)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE products SET name = ?, name_key = ?, sku = ?, price_cents = ? WHERE id = ?",
-		p.name, p.key, p.sku, p.price, p.id); err != nil {
-		return c.storageError(fmt.Errorf("data: replica: product %d: %w", p.id, err))
-	}
-	if err := noteApplied(ctx, tx, mark); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return c.storageError(fmt.Errorf("data: replica: commit: %w", err))
 	}
 	c.mu.Lock()
 	if lp := c.products[p.id]; lp != nil {
@@ -526,36 +533,20 @@ func (c *Catalog) applyRecordLearnedLocked(ctx context.Context, v *recordLearned
 }
 
 // storeReplicaLearned writes a learned view of the record, under its id, in one transaction.
-func (c *Catalog) storeReplicaLearned(ctx context.Context, v *recordLearned, mark int64) (gen int64, err error) {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("data: replica: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if gen, err = bumpLearnedGeneration(ctx, tx); err != nil {
-		return 0, err
-	}
-	im := v.image
-	if _, err = tx.ExecContext(ctx, `INSERT INTO learned_views (id, product_id, origin, created_at, data, sha256, mime, width, height)
+func (c *Catalog) storeReplicaLearned(ctx context.Context, v *recordLearned, mark int64) (int64, error) {
+	return c.replicaTx(ctx, mark, bumpLearnedGeneration, func(tx *sql.Tx) error {
+		im := v.image
+		if _, err := tx.ExecContext(ctx, `INSERT INTO learned_views (id, product_id, origin, created_at, data, sha256, mime, width, height)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.id, v.productID, v.origin, formatTime(v.created), im.data, im.sha256, im.mime, im.width, im.height); err != nil {
-		return 0, fmt.Errorf("data: replica: learned view %d: %w", v.id, err)
-	}
-	if v.vector != nil {
-		if _, err = tx.ExecContext(ctx, "INSERT INTO learned_vectors (view_id, model, vector) VALUES (?, ?, ?)", v.id, c.fp, v.vector); err != nil {
-			return 0, fmt.Errorf("data: replica: learned view %d: %w", v.id, err)
+			return fmt.Errorf("data: replica: learned view %d: %w", v.id, err)
 		}
-	}
-	if err = noteApplied(ctx, tx, mark); err != nil {
-		return 0, err
-	}
-	if err = tx.Commit(); err != nil {
-		return 0, fmt.Errorf("data: replica: commit: %w", err)
-	}
-	return gen, nil
+		if v.vector != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO learned_vectors (view_id, model, vector) VALUES (?, ?, ?)", v.id, c.fp, v.vector); err != nil {
+				return fmt.Errorf("data: replica: learned view %d: %w", v.id, err)
+			}
+		}
+		return nil
+	})
 }
 
 // recordWroteLocked brings the replica up to a write this node has just committed to the
