@@ -126,34 +126,51 @@ func TestSlowUploadAndEventStreamOutliveTheTimeouts(t *testing.T) {
 	}()
 
 	body, ct := multipartBody(t, "video", "slow.mp4", testVideo(t, 30))
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	head := fmt.Sprintf("POST /api/sessions/%s/video HTTP/1.1\r\nHost: test\r\nContent-Type: %s\r\nContent-Length: %d\r\n", id, ct, body.Len())
-	for k, v := range e.keyHeader("/api/sessions/" + id) {
-		head += k + ": " + v[0] + "\r\n"
-	}
-	if _, err := io.WriteString(conn, head+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	// 20 pieces, 100 ms apart: 2 s in all, each gap a third of the stall timeout.
-	start := time.Now()
-	piece := body.Len()/20 + 1
-	for b := body.Bytes(); len(b) > 0; b = b[min(piece, len(b)):] {
-		time.Sleep(100 * time.Millisecond)
-		if _, err := conn.Write(b[:min(piece, len(b))]); err != nil {
-			t.Fatalf("after %v: %v", time.Since(start), err)
+	const stall = 300 * time.Millisecond // BodyStallTimeout above
+	// upload sends the body in 20 pieces, 100 ms apart: 2 s in all, each gap a third of the
+	// stall timeout. It returns the answer and the longest gap there really was between two
+	// pieces (a loaded machine can stretch a sleep).
+	upload := func() (int, string, time.Duration) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer conn.Close()
+		head := fmt.Sprintf("POST /api/sessions/%s/video HTTP/1.1\r\nHost: test\r\nContent-Type: %s\r\nContent-Length: %d\r\n", id, ct, body.Len())
+		for k, v := range e.keyHeader("/api/sessions/" + id) {
+			head += k + ": " + v[0] + "\r\n"
+		}
+		if _, err := io.WriteString(conn, head+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		start, last := time.Now(), time.Now()
+		var longest time.Duration
+		piece := body.Len()/20 + 1
+		for b := body.Bytes(); len(b) > 0; b = b[min(piece, len(b)):] {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write(b[:min(piece, len(b))]); err != nil {
+				t.Fatalf("after %v: %v", time.Since(start), err)
+			}
+			longest, last = max(longest, time.Since(last)), time.Now()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(answer), longest
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("slow upload: %d %s", resp.StatusCode, answer)
+	// Every upload whose gaps all stayed under the stall timeout must be accepted; one whose
+	// sender was held up longer than that tested nothing, and is sent again (at most twice).
+	for attempt := 1; ; attempt++ {
+		code, answer, longest := upload()
+		if code == http.StatusAccepted {
+			break
+		}
+		if longest < stall || attempt == 3 {
+			t.Fatalf("slow upload: %d %s (longest gap between pieces %v)", code, answer, longest)
+		}
+		t.Logf("attempt %d: the sender was held up %v (more than the stall timeout); sending again", attempt, longest)
 	}
 	select {
 	case got := <-done:
