@@ -3,11 +3,12 @@ package data
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ebrcs/ebrcs/internal/cores"
 )
 
 // buildChunk is how many vectors are read from SQLite and added to FAISS at a time: large
@@ -432,7 +433,7 @@ func (c *Catalog) embedStored(ctx context.Context, imageIDs []int64) (views [][]
 	errs = make([]error, len(imageIDs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(imageIDs)) {
+	for range min(cores.N(), len(imageIDs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

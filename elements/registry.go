@@ -19,6 +19,7 @@ import (
 	"github.com/ebrcs/ebrcs/elements/overlay"
 	"github.com/ebrcs/ebrcs/elements/passthrough"
 	"github.com/ebrcs/ebrcs/elements/roigate"
+	"github.com/ebrcs/ebrcs/internal/cores"
 )
 
 // All lists every element, in the order the docs show them.
@@ -46,6 +47,8 @@ func RegisterAll() error {
 
 // RegisterInto registers every element into plugin (nil: statically into the process).
 func RegisterInto(plugin *gst.Plugin) error {
+	// From here on GStreamer's threads call into Go: give them processors (see cores).
+	cores.ForCallbacks()
 	for _, r := range All {
 		if err := r.Register(plugin); err != nil {
 			return fmt.Errorf("register %s: %w", r.Describe().Name, err)

@@ -35,6 +35,13 @@ type BatcherConfig struct {
 	// sessions show products at once, recognition waits a little instead of every session's
 	// video stalling behind it.
 	Nice int `yaml:"nice,omitempty"`
+	// UrgentAfter: a batch whose oldest crop has waited this long runs at the process's own
+	// priority, and so does a lowered batch still running when its oldest crop reaches it
+	// (0: never). Lowered recognition takes only the CPU the video leaves; on a machine with
+	// none left it would wait until the visits it was asked for had ended, uncounted. Raising
+	// a thread's priority back needs CAP_SYS_NICE (or RLIMIT_NICE); without it, batches stay
+	// lowered.
+	UrgentAfter time.Duration `yaml:"urgent_after,omitempty"`
 }
 
 // BatcherStats counts what a Batcher did.
@@ -42,6 +49,7 @@ type BatcherStats struct {
 	Batches int64 // calls to the BatchFunc
 	Items   int64 // crops embedded (successfully or not) in those calls
 	Dropped int64 // crops refused with ErrQueueFull
+	Urgent  int64 // batches run at the process's priority because a crop had waited UrgentAfter
 }
 
 // Batcher coalesces crops submitted concurrently (by several pipelines' goroutines) into
@@ -61,11 +69,26 @@ type Batcher struct {
 	workers sync.WaitGroup
 
 	batches, items, dropped atomic.Int64
+	urgent                  atomic.Int64 // batches run at the process's priority (from their start or raised while running)
+
+	nice        int
+	urgentAfter time.Duration
+	running     []*workerState // one per worker, for the watchdog
+	stop        chan struct{}
+}
+
+// workerState is what the watchdog knows of a worker: its thread, and when the oldest crop of
+// the batch it runs was queued (0: idle).
+type workerState struct {
+	tid    atomic.Int64
+	oldest atomic.Int64 // UnixNano
+	raised atomic.Bool
 }
 
 type batchRequest struct {
-	img   image.Image
-	reply chan batchReply // buffered: the worker never blocks on a caller that gave up
+	img    image.Image
+	queued time.Time
+	reply  chan batchReply // buffered: the worker never blocks on a caller that gave up
 }
 
 type batchReply struct {
@@ -85,20 +108,29 @@ func NewBatcher(fn BatchFunc, cfg BatcherConfig) *Batcher {
 		cfg.Workers = 1
 	}
 	b := &Batcher{
-		fn:       fn,
-		maxBatch: cfg.MaxBatch,
-		queue:    make(chan *batchRequest, cfg.QueueSize),
+		fn:          fn,
+		maxBatch:    cfg.MaxBatch,
+		queue:       make(chan *batchRequest, cfg.QueueSize),
+		nice:        cfg.Nice,
+		urgentAfter: cfg.UrgentAfter,
+		stop:        make(chan struct{}),
 	}
 	for range cfg.Workers {
+		ws := &workerState{}
+		b.running = append(b.running, ws)
 		b.workers.Go(func() {
 			if cfg.Nice > 0 {
-				// The thread keeps the priority, so it stays this goroutine's alone: never
+				// The thread's priority changes, so it stays this goroutine's alone: never
 				// unlocked, it ends with the worker.
 				runtime.LockOSThread()
+				ws.tid.Store(int64(threadID()))
 				setThreadNice(cfg.Nice)
 			}
-			b.work()
+			b.work(ws)
 		})
+	}
+	if cfg.Nice > 0 && cfg.UrgentAfter > 0 {
+		b.workers.Go(b.watch)
 	}
 	return b
 }
@@ -112,7 +144,7 @@ func (b *Batcher) Embed(img image.Image) ([]float32, error) {
 // EmbedContext is Embed that stops waiting when ctx is done (the crop may still be embedded;
 // its result is discarded).
 func (b *Batcher) EmbedContext(ctx context.Context, img image.Image) ([]float32, error) {
-	req := &batchRequest{img: img, reply: make(chan batchReply, 1)}
+	req := &batchRequest{img: img, queued: time.Now(), reply: make(chan batchReply, 1)}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -136,7 +168,7 @@ func (b *Batcher) EmbedContext(ctx context.Context, img image.Image) ([]float32,
 
 // Stats returns the counters so far.
 func (b *Batcher) Stats() BatcherStats {
-	return BatcherStats{Batches: b.batches.Load(), Items: b.items.Load(), Dropped: b.dropped.Load()}
+	return BatcherStats{Batches: b.batches.Load(), Items: b.items.Load(), Dropped: b.dropped.Load(), Urgent: b.urgent.Load()}
 }
 
 // Close stops accepting crops, lets the workers finish the batches in progress, fails the
@@ -148,13 +180,55 @@ func (b *Batcher) Close() error {
 		b.closed = true
 		// No send can be in progress: sends happen under mu with closed == false.
 		close(b.queue)
+		close(b.stop)
 	}
 	b.mu.Unlock()
 	b.workers.Wait()
 	return nil
 }
 
-func (b *Batcher) work() {
+// watch raises a lowered batch that has run past its oldest crop's UrgentAfter.
+func (b *Batcher) watch() {
+	tick := time.NewTicker(max(b.urgentAfter/10, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
+		}
+		for _, ws := range b.running {
+			if at := ws.oldest.Load(); at != 0 && time.Since(time.Unix(0, at)) >= b.urgentAfter && !ws.raised.Load() {
+				if setNiceOf(int(ws.tid.Load()), 0) == nil {
+					ws.raised.Store(true)
+					b.urgent.Add(1)
+				}
+			}
+		}
+	}
+}
+
+// prioritise sets the worker's thread for a batch whose oldest crop was queued at oldest:
+// lowered, or at the process's priority once the crop has waited UrgentAfter.
+func (b *Batcher) prioritise(ws *workerState, oldest time.Time) {
+	if b.nice <= 0 {
+		return
+	}
+	urgent := b.urgentAfter > 0 && time.Since(oldest) >= b.urgentAfter
+	switch {
+	case urgent:
+		b.urgent.Add(1)
+		if !ws.raised.Load() && setNiceOf(int(ws.tid.Load()), 0) == nil {
+			ws.raised.Store(true)
+		}
+	case ws.raised.Load():
+		setThreadNice(b.nice) // lowering is always allowed
+		ws.raised.Store(false)
+	}
+	ws.oldest.Store(oldest.UnixNano())
+}
+
+func (b *Batcher) work(ws *workerState) {
 	batch := make([]*batchRequest, 0, b.maxBatch)
 	imgs := make([]image.Image, 0, b.maxBatch)
 	for first := range b.queue {
@@ -182,11 +256,17 @@ func (b *Batcher) work() {
 			continue
 		}
 		imgs = imgs[:0]
+		oldest := batch[0].queued
 		for _, r := range batch {
 			imgs = append(imgs, r.img)
+			if r.queued.Before(oldest) {
+				oldest = r.queued
+			}
 		}
+		b.prioritise(ws, oldest)
 		start := time.Now()
 		vecs, err := b.fn(imgs)
+		ws.oldest.Store(0)
 		metrics.EmbedSeconds.Observe(time.Since(start).Seconds())
 		metrics.EmbedBatch.Observe(float64(len(imgs)))
 		b.batches.Add(1)

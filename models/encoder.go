@@ -5,12 +5,13 @@ import (
 	"image"
 	"math"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/ebrcs/ebrcs/internal/cores"
 )
 
 // Reductions of a model output to one vector per image: the names EncoderConfig.Reduce takes.
@@ -368,7 +369,7 @@ func (e *Encoder) embedRGB(imgs []*rgbImage) ([][]float32, error) {
 // sooner than its images one by one.
 func parallelFor(n int, fn func(i int) error) error {
 	errs := make([]error, n)
-	workers := min(n, runtime.GOMAXPROCS(0))
+	workers := min(n, cores.N())
 	if workers <= 1 {
 		for i := range n {
 			errs[i] = fn(i)
@@ -376,11 +377,16 @@ func parallelFor(n int, fn func(i int) error) error {
 	} else {
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		// The helpers run at the caller's priority: a recognition worker's batch stays behind
+		// the live video, its preprocessing included.
+		nice := callerPriority()
 		for range workers {
 			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-					errs[i] = fn(i)
-				}
+				atPriority(nice, func() {
+					for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+						errs[i] = fn(i)
+					}
+				})
 			})
 		}
 		wg.Wait()

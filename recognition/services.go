@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -76,12 +77,23 @@ func (e *Embedder) CatalogOptions(opts data.Options) data.Options {
 	return opts
 }
 
-// recognitionNice is how many nice levels the embedders' worker threads run below the live
-// video (decode, analysis, overlay, encode), so that sessions showing products at the same
-// moment slow recognition a little rather than stall every session's returned video. 10
-// returned more frames at 12–16 sessions in step but starved recognition until visits ended
-// uncounted; 5 kept every count exact at 12 (web: BenchmarkLiveSessions).
-const recognitionNice = 5
+// recognitionNice is how many nice levels the embedders' worker threads (and the helpers
+// preparing their batches) run below the live video (decode, analysis, overlay, encode), so
+// that sessions showing products at the same moment slow recognition rather than every
+// session's returned video. Measured with 16 sessions in step (web: BenchmarkLiveSessions),
+// once the Go runtime had more processors than cores (internal/cores): client p95 126–132 ms
+// at 5, 106–113 at 10, 105–107 at 19, every count exact and entry → count p95 about 2 s at
+// each. 19 leaves recognition almost nothing when the machine is saturated: with a profiler
+// running as well, visits ended before their vectors came and 0 of 16 carts were right; at 10
+// all 16 were.
+const recognitionNice = 10
+
+// recognitionUrgentAfter: a crop that has waited this long is recognised at the video's own
+// priority. A lowered recognition takes only the CPU the video leaves; when the machine has
+// none left (16 sessions in step on 2 cores while the host was slow), the vectors came after
+// the next visits had started and most carts missed a product. After a second the video
+// yields instead: a few frames dropped (counted) rather than a product not counted.
+const recognitionUrgentAfter = time.Second
 
 var (
 	mu        sync.Mutex
@@ -155,7 +167,7 @@ func OpenEmbedder(path, modelDir string) (*Embedder, error) {
 		// Two workers: on this 2-core class of machine a single-threaded session costs the
 		// same per crop at any batch size, so two crops at once go faster on two cores
 		// than one batch of two (models.BenchmarkConcurrentCrops).
-		Batcher: models.NewBatcher(h.EmbedQueries, models.BatcherConfig{Workers: 2, Nice: recognitionNice}),
+		Batcher: models.NewBatcher(h.EmbedQueries, models.BatcherConfig{Workers: 2, Nice: recognitionNice, UrgentAfter: recognitionUrgentAfter}),
 		Source:  source,
 	}
 	embedders[key] = e

@@ -1,10 +1,11 @@
 package signaling
 
 import (
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ebrcs/ebrcs/internal/cores"
 )
 
 // Admission decides whether a new live camera (WHIP publisher) may start: past its limit the
@@ -26,24 +27,24 @@ type admission struct {
 }
 
 // DefaultSessionCost is what one live session (640×480 at 15 fps, the shipped live pipeline)
-// costs on the benchmark's machine, in cores: 16 sessions used about 1.3 of its 2 cores,
+// costs on the benchmark's machine, in cores: 16 sessions used 1.17–1.21 of its 2 cores,
 // recognition included (web: BenchmarkLiveSessions). It is the estimate until the server
 // has measured its own.
-const DefaultSessionCost = 0.08
+const DefaultSessionCost = 0.075
 
 // targetUtilisation is the share of the cores the measured limit fills: the rest is headroom
 // for recognition bursts (sessions showing products at the same moment), uploads, the API,
-// and whatever else runs on the machine. Measured at the clients on 2 cores (the clients on
-// the same machine): 16 sessions in step used 1.3 cores and returned 95–99% of their
-// frames, with a count missed in some runs; 24 returned 70%. 0.55 admits 13 there.
-const targetUtilisation = 0.55
+// and whatever else runs on the machine (the benchmark's clients took 0.4 core). Measured at
+// the clients on 2 cores: 16 sessions in step returned 99–100% of their frames, p95 87–113 ms,
+// every count exact; 20 returned 84–89%, 17 admitted of 32 offers 77–82%. 0.62 admits 16.
+const targetUtilisation = 0.62
 
 // retryAfter is what a refused publisher is told to wait (a checkout lasts minutes; a camera
 // that retries sooner finds the same sessions).
 const retryAfter = 10 * time.Second
 
 func newAdmission(maxPublishers int) *admission {
-	return &admission{fixed: maxPublishers, cores: float64(runtime.GOMAXPROCS(0)), cost: DefaultSessionCost}
+	return &admission{fixed: maxPublishers, cores: float64(cores.N()), cost: DefaultSessionCost}
 }
 
 // limit is the number of live sessions admitted at once (0: no limit).

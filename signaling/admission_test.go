@@ -2,10 +2,11 @@ package signaling
 
 import (
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebrcs/ebrcs/internal/cores"
 )
 
 // The admission limit: fixed, none, or derived from the cores and what a session costs.
@@ -17,13 +18,13 @@ func TestAdmissionLimit(t *testing.T) {
 		t.Errorf("no limit: %d", got)
 	}
 	a := newAdmission(0)
-	want := int(float64(runtime.GOMAXPROCS(0)) * targetUtilisation / DefaultSessionCost)
+	want := int(float64(cores.N()) * targetUtilisation / DefaultSessionCost)
 	if got := a.limit(); got != want {
 		t.Errorf("measured limit before any measurement: %d, want %d", got, want)
 	}
 	// Sessions that cost twice the default halve it (smoothed: after a while).
 	a.cost = 2 * DefaultSessionCost
-	if got := a.limit(); got != int(float64(runtime.GOMAXPROCS(0))*targetUtilisation/(2*DefaultSessionCost)) {
+	if got := a.limit(); got != int(float64(cores.N())*targetUtilisation/(2*DefaultSessionCost)) {
 		t.Errorf("limit at twice the cost: %d", got)
 	}
 }

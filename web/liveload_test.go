@@ -138,6 +138,10 @@ func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Opti
 	if rerr != nil {
 		tb.Fatalf("client process: %v\n%s", err, out.String())
 	}
+	if keep := os.Getenv("EBRCS_BENCH_REPORT"); keep != "" { // the clients' whole report, for a closer look
+		os.MkdirAll(keep, 0o755)
+		os.WriteFile(filepath.Join(keep, "live-"+tag+".json"), rraw, 0o644)
+	}
 	var rep liveload.Report
 	if err := json.Unmarshal(rraw, &rep); err != nil {
 		tb.Fatal(err)

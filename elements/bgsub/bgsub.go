@@ -172,10 +172,20 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 		g.frames.Add(1)
 		return nil
 	}
+	m := b.Meta()
+	if g.sinceReset++; g.sinceReset <= g.props.Int(PropWarmupFrames) {
+		// An empty model calls everything foreground: reporting it would make the whole
+		// frame "enter" the ROI at every start. The model learns; nobody is told yet, and the
+		// mask is not cleaned nor searched for blobs that would be thrown away (a whole-frame
+		// mask made a warm-up frame cost 6× a frame after it: 16 sessions starting together
+		// lost their first frames to it).
+		m.Detected, m.Blobs = true, m.Blobs[:0]
+		g.frames.Add(1)
+		return nil
+	}
 	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int(PropErode), g.props.Int(PropDilate), g.props.Int(PropThreshold))
 	regions := g.finder.Find(g.mask, pw, ph)
 
-	m := b.Meta()
 	// Blobs go in the metadata's pixel space (the frame's own, unless an element upstream
 	// set the metadata up on a frame of another size).
 	sx, sy := float64(m.Width)/float64(pw), float64(m.Height)/float64(ph)
@@ -195,11 +205,6 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	}
 	m.Detected = true
 	m.Blobs = blobs
-	if g.sinceReset++; g.sinceReset <= g.props.Int(PropWarmupFrames) {
-		// An empty model calls everything foreground: reporting it would make the whole
-		// frame "enter" the ROI at every start. The model learns; nobody is told yet.
-		m.Blobs = m.Blobs[:0]
-	}
 	g.frames.Add(1)
 	if len(m.Blobs) > 0 {
 		g.fgSeen.Add(1)
@@ -246,13 +251,17 @@ func (g *Bgsub) globalChange(n int) bool {
 		g.bigRun = 0
 		return false
 	}
+	if g.sinceReset < g.props.Int(PropWarmupFrames) {
+		g.bigRun = 0
+		return false
+	}
 	fg := 0
 	for _, v := range g.mask[:n] {
 		if v == 255 {
 			fg++
 		}
 	}
-	if float64(fg) <= limit*float64(n) || g.sinceReset < g.props.Int(PropWarmupFrames) {
+	if float64(fg) <= limit*float64(n) {
 		g.bigRun = 0
 		return false
 	}

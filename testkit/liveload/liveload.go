@@ -74,7 +74,10 @@ type Session struct {
 	ID   string `json:"id"`
 	Sent int    `json:"sent"` // frames sent
 	// FirstMs: from the first packet sent to the first annotated picture decoded (-1: none).
-	FirstMs    float64 `json:"first_ms"`
+	FirstMs float64 `json:"first_ms"`
+	// FirstInMs: from the first packet sent to the first packet of the returned video
+	// (before this client's decoder starts; -1: none).
+	FirstInMs  float64 `json:"first_in_ms"`
 	FirstStamp int     `json:"first_stamp"`
 	// Back counts distinct stamped pictures after the first one; Expected the frames sent
 	// after the first one's frame.
@@ -200,6 +203,7 @@ type client struct {
 
 	mu       sync.Mutex
 	start    time.Time // first packet
+	firstIn  time.Time // the first packet of the returned video
 	sentAt   []time.Time
 	sent     int
 	ended    time.Time
@@ -475,6 +479,7 @@ func (c *client) receive(t *webrtc.TrackRemote) {
 	}
 	c.mu.Lock()
 	c.codec = codec
+	c.firstIn = time.Now() // OnTrack comes with the track's first packet
 	c.mu.Unlock()
 	c.recvSSRC.Store(uint32(t.SSRC()))
 	dec, err := camclip.NewDecoder(codec)
@@ -620,6 +625,10 @@ func (c *client) report() Session {
 		if p.Stamp > s.FirstStamp {
 			s.Back++
 		}
+	}
+	s.FirstInMs = -1
+	if !c.firstIn.IsZero() && !c.start.IsZero() {
+		s.FirstInMs = ms(c.firstIn.Sub(c.start))
 	}
 	if s.FirstStamp >= 0 {
 		s.Expected = c.sent - 1 - s.FirstStamp
