@@ -107,12 +107,11 @@ func TestServerWithFullOrReadOnlyDataDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc *scenario.Scenario
-	for _, s := range suite {
-		if s.Name == "two-products" {
-			sc = s
-		}
+	chosen, err := scenario.Select(suite, []string{"two-products"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	sc := chosen[0]
 	videoPath, truthPath, err := scenario.Generate(tmp, sc, products, "mp4")
 	if err != nil {
 		t.Fatal(err)

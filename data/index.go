@@ -12,6 +12,8 @@ import (
 	"time"
 
 	faiss "github.com/DataIntelligenceCrew/go-faiss"
+
+	"github.com/ebrcs/ebrcs/internal/atomicfile"
 )
 
 // Files of the derived index in the data directory. Both can be deleted at any time: the next
@@ -277,27 +279,6 @@ func removeTempFiles(dir string) {
 	}
 }
 
-// writeFileAtomic writes name in dir through a fsynced temporary file and a rename.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, name+tmpMarker+"*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
-}
-
 // syncFile fsyncs a file written by someone else (FAISS) and returns its size.
 func syncFile(path string) (int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -347,4 +328,10 @@ func normalize(v []float32, dim int) ([]float32, error) {
 		out[i] = float32(float64(f) * inv)
 	}
 	return out, nil
+}
+
+// writeFileAtomic replaces name in dir (see atomicfile.Write); a leftover temporary file
+// carries tmpMarker, for removeTemporaries.
+func writeFileAtomic(dir, name string, data []byte) error {
+	return atomicfile.Write(filepath.Join(dir, name), name+tmpMarker+"*", data)
 }

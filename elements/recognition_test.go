@@ -199,15 +199,11 @@ func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc *scenario.Scenario
-	for _, s := range suite {
-		if s.Name == "two-products" {
-			sc = s
-		}
+	chosen, err := scenario.Select(suite, []string{"two-products"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sc == nil {
-		t.Fatal("no two-products scenario")
-	}
+	sc := chosen[0]
 	video, _, err := scenario.Generate(t.TempDir(), sc, products, "mp4")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/internal/atomicfile"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
@@ -369,21 +370,7 @@ func (m *Manager) Replace(name string, raw []byte) error {
 	if spec.Name != name {
 		return &Error{File: file, Msg: fmt.Sprintf("the pipeline is named %q; a replacement must keep that name, not %q", name, spec.Name)}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".replace-*.tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(file, ".replace-*.tmp", raw); err != nil {
 		return err
 	}
 	m.mu.Lock()

@@ -255,12 +255,11 @@ func (e *env) delete(path string) int {
 func TestWHIPPublisherGetsCountedCartAndAnnotatedVideo(t *testing.T) {
 	e := newEnv(t, Config{})
 	suite, _ := scenario.Suite(e.products)
-	var sc *scenario.Scenario
-	for _, s := range suite {
-		if s.Name == "two-products" {
-			sc = s
-		}
+	chosen, err := scenario.Select(suite, []string{"two-products"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	sc := chosen[0]
 	video, truthPath, err := scenario.Generate(t.TempDir(), sc, e.products, "mp4")
 	if err != nil {
 		t.Fatal(err)

@@ -561,12 +561,11 @@ func TestUploadCountsTheVideosCart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newCheckoutEnv(t, checkout.Config{MaxRunningTasks: 1}, 0, products...)
-	var sc *scenario.Scenario
-	for _, s := range suite {
-		if s.Name == "two-products" {
-			sc = s
-		}
+	chosen, err := scenario.Select(suite, []string{"two-products"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	sc := chosen[0]
 	video, truthPath, err := scenario.Generate(t.TempDir(), sc, products, "mp4")
 	if err != nil {
 		t.Fatal(err)

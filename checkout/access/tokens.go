@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ebrcs/ebrcs/internal/atomicfile"
 )
 
 // Errors of the token store.
@@ -382,46 +384,13 @@ func (t *Tokens) write(list []*namedToken) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(t.path, append(raw, '\n')); err != nil {
+	if err := os.MkdirAll(filepath.Dir(t.path), 0o755); err != nil {
+		return fmt.Errorf("%w: writing %s: %v", ErrTokenFile, t.path, err)
+	}
+	if err := atomicfile.Write(t.path, "."+filepath.Base(t.path)+".tmp*", append(raw, '\n')); err != nil {
 		return fmt.Errorf("%w: writing %s: %v", ErrTokenFile, t.path, err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after the rename: nothing to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // checkTokenName returns the name trimmed, in Unicode NFC, or says what is wrong with it.

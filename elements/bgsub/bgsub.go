@@ -167,22 +167,16 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 			return err
 		}
 		g.relearns.Add(1)
-		m := b.Meta()
-		m.Detected, m.Blobs = true, m.Blobs[:0]
-		g.frames.Add(1)
-		return nil
+		return g.noBlobs(b)
 	}
-	m := b.Meta()
 	if g.sinceReset++; g.sinceReset <= g.props.Int(PropWarmupFrames) {
 		// An empty model calls everything foreground: reporting it would make the whole
 		// frame "enter" the ROI at every start. The model learns; nobody is told yet, and the
-		// mask is not cleaned nor searched for blobs that would be thrown away (a whole-frame
-		// mask made a warm-up frame cost 6× a frame after it: 16 sessions starting together
-		// lost their first frames to it).
-		m.Detected, m.Blobs = true, m.Blobs[:0]
-		g.frames.Add(1)
-		return nil
+		// mask, mostly foreground, is neither cleaned nor searched for blobs that would be
+		// thrown away (at a start every session pays for its warm-up at once).
+		return g.noBlobs(b)
 	}
+	m := b.Meta()
 	CleanMask(g.mask, g.tmp, pw, ph, g.props.Int(PropErode), g.props.Int(PropDilate), g.props.Int(PropThreshold))
 	regions := g.finder.Find(g.mask, pw, ph)
 
@@ -209,6 +203,14 @@ func (g *Bgsub) Process(b *goelement.Buffer) error {
 	if len(m.Blobs) > 0 {
 		g.fgSeen.Add(1)
 	}
+	return nil
+}
+
+// noBlobs reports a frame on which the model tells nothing (warming up, or starting anew).
+func (g *Bgsub) noBlobs(b *goelement.Buffer) error {
+	m := b.Meta()
+	m.Detected, m.Blobs = true, m.Blobs[:0]
+	g.frames.Add(1)
 	return nil
 }
 
