@@ -1,6 +1,6 @@
 // Package bgsub is ebrcs_bgsub: it finds what moves in front of the camera.
 //
-// Each frame is downscaled to process-width (320 px by default: the model costs 84 bytes and a
+// Each frame is downscaled to process-width (320 px by default: the model costs 91 bytes and a
 // few nanoseconds per pixel, and a product held up to a camera is large), classified by a KNN
 // background model faithful to OpenCV's BackgroundSubtractorKNN (knn.c), cleaned the way the
 // original system did (erode 2, dilate 4, threshold 200) and cut into external regions with

@@ -63,7 +63,8 @@ func (p Params) c() C.knn_params {
 	return cp
 }
 
-// NewSubtractor allocates a model for width×height frames (84 bytes per pixel).
+// NewSubtractor allocates a model for width×height frames (91 bytes per pixel), its memory
+// already faulted in (see arena_new in knn.c).
 func NewSubtractor(width, height int, p Params) (*Subtractor, error) {
 	if width <= 0 || height <= 0 {
 		return nil, errors.New("bgsub: frame size must be positive")
