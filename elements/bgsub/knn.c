@@ -47,6 +47,13 @@ struct knn_model {
 	uint64_t rng;
 	uint8_t *arena; /* one mapping holding every per-pixel array above */
 	size_t arena_size;
+	/* The start-up fast path (update_all), per set (UPDATE_LONG, _MID, _SHORT):
+	 * all_due: the set's phases were last drawn over a period of 1, so they are all 0 and
+	 *          every pixel is due when the counter is 0;
+	 * in_step: every pass so far refreshed every pixel of the set or none, so its next slot
+	 *          is the same for every pixel (idx_*[0]). */
+	int all_due[3], in_step[3];
+	int per_pixel; /* never take the fast path (tests compare the two) */
 };
 
 static uint64_t next_rand(uint64_t *s)
@@ -69,6 +76,16 @@ static void randomize(knn_model *m, uint8_t *phase, int period)
 {
 	const uint64_t p = (uint64_t)period;
 	size_t i = 0;
+	if (period == 1 && !m->per_pixel) {
+		/* Every phase is 0. The draws are still taken, so that the phases drawn later are
+		 * the same as the per-pixel path's. */
+		memset(phase, 0, m->n);
+		for (; i + 4 <= m->n; i += 4)
+			next_rand(&m->rng);
+		for (; i < m->n; i++)
+			next_rand(&m->rng);
+		return;
+	}
 	for (; i + 4 <= m->n; i += 4) {
 		uint64_t r = next_rand(&m->rng);
 		phase[i] = (uint8_t)(((r & 0xffff) * p) >> 16);
@@ -137,8 +154,12 @@ knn_model *knn_new(int width, int height, const knn_params *p)
 	m->next_mid = a, a += n;
 	m->next_long = a, a += n;
 	m->include = a;
+	for (int set = 0; set < 3; set++)
+		m->all_due[set] = m->in_step[set] = 1; /* phases and slots all start at 0 */
 	return m;
 }
+
+void knn_per_pixel(knn_model *m) { m->per_pixel = 1; }
 
 void knn_free(knn_model *m)
 {
@@ -361,6 +382,39 @@ static inline void update_pixel(knn_model *m, size_t i, int which, const uint8_t
 	}
 }
 
+/* update_all refreshes set `which` of every pixel when all are due and their slots are the
+ * same: whole planes are copied instead of pixel by pixel. That is every frame of a stream's
+ * first 5 to 10 (the learning rate starts at 1/2, so each period is one frame long), when a
+ * frame cost 3 times a settled one, and 16 sessions starting together pay for it at once. */
+static void update_all(knn_model *m, int which, const uint8_t *c0, const uint8_t *c1, const uint8_t *c2)
+{
+	const int nN = m->nN;
+	const size_t n = m->n;
+	uint8_t *idx;
+	int from = -1, to;
+	switch (which) {
+	case UPDATE_LONG:
+		from = nN + m->idx_mid[0], to = 2 * nN + m->idx_long[0], idx = m->idx_long;
+		break;
+	case UPDATE_MID:
+		from = m->idx_short[0], to = nN + m->idx_mid[0], idx = m->idx_mid;
+		break;
+	default:
+		to = m->idx_short[0], idx = m->idx_short;
+	}
+	uint8_t *dst = m->samples + (size_t)to * 3 * n;
+	if (from >= 0) {
+		memcpy(dst, m->samples + (size_t)from * 3 * n, 3 * n);
+		memcpy(m->flags + (size_t)to * n, m->flags + (size_t)from * n, n);
+	} else {
+		memcpy(dst, c0, n);
+		memcpy(dst + n, c1, n);
+		memcpy(dst + 2 * n, c2, n);
+		memcpy(m->flags + (size_t)to * n, m->include, n);
+	}
+	memset(idx, idx[0] >= nN - 1 ? 0 : idx[0] + 1, n);
+}
+
 /* update_pass refreshes set `which` of every pixel whose phase equals ctr. Only a few pixels
  * are due in any frame, so they are found 16 at a time and the rest skipped without a branch
  * per pixel. */
@@ -369,6 +423,19 @@ static void update_pass(knn_model *m, const uint8_t *phase, uint8_t ctr, int whi
 {
 	const size_t n = m->n;
 	size_t i = 0;
+	if (m->all_due[which] && !skip) {
+		if (ctr != 0)
+			return; /* none is due */
+		/* A copy takes the source set's slot too: long reads mid's, mid reads short's. */
+		int source_in_step = which == UPDATE_LONG ? m->in_step[UPDATE_MID]
+				   : which == UPDATE_MID  ? m->in_step[UPDATE_SHORT] : 1;
+		if (m->in_step[which] && source_in_step && !m->per_pixel) {
+			update_all(m, which, c0, c1, c2);
+			return;
+		}
+	} else {
+		m->in_step[which] = 0; /* some pixels are refreshed, some not: the slots part */
+	}
 	if (skip) {
 		/* Conservative learning: this round, foreground pixels keep their samples. */
 		for (; i < n; i++)
@@ -430,14 +497,17 @@ void knn_apply(knn_model *m, const uint8_t *c0, const uint8_t *c1, const uint8_t
 		m->short_ctr = 0;
 		m->short_rounds++;
 		randomize(m, m->next_short, short_period);
+		m->all_due[UPDATE_SHORT] = short_period == 1;
 	}
 	if (++m->mid_ctr >= mid_period) {
 		m->mid_ctr = 0;
 		randomize(m, m->next_mid, mid_period);
+		m->all_due[UPDATE_MID] = mid_period == 1;
 	}
 	if (++m->long_ctr >= long_period) {
 		m->long_ctr = 0;
 		randomize(m, m->next_long, long_period);
+		m->all_due[UPDATE_LONG] = long_period == 1;
 	}
 }
 

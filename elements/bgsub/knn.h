@@ -23,6 +23,9 @@ typedef struct {
 
 knn_model *knn_new(int width, int height, const knn_params *p);
 void knn_free(knn_model *m);
+/* Makes the model take the per-pixel path always, never the start-up fast path: the same
+ * results, slower (for tests). */
+void knn_per_pixel(knn_model *m);
 void knn_set_params(knn_model *m, const knn_params *p); /* history/threshold/k/shadows/slowdown only */
 
 /* Classifies one frame given as three planes of width*height bytes and updates the model.

@@ -77,6 +77,9 @@ func NewSubtractor(width, height int, p Params) (*Subtractor, error) {
 	return &Subtractor{model: m, width: width, height: height}, nil
 }
 
+// perPixel makes the model skip its start-up fast path (tests check the two agree).
+func (s *Subtractor) perPixel() { C.knn_per_pixel(s.model) }
+
 // SetParams changes the parameters from the next frame on (the samples are kept).
 func (s *Subtractor) SetParams(p Params) {
 	cp := p.c()
