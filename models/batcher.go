@@ -36,11 +36,11 @@ type BatcherConfig struct {
 	// video stalling behind it.
 	Nice int `yaml:"nice,omitempty"`
 	// UrgentAfter: a batch whose oldest crop has waited this long runs at the process's own
-	// priority, and so does a lowered batch still running when its oldest crop reaches it
-	// (0: never). Lowered recognition takes only the CPU the video leaves; on a machine with
-	// none left it would wait until the visits it was asked for had ended, uncounted. Raising
-	// a thread's priority back needs CAP_SYS_NICE (or RLIMIT_NICE); without it, batches stay
-	// lowered.
+	// priority, and a lowered batch still running when its oldest crop reaches it has its
+	// worker's thread raised, though not the helpers it already started (0: never). Lowered
+	// recognition takes only the CPU the video leaves; on a machine with none left it would
+	// wait until the visits it was asked for had ended, uncounted. Raising a thread's
+	// priority back needs CAP_SYS_NICE (or RLIMIT_NICE); without it, batches stay lowered.
 	UrgentAfter time.Duration `yaml:"urgent_after,omitempty"`
 }
 
@@ -198,14 +198,22 @@ func (b *Batcher) watch() {
 		case <-tick.C:
 		}
 		for _, ws := range b.running {
-			if at := ws.oldest.Load(); at != 0 && time.Since(time.Unix(0, at)) >= b.urgentAfter && !ws.raised.Load() {
-				if setNiceOf(int(ws.tid.Load()), 0) == nil {
-					ws.raised.Store(true)
-					b.urgent.Add(1)
-				}
+			if at := ws.oldest.Load(); at != 0 && time.Since(time.Unix(0, at)) >= b.urgentAfter && raise(ws) {
+				b.urgent.Add(1)
 			}
 		}
 	}
+}
+
+// raise puts a lowered worker's thread back at the process's priority; it reports whether it
+// did so now. Helpers the batch already started (preparing its images, its other encoders)
+// keep the priority they started with until the batch ends; the next batch's start at it.
+func raise(ws *workerState) bool {
+	if ws.raised.Load() || setNiceOf(int(ws.tid.Load()), 0) != nil {
+		return false
+	}
+	ws.raised.Store(true)
+	return true
 }
 
 // prioritise sets the worker's thread for a batch whose oldest crop was queued at oldest:
@@ -218,9 +226,7 @@ func (b *Batcher) prioritise(ws *workerState, oldest time.Time) {
 	switch {
 	case urgent:
 		b.urgent.Add(1)
-		if !ws.raised.Load() && setNiceOf(int(ws.tid.Load()), 0) == nil {
-			ws.raised.Store(true)
-		}
+		raise(ws)
 	case ws.raised.Load():
 		setThreadNice(b.nice) // lowering is always allowed
 		ws.raised.Store(false)

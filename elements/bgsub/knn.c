@@ -80,9 +80,7 @@ static void randomize(knn_model *m, uint8_t *phase, int period)
 		/* Every phase is 0. The draws are still taken, so that the phases drawn later are
 		 * the same as the per-pixel path's. */
 		memset(phase, 0, m->n);
-		for (; i + 4 <= m->n; i += 4)
-			next_rand(&m->rng);
-		for (; i < m->n; i++)
+		for (size_t draws = m->n / 4 + m->n % 4; draws > 0; draws--)
 			next_rand(&m->rng);
 		return;
 	}
@@ -117,15 +115,15 @@ void knn_set_params(knn_model *m, const knn_params *p)
  * 25 times as much to clear as the 4 KB ones it recycles.) */
 static uint8_t *arena_new(size_t size)
 {
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #ifdef MAP_POPULATE
-	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	flags |= MAP_POPULATE;
+#endif
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-#else
-	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	for (size_t i = 0; i < size; i += 4096)
+#ifndef MAP_POPULATE
+	for (size_t i = 0; i < size; i += 4096) /* written, so never the zero page */
 		((volatile uint8_t *)p)[i] = 0;
 #endif
 	return p;

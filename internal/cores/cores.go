@@ -26,7 +26,7 @@ const perCore = 4
 // Our elements are Go code that GStreamer's streaming threads call through cgo, a few threads
 // per live session. A thread entering Go needs a P. With one P per core, a P stays held by
 // whatever thread last ran Go code on it even while the kernel has put that thread aside —
-// a recognition worker at nice 19 preparing a crop, a streaming thread whose time slice
+// a low-priority recognition worker preparing a crop, a streaming thread whose time slice
 // ended — and every other session's streaming thread then waits in its callback for that P:
 // a priority inversion the kernel cannot see, which stalled the video exactly when sessions
 // recognised products. With more P's than cores, the kernel alone decides which thread runs
