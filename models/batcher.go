@@ -37,7 +37,7 @@ type BatcherConfig struct {
 	Nice int `yaml:"nice,omitempty"`
 	// UrgentAfter: a batch whose oldest crop has waited this long runs at the process's own
 	// priority, and a lowered batch still running when its oldest crop reaches it has its
-	// worker's thread raised, though not the helpers it already started (0: never). Lowered
+	// worker's thread raised, with the helpers it already started (0: never). Lowered
 	// recognition takes only the CPU the video leaves; on a machine with none left it would
 	// wait until the visits it was asked for had ended, uncounted. Raising a thread's
 	// priority back needs CAP_SYS_NICE (or RLIMIT_NICE); without it, batches stay lowered.
@@ -80,8 +80,8 @@ type Batcher struct {
 // workerState is what the watchdog knows of a worker: its thread, and when the oldest crop of
 // the batch it runs was queued (0: idle).
 type workerState struct {
-	tid    atomic.Int64
-	oldest atomic.Int64 // UnixNano
+	group  *priorityGroup // the worker's thread and the helpers of the batch it runs (nil: not lowered)
+	oldest atomic.Int64   // UnixNano
 	raised atomic.Bool
 }
 
@@ -123,8 +123,11 @@ func NewBatcher(fn BatchFunc, cfg BatcherConfig) *Batcher {
 				// The thread's priority changes, so it stays this goroutine's alone: never
 				// unlocked, it ends with the worker.
 				runtime.LockOSThread()
-				ws.tid.Store(int64(threadID()))
-				setThreadNice(cfg.Nice)
+				group := newPriorityGroup(cfg.Nice)
+				if tid, ok := group.join(); ok {
+					ws.group = group
+					defer group.leave(tid)
+				}
 			}
 			b.work(ws)
 		})
@@ -205,11 +208,11 @@ func (b *Batcher) watch() {
 	}
 }
 
-// raise puts a lowered worker's thread back at the process's priority; it reports whether it
-// did so now. Helpers the batch already started (preparing its images, its other encoders)
-// keep the priority they started with until the batch ends; the next batch's start at it.
+// raise puts a lowered worker's thread, and the helpers its batch has started (preparing its
+// images, its other encoders), back at the process's priority; it reports whether it did so
+// now.
 func raise(ws *workerState) bool {
-	if ws.raised.Load() || setNiceOf(int(ws.tid.Load()), 0) != nil {
+	if ws.group == nil || ws.raised.Load() || ws.group.set(0) != nil {
 		return false
 	}
 	ws.raised.Store(true)
@@ -219,7 +222,7 @@ func raise(ws *workerState) bool {
 // prioritise sets the worker's thread for a batch whose oldest crop was queued at oldest:
 // lowered, or at the process's priority once the crop has waited UrgentAfter.
 func (b *Batcher) prioritise(ws *workerState, oldest time.Time) {
-	if b.nice <= 0 {
+	if ws.group == nil {
 		return
 	}
 	urgent := b.urgentAfter > 0 && time.Since(oldest) >= b.urgentAfter
@@ -228,8 +231,9 @@ func (b *Batcher) prioritise(ws *workerState, oldest time.Time) {
 		b.urgent.Add(1)
 		raise(ws)
 	case ws.raised.Load():
-		setThreadNice(b.nice) // lowering is always allowed
-		ws.raised.Store(false)
+		if ws.group.set(b.nice) == nil { // lowering is always allowed
+			ws.raised.Store(false)
+		}
 	}
 	ws.oldest.Store(oldest.UnixNano())
 }

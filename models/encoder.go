@@ -377,12 +377,12 @@ func parallelFor(n int, fn func(i int) error) error {
 	} else {
 		var next atomic.Int64
 		var wg sync.WaitGroup
-		// The helpers run at the caller's priority: a recognition worker's batch stays behind
-		// the live video, its preprocessing included.
-		nice := callerPriority()
+		// The helpers join the caller's priority group: a recognition worker's batch stays
+		// behind the live video, its preprocessing included, and is raised whole.
+		group := callerGroup()
 		for range workers {
 			wg.Go(func() {
-				atPriority(nice, func() {
+				group.run(func() {
 					for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 						errs[i] = fn(i)
 					}

@@ -313,7 +313,7 @@ func (h *Hybrid) embed(items []*rgbImage) ([][]float32, error) {
 	// ONNX encoders run concurrently when there are several (DINOv2 + CLIP: the slower one
 	// sets the latency instead of the sum); the cheap built-ins run inline.
 	var wg sync.WaitGroup
-	nice := callerPriority() // the other encoders run at the caller's priority too
+	group := callerGroup() // the other encoders run at the caller's priority too
 	nONNX := 0
 	for _, p := range h.parts {
 		if p.onnx {
@@ -322,7 +322,7 @@ func (h *Hybrid) embed(items []*rgbImage) ([][]float32, error) {
 	}
 	for i, p := range h.parts {
 		if p.onnx && nONNX > 1 {
-			wg.Go(func() { atPriority(nice, func() { results[i], errs[i] = p.part.embedRGB(items) }) })
+			wg.Go(func() { group.run(func() { results[i], errs[i] = p.part.embedRGB(items) }) })
 		} else {
 			results[i], errs[i] = p.part.embedRGB(items)
 		}

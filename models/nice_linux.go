@@ -4,12 +4,18 @@ package models
 
 import (
 	"runtime"
+	"sync"
 	"syscall"
 )
 
-// On Linux, nice is per thread. The recognition workers lower their own locked thread's
-// priority; the goroutines they start (preprocessing a batch's images in parallel, several
-// ONNX encoders at once) would otherwise run on ordinary threads at the live video's priority.
+// On Linux, nice is per thread. A recognition worker lowers its own locked thread, and the
+// goroutines it starts for a batch (preprocessing its images in parallel, several ONNX
+// encoders at once) would otherwise run on ordinary threads at the live video's priority.
+// So the threads working for one worker form a priority group with one nice level: the
+// worker's thread, for good, and each helper's thread while it helps. Raising the group
+// (the watchdog, for a batch that has waited too long) raises all of them at once: a raised
+// batch must not sit waiting for a helper still lowered behind the video, which on a
+// saturated machine gets no CPU at all.
 
 // processNice is the nice value of the thread that loaded the package: every thread not lowered
 // on purpose runs at it.
@@ -25,8 +31,14 @@ func threadNice() int {
 	return 20 - cur
 }
 
-// threadID is the calling thread's id.
-func threadID() int { return syscall.Gettid() }
+// niceOf returns thread tid's nice value.
+func niceOf(tid int) int {
+	cur, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+	if err != nil {
+		return 0
+	}
+	return 20 - cur
+}
 
 // setNiceOf sets thread tid to processNice + n (n ≥ 0). Raising a thread's priority back (a
 // smaller n than it has) is refused without CAP_SYS_NICE or RLIMIT_NICE.
@@ -34,37 +46,104 @@ func setNiceOf(tid, n int) error {
 	return syscall.Setpriority(syscall.PRIO_PROCESS, tid, min(19, processNice+n))
 }
 
-// setThreadNice lowers the calling thread's priority by n nice levels from the process's
-// (capped at 19). A failure (a sandbox that forbids it) leaves the priority as it was:
-// recognition still runs.
-func setThreadNice(n int) {
-	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), min(19, processNice+n))
+// priorityGroup is the threads working for one recognition worker, all at one nice level.
+// A nil group is the process's own priority: its threads are never changed.
+type priorityGroup struct {
+	mu      sync.Mutex
+	below   int // nice levels below the process's that the group's threads run at
+	threads map[int]struct{}
 }
 
-// callerPriority is what a helper goroutine started now should run at: the calling thread's
-// nice value when the caller runs on a thread lowered on purpose (a recognition worker, locked
-// to it), else the process's. Unlocked goroutines never see a lowered thread: every lowered
-// thread is locked to the goroutine that lowered it until it is restored or ends.
-func callerPriority() int { return threadNice() }
+// groupOfThread finds the group of the thread a call runs on. Only locked threads are ever
+// in a group (a worker's, or a helper's while it helps), so no other goroutine can run on a
+// thread found here.
+var groupOfThread struct {
+	sync.Mutex
+	m map[int]*priorityGroup
+}
 
-// atPriority runs fn on a thread at nice level nice: the helper's thread is lowered for fn
-// and restored after. Raising a thread's priority back is refused to unprivileged processes
-// (RLIMIT_NICE); the thread is then left locked, so that it ends with the goroutine instead
-// of running anything else at the lowered priority.
-func atPriority(nice int, fn func()) {
-	if nice <= processNice {
+// newPriorityGroup makes a group whose threads run below nice levels under the process's.
+func newPriorityGroup(below int) *priorityGroup {
+	return &priorityGroup{below: below, threads: map[int]struct{}{}}
+}
+
+// callerGroup is the group of the calling thread: nil unless the caller is working for a
+// lowered recognition worker.
+func callerGroup() *priorityGroup {
+	groupOfThread.Lock()
+	defer groupOfThread.Unlock()
+	return groupOfThread.m[syscall.Gettid()]
+}
+
+// join puts the calling thread, which the caller has locked, in g at g's level; false when
+// the system refused to change its priority (it is then not in g).
+func (g *priorityGroup) join() (tid int, ok bool) {
+	tid = syscall.Gettid()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if setNiceOf(tid, g.below) != nil {
+		return tid, false
+	}
+	g.threads[tid] = struct{}{}
+	groupOfThread.Lock()
+	if groupOfThread.m == nil {
+		groupOfThread.m = map[int]*priorityGroup{}
+	}
+	groupOfThread.m[tid] = g
+	groupOfThread.Unlock()
+	return tid, true
+}
+
+// leave takes thread tid out of g and puts it back at the process's priority; false when
+// that was refused (no CAP_SYS_NICE): the thread must then end with its goroutine.
+func (g *priorityGroup) leave(tid int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.threads, tid)
+	groupOfThread.Lock()
+	delete(groupOfThread.m, tid)
+	groupOfThread.Unlock()
+	return setNiceOf(tid, 0) == nil
+}
+
+// set moves every thread of g, and the helpers that join it from now on, to below levels
+// under the process's. Lowering is always allowed; raising is refused without CAP_SYS_NICE,
+// and then g keeps its level.
+func (g *priorityGroup) set(below int) error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for tid := range g.threads {
+		if err := setNiceOf(tid, below); err != nil {
+			// Put back the ones already moved: one group, one level.
+			for t := range g.threads {
+				setNiceOf(t, g.below)
+			}
+			return err
+		}
+	}
+	g.below = below
+	return nil
+}
+
+// run runs fn on a thread of g: a helper's thread joins g for fn and goes back to the
+// process's priority after. A nil g runs fn as it is.
+func (g *priorityGroup) run(fn func()) {
+	if g == nil {
 		fn()
 		return
 	}
 	runtime.LockOSThread()
-	tid := syscall.Gettid()
-	if syscall.Setpriority(syscall.PRIO_PROCESS, tid, min(19, nice)) != nil {
+	tid, ok := g.join()
+	if !ok {
 		runtime.UnlockOSThread()
 		fn()
 		return
 	}
 	fn()
-	if syscall.Setpriority(syscall.PRIO_PROCESS, tid, processNice) == nil {
+	if g.leave(tid) {
 		runtime.UnlockOSThread()
-	}
+	} // else: left locked, so that it ends with the goroutine instead of running anything else lowered
 }

@@ -6,6 +6,7 @@ import (
 	"image"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,7 +22,13 @@ func TestHelpersRunAtTheCallersPriority(t *testing.T) {
 	go func() {
 		defer close(done)
 		runtime.LockOSThread() // a worker's thread, lowered for good as Batcher's are
-		setThreadNice(7)
+		group := newPriorityGroup(7)
+		tid, ok := group.join()
+		if !ok {
+			t.Error("the worker's thread could not be lowered")
+			return
+		}
+		defer group.leave(tid)
 		if got := threadNice(); got != want {
 			t.Errorf("the worker's thread runs at nice %d, want %d", got, want)
 		}
@@ -68,7 +75,7 @@ func TestHelpersRunAtTheCallersPriority(t *testing.T) {
 // A lowered batch whose crop has waited UrgentAfter runs at the process's priority (raised
 // while it runs, or from its start), and the next fresh crop is recognised lowered again.
 func TestUrgentCropsRunAtTheProcessPriority(t *testing.T) {
-	if setNiceOf(threadID(), 0) != nil {
+	if setNiceOf(syscall.Gettid(), 0) != nil {
 		t.Skip("raising a thread's priority needs CAP_SYS_NICE here")
 	}
 	type seen struct{ start, end int }
@@ -113,5 +120,51 @@ func TestUrgentCropsRunAtTheProcessPriority(t *testing.T) {
 	}
 	if st := b.Stats(); st.Urgent != 2 {
 		t.Errorf("%d urgent batches counted, want 2", st.Urgent)
+	}
+}
+
+// Raising a lowered batch raises the helpers it has already started too: on a saturated
+// machine a helper left lowered gets no CPU, and the raised batch would wait for it as long
+// as if it had never been raised (visits ended uncounted).
+func TestRaisingABatchRaisesItsHelpers(t *testing.T) {
+	if setNiceOf(syscall.Gettid(), 0) != nil {
+		t.Skip("raising a thread's priority needs CAP_SYS_NICE here")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	low := min(19, processNice+7)
+	type seen struct{ start, end int }
+	var mu sync.Mutex
+	var views []seen
+	b := NewBatcher(func(imgs []image.Image) ([][]float32, error) {
+		// Each crop has two views to prepare: helpers prepare them (on a machine of more
+		// than one core; on one, the worker's own thread does).
+		err := parallelFor(2*len(imgs), func(i int) error {
+			s := seen{start: threadNice()}
+			time.Sleep(300 * time.Millisecond) // the watchdog raises the batch meanwhile
+			s.end = threadNice()
+			mu.Lock()
+			views = append(views, s)
+			mu.Unlock()
+			return nil
+		})
+		return make([][]float32, len(imgs)), err
+	}, BatcherConfig{Workers: 1, Nice: 7, UrgentAfter: 100 * time.Millisecond})
+	defer b.Close()
+	if _, err := b.Embed(image.NewRGBA(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(views) != 2 {
+		t.Fatalf("%d views prepared, want 2", len(views))
+	}
+	for i, v := range views {
+		if v != (seen{low, processNice}) {
+			t.Errorf("view %d was prepared at nice %d → %d, want %d → %d (lowered with the batch, raised with it)",
+				i, v.start, v.end, low, processNice)
+		}
+	}
+	if st := b.Stats(); st.Urgent != 1 {
+		t.Errorf("%d urgent batches counted, want 1", st.Urgent)
 	}
 }

@@ -2,10 +2,14 @@
 
 package models
 
-// Threads have no nice value of their own here: recognition runs at the process's priority.
+// Threads have no nice value of their own here: recognition runs at the process's priority,
+// and every priority group is nil (the process's own).
 
-func setThreadNice(int)           {}
-func callerPriority() int         { return 0 }
-func atPriority(_ int, fn func()) { fn() }
-func threadID() int               { return 0 }
-func setNiceOf(int, int) error    { return nil }
+type priorityGroup struct{}
+
+func newPriorityGroup(int) *priorityGroup  { return nil }
+func callerGroup() *priorityGroup          { return nil }
+func (g *priorityGroup) join() (int, bool) { return 0, false }
+func (g *priorityGroup) leave(int) bool    { return true }
+func (g *priorityGroup) set(int) error     { return nil }
+func (g *priorityGroup) run(fn func())     { fn() }

@@ -19,6 +19,11 @@
 //   - unknown: likewise, if the last decision was "unknown" (nothing of the catalog): an
 //     unknown event with the closest product and the crop.
 //
+// A visit recognised only after the next one began (Frame.Late, ebrcs_embed in async mode on
+// a machine where recognition fell behind the video) is decided when its verdict comes, as it
+// would have been at its end, unless it was decided already: a product swiped past just before
+// the next one is not lost, and never decided twice.
+//
 // With `once-per-visit` (on by default) a visit is decided once: a product left in the ROI
 // is not counted again every cooldown. Without it, every recognition deciding "count" counts,
 // under the cooldown (the original system). A visit that was asked about or reported unknown
@@ -132,6 +137,7 @@ type Counter struct {
 	lastCounted map[string]time.Duration // folded product name → stream time of its last count
 	visits      framemeta.Visits
 	visit       visit
+	visitState  *framemeta.VisitState // what the elements share about c.visit (nil without an ROI)
 	lastStatus  framemeta.ROIStatus
 	started     time.Time // wall clock fallback for buffers without timestamps
 
@@ -168,7 +174,7 @@ func (c *Counter) Start() error {
 // reset forgets the stream (c.mu held).
 func (c *Counter) reset() {
 	c.lastCounted = map[string]time.Duration{}
-	c.visits, c.visit = framemeta.Visits{}, visit{}
+	c.visits, c.visit, c.visitState = framemeta.Visits{}, visit{}, nil
 	c.lastStatus = ""
 }
 
@@ -227,8 +233,24 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	if ended {
 		c.settle(now)
 	}
+	if ended || started {
+		if c.visit.decided {
+			// A recognition of it still in flight (Frame.Late) must not decide it again.
+			c.visitState.MarkDecided()
+		}
+	}
 	if started {
-		c.visit = visit{}
+		c.visit, c.visitState = visit{}, f.Gate.Visit
+	}
+	if l := f.Late; l != nil && l.Match != nil && l.Visit != c.visitState && !l.Visit.Decided() {
+		// An earlier visit recognised only after another began (a saturated machine): it
+		// is decided now, from that one recognition, as it would have been at its end.
+		l.Visit.MarkDecided()
+		if l.Match.Decision == framemeta.DecisionCount {
+			c.count(l.Match, now)
+		} else {
+			c.decide(l.Match, now)
+		}
 	}
 	m := f.Match
 	if m == nil {
@@ -238,6 +260,7 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	defer c.shareDecided(f)
 	if m.Decision == framemeta.DecisionCount {
 		if !c.visit.decided || !c.props.Bool(PropOncePerVisit) {
+			c.visit.decided = true
 			c.count(m, now)
 		}
 	} else if !c.visit.decided {
@@ -260,7 +283,6 @@ func (c *Counter) shareDecided(f *framemeta.Frame) {
 
 // count counts a recognised product, unless it was counted within the cooldown (c.mu held).
 func (c *Counter) count(m *framemeta.Match, now time.Duration) {
-	c.visit.decided = true
 	events := c.target.Events()
 	key := strings.ToLower(m.Product)
 	if since, ok := c.sinceCounted(key, now); ok {
@@ -299,6 +321,12 @@ func (c *Counter) settle(now time.Duration) {
 		return
 	}
 	c.visit.decided = true
+	c.decide(m, now)
+}
+
+// decide holds a visit the recogniser was not sure of for review, or reports an unknown
+// object, from its last verdict m (c.mu held).
+func (c *Counter) decide(m *framemeta.Match, now time.Duration) {
 	events := c.target.Events()
 	if m.Decision == framemeta.DecisionAsk && len(m.Candidates) > 0 {
 		best := m.Candidates[0]

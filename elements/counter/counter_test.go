@@ -25,6 +25,10 @@ type stream struct {
 	frame  int
 	inROI  bool // the gate's occupancy
 	empty  int  // frames since the object left
+	// visit is what the gate shares about the visit in progress (a new one on each entry).
+	visit *framemeta.VisitState
+	// late puts a late recognition (ebrcs_embed's Frame.Late) on the frame of that number.
+	late map[int]*framemeta.LateRecognition
 }
 
 var streams int
@@ -87,9 +91,11 @@ func (s *stream) objectWith(frames int, m func(k int) *framemeta.Match) {
 		g := &framemeta.Gate{Status: framemeta.ROIInside, Occupied: true, HasMain: true, ROI: area}
 		if !s.inROI {
 			g.Entry, g.Status, s.inROI = true, framemeta.ROIEntered, true
+			s.visit = &framemeta.VisitState{}
 		}
+		g.Visit = s.visit
 		s.empty = 0
-		f := &framemeta.Frame{Gate: g}
+		f := &framemeta.Frame{Gate: g, Late: s.late[s.frame]}
 		if i%5 == 0 {
 			g.Recognize = true
 			f.Match = m(i / 5)
@@ -106,7 +112,8 @@ func (s *stream) idle(frames int) {
 		if s.empty >= 8 {
 			s.inROI = false
 		}
-		s.c.step(&framemeta.Frame{Gate: &framemeta.Gate{Status: framemeta.ROIEmpty, Occupied: s.inROI, ROI: area}}, s.now())
+		s.c.step(&framemeta.Frame{Gate: &framemeta.Gate{Status: framemeta.ROIEmpty, Occupied: s.inROI, ROI: area, Visit: s.visit},
+			Late: s.late[s.frame]}, s.now())
 		s.frame++
 	}
 }
@@ -142,6 +149,77 @@ func (s *stream) quantity(product string) int {
 }
 
 func (s *stream) property(name string) int64 { return s.c.ReadProperty(name).(int64) }
+
+// A visit whose recognition came only after the next visit had begun (recognition yields to
+// the video, and a saturated machine puts it seconds behind) is decided when it comes, as at
+// its end: counted, asked about or reported unknown, once, and never if it was decided
+// already. Nothing is lost, nothing is counted twice.
+func TestLateRecognitionDecidesItsOwnVisit(t *testing.T) {
+	s := newStream(t, nil)
+	s.late = map[int]*framemeta.LateRecognition{}
+	late := func(frame int, v *framemeta.VisitState, m *framemeta.Match) {
+		s.late[frame] = &framemeta.LateRecognition{Visit: v, Match: m}
+	}
+	none := func(int) *framemeta.Match { return nil }
+	ids := map[string]int64{"Milk": 21, "Bread": 22, "Soap": 23, "Gum": 24}
+	verdict := func(product string, d framemeta.Decision) *framemeta.Match {
+		m := verdict(product, d) // each product its own id: the cart counts by id
+		m.ProductID, m.Candidates[0].ProductID = ids[product], ids[product]
+		return m
+	}
+
+	// Visit 1 (milk) goes by without a recognition; visit 2 begins.
+	s.idle(10)
+	s.objectWith(20, none)
+	milk := s.visit
+	s.idle(10)
+	if milk.Decided() {
+		t.Fatal("a visit without any recognition was marked decided")
+	}
+	// Milk's vector comes during visit 2, and a second one of it after: counted once.
+	late(s.frame+3, milk, verdict("Milk", framemeta.DecisionCount))
+	late(s.frame+8, milk, verdict("Milk", framemeta.DecisionCount))
+	s.objectWith(20, none)
+	bread := s.visit
+	if got := s.quantity("Milk"); got != 1 {
+		t.Fatalf("milk counted %d times from its late recognitions, want 1", got)
+	}
+	if !milk.Decided() {
+		t.Error("the late visit was not marked decided")
+	}
+	// Visit 2 (bread) is decided as it goes, its own recognition on the visit's frames.
+	s.objectWith(10, func(int) *framemeta.Match { return verdict("Bread", framemeta.DecisionCount) })
+	s.idle(10)
+	// A late vector of bread, already counted: nothing.
+	late(s.frame+2, bread, verdict("Bread", framemeta.DecisionCount))
+	// Visit 3: unsure, asked at its end; a late recognition of it must not count it after.
+	s.objectWith(20, func(int) *framemeta.Match { return verdict("Soap", framemeta.DecisionAsk) })
+	soap := s.visit
+	s.idle(10)
+	late(s.frame+2, soap, verdict("Soap", framemeta.DecisionCount))
+	// Visit 4 goes by unrecognised; its late verdict is unsure: asked.
+	s.objectWith(20, none)
+	gum := s.visit
+	s.idle(10)
+	late(s.frame+4, gum, verdict("Gum", framemeta.DecisionAsk))
+	s.objectWith(10, none)
+	s.idle(10)
+
+	if got := s.quantity("Bread"); got != 1 {
+		t.Errorf("bread counted %d times, want 1", got)
+	}
+	if got := s.quantity("Soap"); got != 0 {
+		t.Errorf("soap, asked about at its visit's end, counted %d times by its late vector", got)
+	}
+	events := s.all()
+	if n := len(only(events, cart.EventCount)); n != 2 {
+		t.Errorf("%d count events, want 2 (milk late, bread)", n)
+	}
+	reviews := only(events, cart.EventReview)
+	if len(reviews) != 2 {
+		t.Fatalf("%d reviews, want 2 (soap at its end, gum late)", len(reviews))
+	}
+}
 
 // A product the recogniser is sure of is counted on its first recognition, the entry frame:
 // nothing waits for the visit to end.

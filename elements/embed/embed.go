@@ -16,16 +16,21 @@
 // products at once: their crops queue for the shared embedder, and a session whose frames
 // waited there came back hundreds of milliseconds late, or not at all (frames older than
 // the source's max_delay are skipped). One crop per session is in flight; while it is, the
-// newest crop of the visit waits (older ones are superseded) and goes as soon as it is
-// done, unless ebrcs_counter has decided the visit meanwhile (then it is dropped). A vector whose visit ended before it came still goes on the next frame while no
-// other visit has started (outside a visit it is taken alone); once another has, it is
-// discarded. Without async (files), every crop is recognised on its own frame, so that a
-// file's results do not depend on the machine's speed.
+// newest crop of each visit waits (older ones of the same visit are superseded), oldest
+// visit first, and goes as soon as it is done, unless ebrcs_counter has decided its visit
+// meanwhile (then it is dropped). A vector whose visit ended before it came goes on the next
+// frame: while no other visit has started, as the frame's own (outside a visit it is taken
+// alone); once another has, as a late recognition (Frame.Late) with which ebrcs_counter
+// decides the visit it came from, if nothing decided it yet. So a product is not lost when
+// recognition, which yields to the video, falls seconds behind on a saturated machine.
+// Without async (files), every crop is recognised on its own frame, so that a file's
+// results do not depend on the machine's speed.
 package embed
 
 import (
 	"errors"
 	"image"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -75,7 +80,7 @@ var Element = &goelement.Definition[*Embed]{
 			{Name: PropDropped, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "Crops not embedded because the shared embedder's queue was full (the frame goes on without a vector)"},
 			{Name: PropStale, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
-				Doc: "With async: vectors discarded because another visit had started when they came, and crops superseded by a newer one of the visit while another was in flight"},
+				Doc: "With async: crops and vectors discarded because their visit was decided before they were used, crops superseded by a newer one of the visit while another was in flight, and crops of the oldest visit pushed out when more than 4 visits wait"},
 		},
 	},
 	New: func(props *goelement.Props) *Embed { return &Embed{props: props} },
@@ -92,9 +97,10 @@ type Embed struct {
 	// async mode: the visits as the gate's frames say, and the crops in the background.
 	mu       sync.Mutex
 	visits   framemeta.Visits
-	visit    int64      // the visit in progress (counts visits from 1)
-	inflight bool       // a crop is being embedded
-	waiting  *asyncCrop // the newest crop of the visit, for when the one in flight is done
+	visit    int64                 // the visit in progress (counts visits from 1)
+	state    *framemeta.VisitState // what the elements share about the visit in progress
+	inflight bool                  // a crop is being embedded
+	pending  []*asyncCrop          // the newest crop of each visit waiting, oldest visit first
 	ready    []asyncVector
 	failure  error // an embedder error, returned by the next Process
 	wg       sync.WaitGroup
@@ -103,19 +109,26 @@ type Embed struct {
 // asyncCrop is a crop to embed in the background, with the visit it belongs to.
 type asyncCrop struct {
 	visit int64
+	state *framemeta.VisitState
 	img   *image.RGBA
 }
 
-// asyncVector is a crop's vector waiting for the next frame of its visit.
+// asyncVector is a crop's vector waiting for the next frame.
 type asyncVector struct {
 	visit int64
+	state *framemeta.VisitState
 	vec   []float32
 	img   *image.RGBA
 }
 
 // maxReady bounds the vectors waiting for a frame (one crop is in flight at a time, so more
 // than one is rare: a frame carries one vector).
-const maxReady = 2
+const maxReady = 4
+
+// maxPending bounds the visits whose crop waits while another is in flight. Visits come a
+// second or more apart, so 4 is several seconds of recognition behind the video; past it,
+// the oldest visit's crop goes (counted stale) rather than the queue growing.
+const maxPending = 4
 
 // Start opens (or joins) the shared embedder.
 func (e *Embed) Start() error {
@@ -131,11 +144,11 @@ func (e *Embed) Start() error {
 // embedder stays open for other pipelines.
 func (e *Embed) Stop() {
 	e.mu.Lock()
-	e.waiting = nil
+	e.pending = nil
 	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
-	e.visits, e.visit, e.ready, e.failure = framemeta.Visits{}, 0, nil, nil
+	e.visits, e.visit, e.state, e.ready, e.failure = framemeta.Visits{}, 0, nil, nil, nil
 	e.mu.Unlock()
 	e.embeddings.Store(0)
 	e.dropped.Store(0)
@@ -192,43 +205,58 @@ func (e *Embed) attach(m *framemeta.Frame, vec []float32, img *image.RGBA) {
 	e.embeddings.Add(1)
 }
 
-// processAsync gives this frame the oldest vector of its visit that is ready, and sends its
-// crop (when the gate asks for one) to be embedded in the background.
+// processAsync gives this frame the oldest vector that is ready, and sends its crop (when
+// the gate asks for one) to be embedded in the background.
 func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.failure; err != nil {
 		return err
 	}
-	ended, started := e.visits.Step(up.Gate)
-	if started {
+	if _, started := e.visits.Step(up.Gate); started {
 		e.visit++
+		e.state = up.Gate.Visit
 	}
-	if ended || started {
-		// What was asked for the visit before is of no use to the next.
-		if e.waiting != nil {
-			e.waiting = nil
-			e.stale.Add(1)
-		}
-	}
+	// A visit decided while its crop waited: the vector could change nothing.
+	e.pending = slices.DeleteFunc(e.pending, func(c *asyncCrop) bool { return e.decided(c.state) })
 	for len(e.ready) > 0 {
 		v := e.ready[0]
 		e.ready = e.ready[1:]
-		// A vector of the visit in progress; or of the last one, which ended while it was
-		// embedded, and none has started since: it goes on a frame outside any visit, where
-		// ebrcs_match takes it alone and ebrcs_counter still counts it if that visit was not
-		// decided (a product swiped past quickly on a busy machine is not lost).
-		if v.visit == e.visit {
+		switch {
+		case e.decided(v.state):
+		case v.visit == e.visit:
+			// A vector of the visit in progress; or of the last one, which ended while it
+			// was embedded, and none has started since: it goes on a frame outside any
+			// visit, where ebrcs_match takes it alone and ebrcs_counter still counts it.
 			e.attach(b.Meta(), v.vec, v.img)
-			break
+			return e.send(b, up)
+		case v.state != nil:
+			// Another visit has started since: the vector goes as a late recognition of
+			// its own visit, which ebrcs_counter decides with it.
+			b.Meta().Late = &framemeta.LateRecognition{Visit: v.state, Embedding: v.vec,
+				EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
+			e.embeddings.Add(1)
+			return e.send(b, up)
+		default:
+			e.stale.Add(1) // no visit to decide (a gate without an ROI)
 		}
-		e.stale.Add(1)
 	}
-	if up.Gate != nil && up.Gate.Visit.Decided() && e.waiting != nil {
-		// The visit was decided while this crop waited: its vector could change nothing.
-		e.waiting = nil
+	return e.send(b, up)
+}
+
+// decided reports whether a visit was decided, counting what is dropped for it as stale.
+func (e *Embed) decided(v *framemeta.VisitState) bool {
+	if v.Decided() {
 		e.stale.Add(1)
+		return true
 	}
+	return false
+}
+
+// send sends this frame's crop, when the gate asks for one, to be embedded in the
+// background: at once when nothing is in flight, else after the newest crops of the visits
+// before it (e.mu held).
+func (e *Embed) send(b *goelement.Buffer, up *framemeta.Frame) error {
 	if !wanted(up.Gate) {
 		return nil
 	}
@@ -236,15 +264,20 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 	if err != nil {
 		return err
 	}
-	job := &asyncCrop{visit: e.visit, img: img}
-	if e.inflight {
-		if e.waiting != nil {
-			e.stale.Add(1) // superseded by this newer crop
+	job := &asyncCrop{visit: e.visit, state: e.state, img: img}
+	switch n := len(e.pending); {
+	case !e.inflight:
+		e.start(job)
+	case n > 0 && e.pending[n-1].visit == job.visit:
+		e.pending[n-1] = job // superseded by this newer crop of the visit
+		e.stale.Add(1)
+	default:
+		if n == maxPending {
+			e.pending = e.pending[1:]
+			e.stale.Add(1)
 		}
-		e.waiting = job
-		return nil
+		e.pending = append(e.pending, job)
 	}
-	e.start(job)
 	return nil
 }
 
@@ -263,13 +296,16 @@ func (e *Embed) start(job *asyncCrop) {
 			case err != nil:
 				e.failure = err
 			case len(e.ready) < maxReady:
-				e.ready = append(e.ready, asyncVector{visit: job.visit, vec: vec, img: job.img})
+				e.ready = append(e.ready, asyncVector{visit: job.visit, state: job.state, vec: vec, img: job.img})
 			default:
 				e.stale.Add(1)
 			}
 			// The crop that waited goes at once: waiting a frame to learn whether this
 			// vector decided the visit saved no work (measured) and delayed counts.
-			job, e.waiting = e.waiting, nil
+			job = nil
+			if len(e.pending) > 0 {
+				job, e.pending = e.pending[0], e.pending[1:]
+			}
 			e.inflight = job != nil
 			e.mu.Unlock()
 		}

@@ -83,8 +83,26 @@ type Frame struct {
 	// recognitions, and after the visit was decided and is no longer recognised.
 	Verdict *Match
 
+	// Late is the vector of an earlier visit, embedded in the background (ebrcs_embed, async)
+	// while that visit ended and another began; nil on most frames. ebrcs_match recognises it
+	// alone and ebrcs_counter decides that visit with it, unless it was decided meanwhile: on
+	// a busy machine, a product swiped past just before the next one is still counted.
+	Late *LateRecognition
+
 	// Cart is the checkout's cart after this frame (ebrcs_counter), for the overlay.
 	Cart []CartLine
+}
+
+// LateRecognition is a recognition that came after its visit had given way to another.
+type LateRecognition struct {
+	// Visit is the visit the crop was cut from.
+	Visit *VisitState
+	// Embedding, EmbeddingModel and CropImage are as Frame's, for that visit's crop.
+	Embedding      []float32
+	EmbeddingModel string
+	CropImage      *image.RGBA
+	// Match is ebrcs_match's verdict on the crop alone (nil until it ran).
+	Match *Match
 }
 
 // Blob is one foreground region found by background subtraction.
@@ -208,6 +226,16 @@ func (f *Frame) Clone() *Frame {
 		m := *f.Match
 		m.Candidates = append([]Candidate(nil), f.Match.Candidates...)
 		c.Match = &m
+	}
+	if f.Late != nil {
+		l := *f.Late
+		l.Embedding = append([]float32(nil), f.Late.Embedding...)
+		if f.Late.Match != nil {
+			m := *f.Late.Match
+			m.Candidates = append([]Candidate(nil), f.Late.Match.Candidates...)
+			l.Match = &m
+		}
+		c.Late = &l
 	}
 	c.Cart = append([]CartLine(nil), f.Cart...)
 	return &c

@@ -11,7 +11,9 @@
 // decides with the embedder's calibrated rules (recognition.Decide): count, ask or unknown.
 // Frame.Match carries the verdict, the candidates and the visit's most representative crop
 // (the one closest to the visit's mean vector) for ebrcs_counter, which counts, asks or
-// reports once per visit, and for ebrcs_overlay.
+// reports once per visit, and for ebrcs_overlay. A late recognition (Frame.Late: the vector
+// of a visit that gave way to another while it was embedded) is recognised alone, into
+// Frame.Late.Match, and leaves the visit in progress as it is.
 //
 // Deciding on the fused evidence of the visit rather than frame by frame is what lets one
 // good look outweigh a blurred entry frame, and one decision per visit ask at most one
@@ -176,15 +178,27 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	if ended, started := m.visits.Step(up.Gate); ended || started {
 		m.visit = visit{}
 	}
+	if late := up.Late; late != nil {
+		// An earlier visit's crop, recognised alone; the visit in progress is untouched.
+		if err := m.checkModel(late.EmbeddingModel); err != nil {
+			return err
+		}
+		one := visit{}
+		one.add(late.Embedding, late.CropImage)
+		res, err := m.recognise(&one)
+		if err != nil {
+			return err
+		}
+		late.Match = res
+	}
 	if up.Embedding == nil {
 		if m.visits.Active() && m.visit.verdict != nil {
 			b.Meta().Verdict = m.visit.verdict
 		}
 		return nil
 	}
-	if up.EmbeddingModel != m.cat.Fingerprint() {
-		return fmt.Errorf("the embedding comes from model %.12s but catalog %s uses %.12s: give ebrcs_embed and ebrcs_match the same embedder",
-			up.EmbeddingModel, m.props.String(PropCatalog), m.cat.Fingerprint())
+	if err := m.checkModel(up.EmbeddingModel); err != nil {
+		return err
 	}
 	if !m.visits.Active() {
 		m.visit = visit{} // a recognition outside any visit stands alone
@@ -192,13 +206,33 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	if len(m.visit.queries) < m.props.Int(PropVisitFrames) {
 		m.visit.add(up.Embedding, up.CropImage)
 	}
-	ev, err := m.cat.Recognise(m.visit.queries, m.props.Int(PropTopK))
+	res, err := m.recognise(&m.visit)
 	if err != nil {
 		return err
 	}
+	b.Meta().Match, b.Meta().Verdict = res, res
+	m.visit.verdict = res
+	return nil
+}
+
+// checkModel refuses a vector of another model than the catalog's.
+func (m *Match) checkModel(model string) error {
+	if model != m.cat.Fingerprint() {
+		return fmt.Errorf("the embedding comes from model %.12s but catalog %s uses %.12s: give ebrcs_embed and ebrcs_match the same embedder",
+			model, m.props.String(PropCatalog), m.cat.Fingerprint())
+	}
+	return nil
+}
+
+// recognise decides about a visit from the crops it fused (m.mu held).
+func (m *Match) recognise(v *visit) (*framemeta.Match, error) {
+	ev, err := m.cat.Recognise(v.queries, m.props.Int(PropTopK))
+	if err != nil {
+		return nil, err
+	}
 	decision := recognition.Decide(ev, m.emb.Rules)
 	res := &framemeta.Match{Second: ev.Second, None: ev.None, Decision: framemeta.Decision(decision),
-		Known: decision == recognition.DecisionCount, Frames: len(m.visit.queries), Crop: m.visit.crop}
+		Known: decision == recognition.DecisionCount, Frames: len(v.queries), Crop: v.crop}
 	for _, h := range ev.Hits {
 		res.Candidates = append(res.Candidates, framemeta.Candidate{ProductID: h.ProductID, Product: h.Name, Score: h.Score})
 	}
@@ -206,13 +240,11 @@ func (m *Match) Process(b *goelement.Buffer) error {
 		res.ProductID, res.Product, res.Score = ev.Hits[0].ProductID, ev.Hits[0].Name, ev.Hits[0].Score
 		metrics.MatchScore.WithLabelValues(string(decision)).Observe(float64(res.Score))
 	}
-	b.Meta().Match, b.Meta().Verdict = res, res
-	m.visit.verdict = res
 	m.matches.Add(1)
 	if res.Known {
 		m.known.Add(1)
 	}
-	return nil
+	return res, nil
 }
 
 // ReadProperty implements goelement.PropertyReader.
