@@ -22,7 +22,8 @@
 // A visit recognised only after the next one began (Frame.Late, ebrcs_embed in async mode on
 // a machine where recognition fell behind the video) is decided when its verdict comes, as it
 // would have been at its end, unless it was decided already: a product swiped past just before
-// the next one is not lost, and never decided twice.
+// the next one is not lost, and never decided twice. The cooldown takes it at the time it was
+// shown (Frame.Late.Seen), so a late count does not hold back the same product shown again.
 //
 // With `once-per-visit` (on by default) a visit is decided once: a product left in the ROI
 // is not counted again every cooldown. Without it, every recognition deciding "count" counts,
@@ -244,12 +245,17 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	}
 	if l := f.Late; l != nil && l.Match != nil && l.Visit != c.visitState && !l.Visit.Decided() {
 		// An earlier visit recognised only after another began (a saturated machine): it
-		// is decided now, from that one recognition, as it would have been at its end.
+		// is decided now, from that one recognition, as it would have been at its end, and
+		// at the time it was shown, which the cooldown compares.
 		l.Visit.MarkDecided()
+		seen := now
+		if l.Seen >= 0 && l.Seen <= now {
+			seen = l.Seen
+		}
 		if l.Match.Decision == framemeta.DecisionCount {
-			c.count(l.Match, now)
+			c.count(l.Match, seen)
 		} else {
-			c.decide(l.Match, now)
+			c.decide(l.Match, seen)
 		}
 	}
 	m := f.Match
@@ -297,7 +303,7 @@ func (c *Counter) count(m *framemeta.Match, now time.Duration) {
 		c.refused.Add(1)
 		return
 	}
-	c.lastCounted[key] = now
+	c.lastCounted[key] = max(now, c.lastCounted[key]) // a late count can be of an older sight
 	c.counted.Add(1)
 	metrics.CounterEvents.WithLabelValues("count").Inc()
 	events.Publish(cart.Event{Type: cart.EventCount, StreamTime: now.Seconds(),
@@ -310,7 +316,10 @@ func (c *Counter) count(m *framemeta.Match, now time.Duration) {
 func (c *Counter) sinceCounted(key string, now time.Duration) (time.Duration, bool) {
 	last, ok := c.lastCounted[key]
 	cooldown := time.Duration(c.props.Double(PropCooldown) * float64(time.Second))
-	return now - last, ok && now-last < cooldown
+	// A late recognition's sight can come before the last count: the cooldown is between
+	// sights, in either order.
+	since := now - last
+	return since, ok && max(since, -since) < cooldown
 }
 
 // settle decides an undecided visit from its last verdict: a review when the recogniser

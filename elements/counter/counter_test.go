@@ -221,6 +221,34 @@ func TestLateRecognitionDecidesItsOwnVisit(t *testing.T) {
 	}
 }
 
+// The cooldown compares a late recognition by when its product was shown, not by when the
+// machine got round to it: the same product shown again 3 s after its first sight counts,
+// though its first count came only a second before.
+func TestLateCountKeepsTheCooldownOfItsSight(t *testing.T) {
+	s := newStream(t, nil)
+	s.late = map[int]*framemeta.LateRecognition{}
+	none := func(int) *framemeta.Match { return nil }
+	s.idle(10)
+	sight := s.now()
+	s.objectWith(20, none) // milk, not recognised in time
+	milk := s.visit
+	s.idle(10)
+	lateFrame := s.frame + 30
+	s.late[lateFrame] = &framemeta.LateRecognition{Visit: milk, Seen: sight, Match: verdict("Milk", framemeta.DecisionCount)}
+	s.objectWith(40, none) // something else meanwhile; milk's recognition comes at its 30th frame
+	decided := time.Duration(lateFrame) * time.Second / 30
+	s.idle(25)
+	again := s.now()
+	if again-sight < 3*time.Second || again-decided >= 3*time.Second {
+		t.Fatalf("the test's timing is off: milk again %v after its sight, %v after its late count", again-sight, again-decided)
+	}
+	s.object(20, "Milk", framemeta.DecisionCount)
+	s.idle(10)
+	if got := s.quantity("Milk"); got != 2 {
+		t.Errorf("milk counted %d times, want 2: shown again %v after it was first shown", got, again-sight)
+	}
+}
+
 // A product the recogniser is sure of is counted on its first recognition, the entry frame:
 // nothing waits for the visit to end.
 func TestCountsAtOnceWhenSure(t *testing.T) {

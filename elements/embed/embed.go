@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
@@ -110,6 +111,7 @@ type Embed struct {
 type asyncCrop struct {
 	visit int64
 	state *framemeta.VisitState
+	seen  time.Duration // the frame's stream time
 	img   *image.RGBA
 }
 
@@ -117,6 +119,7 @@ type asyncCrop struct {
 type asyncVector struct {
 	visit int64
 	state *framemeta.VisitState
+	seen  time.Duration
 	vec   []float32
 	img   *image.RGBA
 }
@@ -233,7 +236,7 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 		case v.state != nil:
 			// Another visit has started since: the vector goes as a late recognition of
 			// its own visit, which ebrcs_counter decides with it.
-			b.Meta().Late = &framemeta.LateRecognition{Visit: v.state, Embedding: v.vec,
+			b.Meta().Late = &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
 				EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
 			e.embeddings.Add(1)
 			return e.send(b, up)
@@ -264,7 +267,7 @@ func (e *Embed) send(b *goelement.Buffer, up *framemeta.Frame) error {
 	if err != nil {
 		return err
 	}
-	job := &asyncCrop{visit: e.visit, state: e.state, img: img}
+	job := &asyncCrop{visit: e.visit, state: e.state, seen: b.PTS, img: img}
 	switch n := len(e.pending); {
 	case !e.inflight:
 		e.start(job)
@@ -296,7 +299,7 @@ func (e *Embed) start(job *asyncCrop) {
 			case err != nil:
 				e.failure = err
 			case len(e.ready) < maxReady:
-				e.ready = append(e.ready, asyncVector{visit: job.visit, state: job.state, vec: vec, img: job.img})
+				e.ready = append(e.ready, asyncVector{visit: job.visit, state: job.state, seen: job.seen, vec: vec, img: job.img})
 			default:
 				e.stale.Add(1)
 			}

@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/go-gst/go-gst/gst"
@@ -95,8 +96,10 @@ type Frame struct {
 
 // LateRecognition is a recognition that came after its visit had given way to another.
 type LateRecognition struct {
-	// Visit is the visit the crop was cut from.
+	// Visit is the visit the crop was cut from, and Seen the stream time of its frame (-1:
+	// unknown): the cooldown compares products by when they were shown, not recognised.
 	Visit *VisitState
+	Seen  time.Duration
 	// Embedding, EmbeddingModel and CropImage are as Frame's, for that visit's crop.
 	Embedding      []float32
 	EmbeddingModel string
