@@ -80,6 +80,7 @@ type liveResult struct {
 	msPerFrame float64 // the server's CPU per frame the clients sent, ms
 	// crops the embedder embedded during the run, and refused (its queue full).
 	crops, cropsRefused int64
+	batches, urgent     int64 // recognition batches run, and those raised for having waited (models.BatcherStats)
 	// peers are the server's statistics of each session, last seen before it ended.
 	peers map[string]signaling.PeerStats
 }
@@ -157,6 +158,7 @@ func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Opti
 	crops := env.emb.Batcher.Stats()
 	return liveResult{rep: &rep, clip: src.clip, sum: liveload.Summarize(&rep, src.clip), cores: cores, clientCPU: clientCPU,
 		crops: crops.Items - crops0.Items, cropsRefused: crops.Dropped - crops0.Dropped,
+		batches: crops.Batches - crops0.Batches, urgent: crops.Urgent - crops0.Urgent,
 		others: max(0, machine-cores-clientCPU), peers: peers, msPerFrame: cores * wall * 1000 / float64(max(1, sent))}
 }
 
@@ -262,8 +264,8 @@ func serverLine(r liveResult) (line string) {
 			line += fmt.Sprintf("     carts unlike the ground truth %v: %s\n", r.clip.Truth.Items, strings.Join(wrong, ", "))
 		}()
 	}
-	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit), refused %d\n",
-		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.cropsRefused)
+	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit) in %d batches (%d raised for waiting), refused %d\n",
+		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.batches, r.urgent, r.cropsRefused)
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (/proc/stat: all but idle
