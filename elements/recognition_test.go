@@ -174,14 +174,10 @@ func TestMatchRefusesForeignEmbeddings(t *testing.T) {
 	}
 }
 
-// In async mode (the live pipelines), once ebrcs_counter has decided a visit, ebrcs_embed
-// recognises nothing more of it: the gate keeps asking (every N-th frame while the product
-// stays), but no crop is embedded, and a crop that was waiting when the decision came is
-// dropped. Only what was embedded or in flight at the count still arrives. Real pipeline, real encoder,
-// a scenario video paced at its frame rate as a camera's would be.
-func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
-	gsttest.Init(t)
-	defer recognition.CloseAll()
+// syntheticCatalog opens the shared default embedder and a catalog in a new data directory
+// holding six synthetic products, one photo each, and returns the standard scenarios of them.
+func syntheticCatalog(t *testing.T) ([]scenario.Product, *recognition.Embedder, string, []*scenario.Scenario) {
+	t.Helper()
 	products := scenario.SyntheticProducts(6, 1)
 	emb, err := recognition.OpenEmbedder("", "../models")
 	if err != nil {
@@ -201,6 +197,18 @@ func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return products, emb, dataDir, suite
+}
+
+// In async mode (the live pipelines), once ebrcs_counter has decided a visit, ebrcs_embed
+// recognises nothing more of it: the gate keeps asking (every N-th frame while the product
+// stays), but no crop is embedded, and a crop that was waiting when the decision came is
+// dropped. Only what was embedded or in flight at the count still arrives. Real pipeline, real encoder,
+// a scenario video paced at its frame rate as a camera's would be.
+func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
+	gsttest.Init(t)
+	defer recognition.CloseAll()
+	products, _, dataDir, suite := syntheticCatalog(t)
 	chosen, err := scenario.Select(suite, []string{"two-products"})
 	if err != nil {
 		t.Fatal(err)
@@ -289,25 +297,7 @@ func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
 func TestLateRecognitionsStillCount(t *testing.T) {
 	gsttest.Init(t)
 	defer recognition.CloseAll()
-	products := scenario.SyntheticProducts(6, 1)
-	emb, err := recognition.OpenEmbedder("", "../models")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := t.TempDir()
-	cat, err := recognition.OpenCatalog(dataDir, emb, data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range products {
-		if _, err := cat.AddProduct(data.NewProduct{Name: p.Name, Images: [][]byte{pngBytes(t, p.Image)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	suite, err := scenario.Suite(products)
-	if err != nil {
-		t.Fatal(err)
-	}
+	products, emb, dataDir, suite := syntheticCatalog(t)
 	chosen, err := scenario.Select(suite, []string{"three-products"})
 	if err != nil {
 		t.Fatal(err)
