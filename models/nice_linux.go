@@ -31,15 +31,6 @@ func threadNice() int {
 	return 20 - cur
 }
 
-// niceOf returns thread tid's nice value.
-func niceOf(tid int) int {
-	cur, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
-	if err != nil {
-		return 0
-	}
-	return 20 - cur
-}
-
 // setNiceOf sets thread tid to processNice + n (n ≥ 0). Raising a thread's priority back (a
 // smaller n than it has) is refused without CAP_SYS_NICE or RLIMIT_NICE.
 func setNiceOf(tid, n int) error {

@@ -234,11 +234,9 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	if ended {
 		c.settle(now)
 	}
-	if ended || started {
-		if c.visit.decided {
-			// A recognition of it still in flight (Frame.Late) must not decide it again.
-			c.visitState.MarkDecided()
-		}
+	if (ended || started) && c.visit.decided {
+		// A recognition of it still in flight (Frame.Late) must not decide it again.
+		c.visitState.MarkDecided()
 	}
 	if started {
 		c.visit, c.visitState = visit{}, f.Gate.Visit
