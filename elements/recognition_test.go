@@ -12,9 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-gst/go-gst/gst"
+
+	cartpkg "github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/data"
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/recognition"
@@ -365,5 +369,153 @@ func TestLateRecognitionsStillCount(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("cart %v, the scenario counts %v", got, want)
+		for i, fr := range out { // what was decided, to tell recognition from counting
+			if m := fr.Meta; m != nil && (m.Match != nil || (m.Late != nil && m.Late.Match != nil)) {
+				if m.Match != nil {
+					t.Logf("frame %d: %s %.2f %s (frames %d)", i, m.Match.Product, m.Match.Score, m.Match.Decision, m.Match.Frames)
+				}
+				if m.Late != nil && m.Late.Match != nil {
+					t.Logf("frame %d: late %s %.2f %s", i, m.Late.Match.Product, m.Late.Match.Score, m.Late.Match.Decision)
+				}
+			}
+		}
 	}
+}
+
+// A camera that stops sending right after its last product (the shopper closed the page; a
+// stalled stream) must not leave that product waiting for a frame that never comes: once
+// no frame has come for a moment, ebrcs_embed sends the vectors that are ready without one,
+// and ebrcs_counter decides their visits. Real pipeline, real encoder, real catalog; the
+// file's end of stream is held back from the analysis, so the pipeline stays up with no
+// more frames, as a live session's does. Whether recognition is still behind when the
+// frames stop depends on the machine, so the scenario runs up to three times: every cart
+// must be right, and at least one run must have sent a vector without a frame.
+func TestRecognitionAfterTheCameraStopsStillCounts(t *testing.T) {
+	gsttest.Init(t)
+	defer recognition.CloseAll()
+	products, emb, dataDir, suite := syntheticCatalog(t)
+	chosen, err := scenario.Select(suite, []string{"three-products"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	video, _, err := scenario.Generate(t.TempDir(), chosen[0], products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := chosen[0].Truth(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other sessions' crops keep the embedder busy, so recognition is behind when the
+	// frames stop.
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	for range 16 {
+		load.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := emb.EmbedQuery(products[5].Image); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(stop); load.Wait() }()
+	// The camera stops soon after the last product left: its visit has ended (the ROI is
+	// clear for roi-clear-frames).
+	last := truth.Visits[len(truth.Visits)-1]
+	for attempt := 1; attempt <= 3; attempt++ {
+		got, sent := runUntilQuiet(t, video, dataDir, int64(last.ExitFrame+10), attempt)
+		if got != fmt.Sprint(truth.Items) {
+			t.Fatalf("run %d: cart %s after the camera stopped, the scenario counts %v", attempt, got, truth.Items)
+		}
+		if sent > 0 {
+			return
+		}
+	}
+	t.Fatal("in every run all vectors came while frames still flowed: recognition was never behind when the camera stopped, so this test tells nothing")
+}
+
+// runUntilQuiet runs the live analysis on video into a cart of its own, passes only its
+// first stopAfter frames and holds back its end of stream, waits until no frame has come
+// for 5 s, and returns the cart and how many vectors ebrcs_embed sent without a frame.
+func runUntilQuiet(t *testing.T, video, dataDir string, stopAfter int64, attempt int) (cart string, sent int64) {
+	t.Helper()
+	key := fmt.Sprintf("stops-%s-%d", t.Name(), attempt)
+	target := cartpkg.NewCart(cartpkg.NewBus(64))
+	if err := cartpkg.Register(key, target); err != nil {
+		t.Fatal(err)
+	}
+	defer cartpkg.Unregister(key)
+	pipeline, err := gst.NewPipelineFromString(fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! video/x-raw,format=I420 ! "+
+		"ebrcs_bgsub foreground-slowdown=10 ! ebrcs_roigate roi=\"0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95\" entry-burst=4 ! "+
+		"ebrcs_embed name=embed model-dir=../models async=true ! ebrcs_match catalog=%s model-dir=../models ! "+
+		"ebrcs_counter session=%s ! fakesink name=out sync=false", video, dataDir, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipeline.SetState(gst.StateNull)
+	embed, err := pipeline.GetElementByName("embed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := pipeline.GetElementByName("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var framesIn, framesOut atomic.Int64
+	embed.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer|gst.PadProbeTypeEventDownstream,
+		func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+			if info.Type()&gst.PadProbeTypeEventDownstream != 0 {
+				if info.GetEvent().Type() == gst.EventTypeEOS {
+					return gst.PadProbeDrop // the session stays, with no more frames
+				}
+				return gst.PadProbeOK
+			}
+			if framesIn.Load() >= stopAfter {
+				return gst.PadProbeDrop
+			}
+			framesIn.Add(1)
+			return gst.PadProbeOK
+		})
+	sink.GetStaticPad("sink").AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+		framesOut.Add(1)
+		return gst.PadProbeOK
+	})
+	if err := pipeline.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	bus := pipeline.GetPipelineBus()
+	deadline := time.Now().Add(90 * time.Second)
+	var lastIn int64
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		if msg := bus.TimedPopFiltered(gst.ClockTime(50*time.Millisecond), gst.MessageError); msg != nil {
+			t.Fatal(msg.ParseError())
+		}
+		if n := framesIn.Load(); n != lastIn {
+			lastIn, quietSince = n, time.Now()
+		}
+		if lastIn > 0 && time.Since(quietSince) > 5*time.Second {
+			break // judged once the frames have stopped for a while
+		}
+	}
+	v, err := embed.GetProperty("sent-idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := map[string]int{}
+	for _, l := range target.Lines() {
+		items[l.Product] = l.Quantity
+	}
+	t.Logf("run %d: %d frames in, %d out; %v vectors sent without a frame; cart %v", attempt, framesIn.Load(), framesOut.Load(), v, items)
+	if framesIn.Load() != stopAfter || framesOut.Load() != stopAfter {
+		t.Fatalf("frames in %d, out %d, want %d: the stream did not run through", framesIn.Load(), framesOut.Load(), stopAfter)
+	}
+	return fmt.Sprint(items), v.(int64)
 }

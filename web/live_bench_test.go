@@ -194,7 +194,10 @@ func pct(v []float64, q float64) float64 {
 // (after its first), the slowest first picture, the p95 latency from sending a frame to
 // decoding its annotated picture (all pictures; and the worst session's own), damaged
 // pictures, carts equal to the ground truth, the p95 from a counted visit's entry frame to
-// its count event, and the cores the server used. EBRCS_BENCH_SESSIONS=1,8,16 chooses the N;
+// its count event, and the cores the server used. The clients start in step (the same
+// frame of the same clip at the same moment: every session shows its products, and sends
+// its keyframes, together, the worst case); EBRCS_BENCH_STAGGER=125ms starts each that much
+// after the one before, as independent cameras would. EBRCS_BENCH_SESSIONS=1,8,16 chooses the N;
 // EBRCS_BENCH_PROFILE=DIR writes a CPU profile (pprof) and, with perf installed, a native
 // profile (perf record) of the server for each N.
 func BenchmarkLiveSessions(b *testing.B) {
@@ -204,7 +207,8 @@ func BenchmarkLiveSessions(b *testing.B) {
 	for _, n := range ns {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				reportLive(b, fmt.Sprintf("N=%d", n), runLiveLoad(b, env, clip, liveload.Options{Sessions: n}, fmt.Sprint(n)))
+				opts := liveload.Options{Sessions: n, Stagger: benchStagger(b)}
+				reportLive(b, fmt.Sprintf("N=%d", n), runLiveLoad(b, env, clip, opts, fmt.Sprint(n)))
 			}
 		})
 	}
@@ -388,4 +392,17 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchStagger reads EBRCS_BENCH_STAGGER (a duration; none: the sessions start in step).
+func benchStagger(tb testing.TB) time.Duration {
+	v := os.Getenv("EBRCS_BENCH_STAGGER")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		tb.Fatalf("EBRCS_BENCH_STAGGER=%q: want a duration such as 125ms", v)
+	}
+	return d
 }

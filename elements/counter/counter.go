@@ -24,6 +24,8 @@
 // would have been at its end, unless it was decided already: a product swiped past just before
 // the next one is not lost, and never decided twice. The cooldown takes it at the time it was
 // shown (Frame.Late.Seen), so a late count does not hold back the same product shown again.
+// A recognition ebrcs_embed sends without a frame, because the camera stopped sending, is
+// decided as the next frame would have decided it (ProcessMeta).
 //
 // With `once-per-visit` (on by default) a visit is decided once: a product left in the ROI
 // is not counted again every cooldown. Without it, every recognition deciding "count" counts,
@@ -92,6 +94,7 @@ var (
 	_ goelement.Starter        = (*Counter)(nil)
 	_ goelement.Stopper        = (*Counter)(nil)
 	_ goelement.PropertyReader = (*Counter)(nil)
+	_ goelement.MetaProcessor  = (*Counter)(nil)
 )
 
 // Element is the ebrcs_counter definition.
@@ -140,7 +143,8 @@ type Counter struct {
 	visit       visit
 	visitState  *framemeta.VisitState // what the elements share about c.visit (nil without an ROI)
 	lastStatus  framemeta.ROIStatus
-	started     time.Time // wall clock fallback for buffers without timestamps
+	started     time.Time     // wall clock fallback for buffers without timestamps
+	now         time.Duration // the stream time of the last frame
 
 	counted, suppressed, asked, unknown, refused atomic.Int64
 }
@@ -176,7 +180,7 @@ func (c *Counter) Start() error {
 func (c *Counter) reset() {
 	c.lastCounted = map[string]time.Duration{}
 	c.visits, c.visit, c.visitState = framemeta.Visits{}, visit{}, nil
-	c.lastStatus = ""
+	c.lastStatus, c.now = "", 0
 }
 
 // Stop forgets the stream; the cart itself belongs to its session.
@@ -226,6 +230,7 @@ func (c *Counter) Process(b *goelement.Buffer) error {
 
 // step applies one frame's gate and verdict to the visit and the cart (c.mu held).
 func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
+	c.now = now
 	if g := f.Gate; g != nil && g.Status != c.lastStatus {
 		c.lastStatus = g.Status
 		c.target.Events().Publish(cart.Event{Type: cart.EventROI, Status: string(g.Status), StreamTime: now.Seconds()})
@@ -241,20 +246,8 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 	if started {
 		c.visit, c.visitState = visit{}, f.Gate.Visit
 	}
-	if l := f.Late; l != nil && l.Match != nil && l.Visit != c.visitState && !l.Visit.Decided() {
-		// An earlier visit recognised only after another began (a saturated machine): it
-		// is decided now, from that one recognition, as it would have been at its end, and
-		// at the time it was shown, which the cooldown compares.
-		l.Visit.MarkDecided()
-		seen := now
-		if l.Seen >= 0 && l.Seen <= now {
-			seen = l.Seen
-		}
-		if l.Match.Decision == framemeta.DecisionCount {
-			c.count(l.Match, seen)
-		} else {
-			c.decide(l.Match, seen)
-		}
+	if l := f.Late; l != nil && l.Visit != c.visitState {
+		c.late(l, now)
 	}
 	m := f.Match
 	if m == nil {
@@ -262,6 +255,12 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 		return
 	}
 	defer c.shareDecided(f)
+	c.recognised(m, now)
+}
+
+// recognised applies a verdict on the visit in progress, or on the last one when none has
+// started since (c.mu held).
+func (c *Counter) recognised(m *framemeta.Match, now time.Duration) {
 	if m.Decision == framemeta.DecisionCount {
 		if !c.visit.decided || !c.props.Bool(PropOncePerVisit) {
 			c.visit.decided = true
@@ -274,6 +273,50 @@ func (c *Counter) step(f *framemeta.Frame, now time.Duration) {
 			c.settle(now) // asked long enough, or a recognition outside any visit
 		}
 	}
+}
+
+// late decides an earlier visit recognised only after another began (a saturated machine):
+// from that one recognition, as it would have been at its end, and at the time it was
+// shown, which the cooldown compares; unless something decided it already (c.mu held).
+func (c *Counter) late(l *framemeta.LateRecognition, now time.Duration) {
+	if l.Match == nil || l.Visit.Decided() {
+		return
+	}
+	l.Visit.MarkDecided()
+	seen := now
+	if l.Seen >= 0 && l.Seen <= now {
+		seen = l.Seen
+	}
+	if l.Match.Decision == framemeta.DecisionCount {
+		c.count(l.Match, seen)
+	} else {
+		c.decide(l.Match, seen)
+	}
+}
+
+// ProcessMeta implements goelement.MetaProcessor: a recognition ebrcs_embed sent without a
+// frame because the camera stopped sending. Of an earlier visit it is a late recognition;
+// of the latest one (in progress, or ended with none since) it is that visit's recognition,
+// as the next frame would have brought it.
+func (c *Counter) ProcessMeta(f *framemeta.Frame) error {
+	l := f.Late
+	if l == nil || l.Match == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l.Visit != c.visitState {
+		c.late(l, c.now)
+		return nil
+	}
+	if l.Visit.Decided() {
+		return nil
+	}
+	c.recognised(l.Match, c.now)
+	if c.visit.decided && c.props.Bool(PropOncePerVisit) {
+		l.Visit.MarkDecided() // ebrcs_embed stops recognising it
+	}
+	return nil
 }
 
 // shareDecided tells the elements upstream (through the gate's VisitState) that the visit is

@@ -515,3 +515,74 @@ func BenchmarkEncodeCrop(b *testing.B) {
 		encodeCrop(crop)
 	}
 }
+
+// A recognition sent without a frame (ebrcs_embed, once the camera stopped sending) decides
+// as the next frame would have: of the last visit, ended with none since, it decides that
+// visit; of the visit in progress, a count counts at once and the visit counts no more; of
+// an earlier visit, it is a late recognition; of a visit decided already, nothing.
+func TestRecognitionWithoutAFrame(t *testing.T) {
+	s := newStream(t, nil)
+	ids := map[string]int64{"Milk": 21, "Bread": 22, "Soap": 23, "Gum": 24}
+	verdict := func(product string, d framemeta.Decision) *framemeta.Match {
+		m := verdict(product, d)
+		m.ProductID, m.Candidates[0].ProductID = ids[product], ids[product]
+		return m
+	}
+	meta := func(v *framemeta.VisitState, m *framemeta.Match) {
+		t.Helper()
+		if err := s.c.ProcessMeta(&framemeta.Frame{Late: &framemeta.LateRecognition{Visit: v, Seen: -1, Match: m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	none := func(int) *framemeta.Match { return nil }
+
+	// Milk goes by unrecognised, then the camera stops; its vector comes without a frame.
+	s.idle(10)
+	s.objectWith(20, none)
+	milk := s.visit
+	s.idle(10)
+	meta(milk, verdict("Milk", framemeta.DecisionCount))
+	meta(milk, verdict("Milk", framemeta.DecisionCount)) // a second vector of it: nothing
+	if got := s.quantity("Milk"); got != 1 {
+		t.Fatalf("milk counted %d times, want 1", got)
+	}
+	if !milk.Decided() {
+		t.Error("the visit was not marked decided")
+	}
+	// Bread is still shown when its vector comes without a frame: counted at once, and not
+	// again by the recognitions of the rest of its visit.
+	s.objectWith(10, none)
+	bread := s.visit
+	meta(bread, verdict("Bread", framemeta.DecisionCount))
+	if got := s.quantity("Bread"); got != 1 {
+		t.Fatalf("bread counted %d times while shown, want 1", got)
+	}
+	s.objectWith(20, func(int) *framemeta.Match { return verdict("Bread", framemeta.DecisionCount) })
+	s.idle(10)
+	// Soap, unsure, after its visit ended: asked at once.
+	s.objectWith(20, none)
+	soap := s.visit
+	s.idle(10)
+	meta(soap, verdict("Soap", framemeta.DecisionAsk))
+	// Gum goes by unrecognised and another visit begins; gum's vector, then, is late.
+	s.objectWith(20, none)
+	gum := s.visit
+	s.idle(10)
+	s.objectWith(10, none)
+	meta(gum, verdict("Gum", framemeta.DecisionCount))
+	s.idle(10)
+
+	if got := s.quantity("Bread"); got != 1 {
+		t.Errorf("bread counted %d times, want 1", got)
+	}
+	if got := s.quantity("Gum"); got != 1 {
+		t.Errorf("gum counted %d times from its late vector, want 1", got)
+	}
+	events := s.all()
+	if n := len(only(events, cart.EventCount)); n != 3 {
+		t.Errorf("%d count events, want 3 (milk, bread, gum)", n)
+	}
+	if n := len(only(events, cart.EventReview)); n != 1 {
+		t.Errorf("%d reviews, want 1 (soap)", n)
+	}
+}

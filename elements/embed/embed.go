@@ -22,7 +22,11 @@
 // frame: while no other visit has started, as the frame's own (outside a visit it is taken
 // alone); once another has, as a late recognition (Frame.Late) with which ebrcs_counter
 // decides the visit it came from, if nothing decided it yet. So a product is not lost when
-// recognition, which yields to the video, falls seconds behind on a saturated machine.
+// recognition, which yields to the video, falls seconds behind on a saturated machine. And
+// when no frame comes for half a second (the camera stopped: the shopper closed the page
+// right after the last product, or the stream stalled), the vectors that are ready go
+// without a frame (goelement.MetaSender), each as a late recognition of its visit, which
+// ebrcs_match and ebrcs_counter handle as they would on a frame.
 // Without async (files), every crop is recognised on its own frame, so that a file's
 // results do not depend on the machine's speed.
 package embed
@@ -50,6 +54,7 @@ const (
 	PropEmbeddings = "embeddings"
 	PropDropped    = "dropped"
 	PropStale      = "stale"
+	PropSentIdle   = "sent-idle"
 )
 
 // The optional interfaces of goelement that Embed implements: a renamed method fails to
@@ -58,6 +63,7 @@ var (
 	_ goelement.Starter        = (*Embed)(nil)
 	_ goelement.Stopper        = (*Embed)(nil)
 	_ goelement.PropertyReader = (*Embed)(nil)
+	_ goelement.MetaSender     = (*Embed)(nil)
 )
 
 // Element is the ebrcs_embed definition.
@@ -82,6 +88,8 @@ var Element = &goelement.Definition[*Embed]{
 				Doc: "Crops not embedded because the shared embedder's queue was full (the frame goes on without a vector)"},
 			{Name: PropStale, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
 				Doc: "With async: crops and vectors discarded because their visit was decided before they were used, crops superseded by a newer one of the visit while another was in flight, and crops of the oldest visit pushed out when more than 4 visits wait"},
+			{Name: PropSentIdle, Kind: goelement.Int64, Default: int64(0), ReadOnly: true,
+				Doc: "With async: vectors sent without a frame because none came for 0.5 s after they were ready (the camera stopped), each decided by ebrcs_counter as a late recognition"},
 		},
 	},
 	New: func(props *goelement.Props) *Embed { return &Embed{props: props} },
@@ -94,6 +102,7 @@ type Embed struct {
 	embeddings atomic.Int64
 	dropped    atomic.Int64
 	stale      atomic.Int64
+	sentIdle   atomic.Int64
 
 	// async mode: the visits as the gate's frames say, and the crops in the background.
 	mu       sync.Mutex
@@ -105,6 +114,11 @@ type Embed struct {
 	ready    []asyncVector
 	failure  error // an embedder error, returned by the next Process
 	wg       sync.WaitGroup
+
+	// When the camera stops sending, vectors that are ready go without a frame (sendMeta).
+	sendMeta  func(*framemeta.Frame) bool
+	lastFrame time.Time     // when the last frame came (async mode)
+	stop      chan struct{} // closed by Stop: a background flush gives up
 }
 
 // asyncCrop is a crop to embed in the background, with the visit it belongs to.
@@ -133,8 +147,20 @@ const maxReady = 4
 // the oldest visit's crop goes (counted stale) rather than the queue growing.
 const maxPending = 4
 
+// idleFlush is how long the stream may go without a frame before the vectors that are ready
+// go without one. Frames come every 33–67 ms, and a saturated server skips some; half a
+// second without any means the camera stopped (the shopper closed the page, or the stream
+// stalled), and a product shown last would otherwise wait for a frame that may never come.
+const idleFlush = 500 * time.Millisecond
+
+// SetMetaSender implements goelement.MetaSender.
+func (e *Embed) SetMetaSender(send func(*framemeta.Frame) bool) { e.sendMeta = send }
+
 // Start opens (or joins) the shared embedder.
 func (e *Embed) Start() error {
+	e.mu.Lock()
+	e.stop = make(chan struct{})
+	e.mu.Unlock()
 	emb, err := recognition.OpenEmbedder(e.props.String(PropEmbedder), e.props.String(PropModelDir))
 	if err != nil {
 		return err
@@ -148,6 +174,10 @@ func (e *Embed) Start() error {
 func (e *Embed) Stop() {
 	e.mu.Lock()
 	e.pending = nil
+	if e.stop != nil {
+		close(e.stop)
+		e.stop = nil
+	}
 	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
@@ -156,6 +186,7 @@ func (e *Embed) Stop() {
 	e.embeddings.Store(0)
 	e.dropped.Store(0)
 	e.stale.Store(0)
+	e.sentIdle.Store(0)
 }
 
 // Process implements goelement.Processor.
@@ -216,6 +247,7 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 	if err := e.failure; err != nil {
 		return err
 	}
+	e.lastFrame = time.Now()
 	if _, started := e.visits.Step(up.Gate); started {
 		e.visit++
 		e.state = up.Gate.Visit
@@ -312,7 +344,52 @@ func (e *Embed) start(job *asyncCrop) {
 			e.inflight = job != nil
 			e.mu.Unlock()
 		}
+		e.flushWhenIdle()
 	}()
+}
+
+// flushWhenIdle sends the vectors that are ready without a frame once no frame has come for
+// idleFlush: each as a late recognition of its visit (framemeta.LateRecognition), which
+// ebrcs_match recognises alone and ebrcs_counter decides, as the next frame would have made
+// them do. A frame that comes first takes them as usual.
+func (e *Embed) flushWhenIdle() {
+	for {
+		e.mu.Lock()
+		if len(e.ready) == 0 || e.inflight || e.stop == nil || e.sendMeta == nil {
+			e.mu.Unlock()
+			return // nothing to send, or the next worker (or Stop) sees to it
+		}
+		wait := idleFlush - time.Since(e.lastFrame)
+		if wait <= 0 {
+			ready := e.ready
+			e.ready = nil
+			e.mu.Unlock()
+			e.sendLate(ready)
+			return
+		}
+		stop := e.stop
+		e.mu.Unlock()
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sendLate sends vectors without a frame, one event each.
+func (e *Embed) sendLate(ready []asyncVector) {
+	for _, v := range ready {
+		if v.state == nil || e.decided(v.state) {
+			continue
+		}
+		late := &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
+			EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
+		if e.sendMeta(&framemeta.Frame{Late: late}) {
+			e.embeddings.Add(1)
+			e.sentIdle.Add(1)
+		}
+	}
 }
 
 // ReadProperty implements goelement.PropertyReader.
@@ -324,6 +401,8 @@ func (e *Embed) ReadProperty(name string) any {
 		return e.dropped.Load()
 	case PropStale:
 		return e.stale.Load()
+	case PropSentIdle:
+		return e.sentIdle.Load()
 	}
 	return nil
 }

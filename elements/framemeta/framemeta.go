@@ -247,8 +247,15 @@ func (f *Frame) Clone() *Frame {
 // live counts the Frames currently attached to buffers, to prove none leak.
 var live atomic.Int64
 
-// Live returns how many Frames are attached to buffers that still exist.
+// Live returns how many Frames are attached to buffers or events that still exist.
 func Live() int64 { return live.Load() }
+
+// liveEvents counts the Frames of events (NewEvent) that still exist.
+var liveEvents atomic.Int64
+
+// LiveEvents returns how many Frames sent without a buffer are held by events that still
+// exist (part of Live).
+func LiveEvents() int64 { return liveEvents.Load() }
 
 func newHandle(f *Frame) cgo.Handle {
 	live.Add(1)
@@ -304,4 +311,24 @@ func Attach(buf *gst.Buffer, f *Frame) {
 
 func cBuffer(buf *gst.Buffer) *C.GstBuffer {
 	return (*C.GstBuffer)(unsafe.Pointer(buf.Instance()))
+}
+
+// NewEvent wraps f in a serialized custom downstream event, for metadata that must reach the
+// elements downstream when no frame comes to carry it (a recognition that finished after the
+// camera stopped). The event owns the Frame as a buffer's meta does: freeing the event
+// releases it. The result is a GstEvent* holding the only reference, which the caller passes
+// on (gst_pad_push_event takes it).
+func NewEvent(f *Frame) unsafe.Pointer {
+	liveEvents.Add(1)
+	return unsafe.Pointer(C.ebrcs_frame_event_new(C.guintptr(newHandle(f))))
+}
+
+// FromEvent returns the Frame carried by an event from NewEvent (a GstEvent*), or nil for any
+// other event. It belongs to the event: valid while the caller holds the event.
+func FromEvent(event unsafe.Pointer) *Frame {
+	h := C.ebrcs_frame_event_handle((*C.GstEvent)(event))
+	if h == 0 {
+		return nil
+	}
+	return cgo.Handle(h).Value().(*Frame)
 }

@@ -3,6 +3,8 @@
 /* Implemented in Go (exports.go). */
 extern void ebrcsFrameRelease(guintptr handle);
 extern guintptr ebrcsFrameClone(guintptr handle);
+extern void ebrcsEventFrameRelease(guintptr handle);
+extern guintptr ebrcsEventFrameClone(guintptr handle);
 
 GType ebrcs_frame_meta_api_get_type(void)
 {
@@ -71,4 +73,47 @@ EbrcsFrameMeta *ebrcs_buffer_add_frame_meta(GstBuffer *buffer, guintptr handle)
 	if (m != NULL)
 		m->handle = handle;
 	return m;
+}
+
+static gpointer frame_handle_copy(gpointer handle)
+{
+	return (gpointer)ebrcsEventFrameClone((guintptr)handle);
+}
+
+static void frame_handle_free(gpointer handle)
+{
+	ebrcsEventFrameRelease((guintptr)handle);
+}
+
+static GType ebrcs_frame_handle_get_type(void)
+{
+	static GType type = 0;
+	if (g_once_init_enter(&type)) {
+		GType t = g_boxed_type_register_static("EbrcsFrameHandle", frame_handle_copy, frame_handle_free);
+		g_once_init_leave(&type, t);
+	}
+	return type;
+}
+
+GstEvent *ebrcs_frame_event_new(guintptr handle)
+{
+	GValue v = G_VALUE_INIT;
+	g_value_init(&v, ebrcs_frame_handle_get_type());
+	g_value_take_boxed(&v, (gpointer)handle);
+	GstStructure *s = gst_structure_new_empty("ebrcs-frame");
+	gst_structure_take_value(s, "frame", &v);
+	return gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, s);
+}
+
+guintptr ebrcs_frame_event_handle(GstEvent *event)
+{
+	if (GST_EVENT_TYPE(event) != GST_EVENT_CUSTOM_DOWNSTREAM)
+		return 0;
+	const GstStructure *s = gst_event_get_structure(event);
+	if (s == NULL || !gst_structure_has_name(s, "ebrcs-frame"))
+		return 0;
+	const GValue *v = gst_structure_get_value(s, "frame");
+	if (v == NULL || !G_VALUE_HOLDS(v, ebrcs_frame_handle_get_type()))
+		return 0;
+	return (guintptr)g_value_get_boxed(v);
 }

@@ -15,4 +15,10 @@ const GstMetaInfo *ebrcs_frame_meta_get_info(void);
 EbrcsFrameMeta *ebrcs_buffer_get_frame_meta(GstBuffer *buffer);
 EbrcsFrameMeta *ebrcs_buffer_add_frame_meta(GstBuffer *buffer, guintptr handle);
 
+/* A Frame sent downstream without a buffer: a serialized custom downstream event named
+ * "ebrcs-frame" whose field "frame" is a boxed handle (EbrcsFrameHandle). As with the meta,
+ * freeing the event releases the handle and copying it clones the Frame. */
+GstEvent *ebrcs_frame_event_new(guintptr handle);
+guintptr ebrcs_frame_event_handle(GstEvent *event);
+
 #endif

@@ -40,6 +40,25 @@ type Starter interface{ Start() error }
 // reset per-stream state.
 type Stopper interface{ Stop() }
 
+// MetaSender is implemented by processors that send metadata downstream when no frame comes
+// to carry it (ebrcs_embed: a recognition that finished after the camera stopped sending).
+// When the element is created it is given send, which passes f to the elements downstream
+// as a serialized event, in order with the frames: each MetaProcessor there handles it, the
+// others pass it on. send may be called from any goroutine while the element runs; it
+// reports whether the element after this one took it (false while the pipeline is not
+// running, or after the end of the stream).
+type MetaSender interface {
+	SetMetaSender(send func(f *framemeta.Frame) bool)
+}
+
+// MetaProcessor is implemented by processors that act on metadata sent without a frame by a
+// MetaSender upstream. ProcessMeta runs on the sender's goroutine, but never at the same time
+// as Process: GStreamer serializes both on the element's sink pad. An error stops the
+// pipeline, as one from Process does.
+type MetaProcessor interface {
+	ProcessMeta(f *framemeta.Frame) error
+}
+
 // PropertyReader is implemented by processors with ReadOnly properties (statistics).
 type PropertyReader interface {
 	ReadProperty(name string) any

@@ -1,12 +1,14 @@
 package goelement_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/testkit/gsttest"
 	"github.com/ebrcs/ebrcs/testkit/testelements"
@@ -108,6 +110,37 @@ func TestPanicBecomesPipelineError(t *testing.T) {
 	testelements.Register(t)
 	_, err := gsttest.Run("videotestsrc num-buffers=10 ! ebrcs_test_failing name=buggy at=2 panic=true ! appsink name=out sync=false", 10*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "nil map") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Metadata sent without a frame, from another goroutine, reaches the MetaProcessor
+// downstream in order with the frames, through a queue and a native element; its Frame is
+// released with the event.
+func TestMetaWithoutAFrameArrivesInOrder(t *testing.T) {
+	testelements.Register(t)
+	before := framemeta.LiveEvents()
+	out := gsttest.Collect(t, "videotestsrc num-buffers=5 ! video/x-raw,format=GRAY8,width=16,height=8 ! "+
+		"ebrcs_test_metasender ! queue ! videoconvert ! ebrcs_test_metarecorder ! appsink name=out sync=false", 10*time.Second)
+	if len(out) != 5 {
+		t.Fatalf("%d frames, want 5", len(out))
+	}
+	for i, f := range out {
+		want := fmt.Sprintf("[meta %d]", i+1)
+		if f.Meta == nil || fmt.Sprint(f.Meta.Trail) != want {
+			t.Errorf("frame %d recorded %v, want %s: the metadata sent while it was processed, before it", i+1, f.Meta, want)
+		}
+	}
+	if n := framemeta.LiveEvents() - before; n > 0 {
+		t.Errorf("%d Frames sent without a buffer are still held after the pipeline ended", n)
+	}
+}
+
+// A MetaProcessor's error stops the pipeline with a message naming the element.
+func TestMetaErrorReachesTheBus(t *testing.T) {
+	testelements.Register(t)
+	_, err := gsttest.Run("videotestsrc num-buffers=5 ! ebrcs_test_metasender ! ebrcs_test_metarecorder name=rec fail=true ! appsink name=out sync=false", 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "rec") || !strings.Contains(err.Error(), "injected metadata failure") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -1,7 +1,7 @@
 package goelement
 
 /*
-#cgo pkg-config: gstreamer-1.0 gstreamer-video-1.0
+#cgo pkg-config: gstreamer-1.0 gstreamer-video-1.0 gstreamer-base-1.0
 #cgo CFLAGS: -I${SRCDIR}
 #include <stdlib.h>
 #include "video.h"
@@ -20,6 +20,7 @@ import (
 	"github.com/go-gst/go-gst/gst/base"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/internal/metrics"
 )
 
@@ -97,6 +98,9 @@ func (t *transform[T]) ClassInit(klass *glib.ObjectClass) {
 		specs[i] = t.def.Properties[i].paramSpec()
 	}
 	klass.InstallProperties(specs)
+	// Every element passes frames sent without a buffer on, in order; a MetaProcessor
+	// handles them first.
+	C.ebrcs_install_sink_event(C.gpointer(klass.Unsafe()))
 }
 
 func (t *transform[T]) Constructed(obj *glib.Object) {
@@ -104,6 +108,55 @@ func (t *transform[T]) Constructed(obj *glib.Object) {
 	bt := base.ToGstBaseTransform(obj)
 	bt.SetInPlace(true)
 	bt.SetPassthrough(false)
+	if s, ok := any(t.proc).(MetaSender); ok {
+		s.SetMetaSender(t.sendMeta)
+	}
+}
+
+// sendMeta sends f downstream without a buffer (see MetaSender).
+func (t *transform[T]) sendMeta(f *framemeta.Frame) bool {
+	return C.ebrcs_push_event(t.element, (*C.GstEvent)(framemeta.NewEvent(f))) != 0
+}
+
+// metaEvent gives the Frame of an event from upstream's MetaSender to the processor; false
+// when the processor failed (the pipeline stops with its error).
+func (t *transform[T]) metaEvent(f *framemeta.Frame) (ok bool) {
+	p, is := any(t.proc).(MetaProcessor)
+	if !is {
+		return true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.fail("internal error: %v\n%s", r, debug.Stack())
+			ok = false
+		}
+	}()
+	if err := p.ProcessMeta(f); err != nil {
+		t.errorsMetric.Inc()
+		t.fail("%v", err)
+		return false
+	}
+	return true
+}
+
+// metaEventHandler is what goelementFrameEvent looks for on the Go object of an element.
+type metaEventHandler interface {
+	metaEvent(f *framemeta.Frame) bool
+}
+
+// goelementFrameEvent is our elements' sink_event for custom downstream events (video.c).
+//
+//export goelementFrameEvent
+func goelementFrameEvent(element *C.GstElement, event *C.GstEvent) C.gboolean {
+	f := framemeta.FromEvent(unsafe.Pointer(event))
+	if f == nil {
+		return 1 // someone else's event: passed on untouched
+	}
+	h, ok := glib.FromObjectUnsafePrivate(unsafe.Pointer(element)).(metaEventHandler)
+	if !ok {
+		return 1
+	}
+	return C.gboolean(boolInt(h.metaEvent(f)))
 }
 
 func (t *transform[T]) SetProperty(obj *glib.Object, id uint, value *glib.Value) {

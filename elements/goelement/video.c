@@ -56,3 +56,35 @@ void ebrcs_element_warning(GstElement *element, const char *text)
 	gst_element_message_full(element, GST_MESSAGE_WARNING, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
 		g_strdup(text), NULL, __FILE__, G_STRFUNC, __LINE__);
 }
+
+/* Implemented in Go (transform.go): hands an "ebrcs-frame" event to the element's processor.
+ * FALSE: the processor failed (the element posted the error), the event goes no further. */
+extern gboolean goelementFrameEvent(GstElement *element, GstEvent *event);
+
+/* GstBaseTransform's own sink_event, which every one of our classes inherits. */
+static gboolean (*base_sink_event)(GstBaseTransform *trans, GstEvent *event);
+
+static gboolean ebrcs_sink_event(GstBaseTransform *trans, GstEvent *event)
+{
+	if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+	    !goelementFrameEvent(GST_ELEMENT(trans), event)) {
+		gst_event_unref(event);
+		return FALSE;
+	}
+	return base_sink_event(trans, event); /* forwards it downstream, in order */
+}
+
+void ebrcs_install_sink_event(gpointer klass)
+{
+	GstBaseTransformClass *bt = GST_BASE_TRANSFORM_CLASS(klass);
+	if (bt->sink_event == ebrcs_sink_event)
+		return;
+	if (base_sink_event == NULL)
+		base_sink_event = bt->sink_event;
+	bt->sink_event = ebrcs_sink_event;
+}
+
+gboolean ebrcs_push_event(GstElement *element, GstEvent *event)
+{
+	return gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(element), event);
+}

@@ -2,6 +2,7 @@
 #define EBRCS_GOELEMENT_VIDEO_H
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <gst/base/gstbasetransform.h>
 
 typedef struct {
 	int ok;
@@ -33,4 +34,8 @@ void ebrcs_buffer_unmap(GstBuffer *buf, EbrcsMapping *m);
 /* Posts an error message from element, as GST_ELEMENT_ERROR does in C elements. */
 void ebrcs_element_error(GstElement *element, const char *text);
 void ebrcs_element_warning(GstElement *element, const char *text);
+
+/* Frames sent without a buffer (framemeta.NewEvent), see transform.go. */
+void ebrcs_install_sink_event(gpointer klass);
+gboolean ebrcs_push_event(GstElement *element, GstEvent *event);
 #endif

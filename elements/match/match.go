@@ -13,7 +13,8 @@
 // (the one closest to the visit's mean vector) for ebrcs_counter, which counts, asks or
 // reports once per visit, and for ebrcs_overlay. A late recognition (Frame.Late: the vector
 // of a visit that gave way to another while it was embedded) is recognised alone, into
-// Frame.Late.Match, and leaves the visit in progress as it is.
+// Frame.Late.Match, and leaves the visit in progress as it is; so is one ebrcs_embed sends
+// without a frame once the camera stopped (ProcessMeta).
 //
 // Deciding on the fused evidence of the visit rather than frame by frame is what lets one
 // good look outweigh a blurred entry frame, and one decision per visit ask at most one
@@ -58,6 +59,7 @@ var (
 	_ goelement.Starter        = (*Match)(nil)
 	_ goelement.Stopper        = (*Match)(nil)
 	_ goelement.PropertyReader = (*Match)(nil)
+	_ goelement.MetaProcessor  = (*Match)(nil)
 )
 
 // Element is the ebrcs_match definition.
@@ -178,18 +180,8 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	if ended, started := m.visits.Step(up.Gate); ended || started {
 		m.visit = visit{}
 	}
-	if late := up.Late; late != nil {
-		// An earlier visit's crop, recognised alone; the visit in progress is untouched.
-		if err := m.checkModel(late.EmbeddingModel); err != nil {
-			return err
-		}
-		one := visit{}
-		one.add(late.Embedding, late.CropImage)
-		res, err := m.recognise(&one)
-		if err != nil {
-			return err
-		}
-		late.Match = res
+	if err := m.recogniseLate(up.Late); err != nil {
+		return err
 	}
 	if up.Embedding == nil {
 		if m.visits.Active() && m.visit.verdict != nil {
@@ -212,6 +204,33 @@ func (m *Match) Process(b *goelement.Buffer) error {
 	}
 	b.Meta().Match, b.Meta().Verdict = res, res
 	m.visit.verdict = res
+	return nil
+}
+
+// ProcessMeta implements goelement.MetaProcessor: a late recognition ebrcs_embed sent
+// without a frame (the camera stopped) is recognised as one on a frame would be.
+func (m *Match) ProcessMeta(f *framemeta.Frame) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recogniseLate(f.Late)
+}
+
+// recogniseLate recognises an earlier visit's crop alone, into late.Match; the visit in
+// progress is untouched (m.mu held).
+func (m *Match) recogniseLate(late *framemeta.LateRecognition) error {
+	if late == nil {
+		return nil
+	}
+	if err := m.checkModel(late.EmbeddingModel); err != nil {
+		return err
+	}
+	one := visit{}
+	one.add(late.Embedding, late.CropImage)
+	res, err := m.recognise(&one)
+	if err != nil {
+		return err
+	}
+	late.Match = res
 	return nil
 }
 

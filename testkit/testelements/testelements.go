@@ -1,14 +1,17 @@
-// Package testelements holds Go elements that exist only for tests: one that writes pixels
-// and one that fails on demand. They are real GStreamer elements built with the same
-// framework as the product's, registered only by test binaries (Register).
+// Package testelements holds Go elements that exist only for tests: one that writes pixels,
+// one that fails on demand, and a pair that send and record metadata without frames. They
+// are real GStreamer elements built with the same framework as the product's, registered
+// only by test binaries (Register).
 package testelements
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/go-gst/go-gst/gst"
 
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/testkit/gsttest"
 )
@@ -68,11 +71,73 @@ func (f *failing) Process(b *goelement.Buffer) error {
 
 func (f *failing) Stop() { f.n = 0 }
 
+// MetaSender sends, while each frame is processed, a Frame without a buffer whose Trail is
+// "meta N" (N counts frames from 1), from another goroutine, as ebrcs_embed's background
+// recognition does.
+var MetaSender = &goelement.Definition[*metaSender]{
+	Info: goelement.Info{
+		Name: "ebrcs_test_metasender", LongName: "test meta sender", Classification: "Filter/Video",
+		Description: "sends metadata without a frame", Caps: "video/x-raw",
+	},
+	New: func(*goelement.Props) *metaSender { return &metaSender{} },
+}
+
+type metaSender struct {
+	send func(*framemeta.Frame) bool
+	n    int
+}
+
+func (m *metaSender) SetMetaSender(send func(*framemeta.Frame) bool) { m.send = send }
+
+func (m *metaSender) Process(*goelement.Buffer) error {
+	m.n++
+	sent := make(chan bool)
+	go func() { sent <- m.send(&framemeta.Frame{Trail: []string{fmt.Sprintf("meta %d", m.n)}}) }()
+	if !<-sent {
+		return errors.New("the element downstream refused the metadata")
+	}
+	return nil
+}
+
+func (m *metaSender) Stop() { m.n = 0 }
+
+// MetaRecorder puts the Trail of every Frame it got without a buffer on the next frame's
+// Trail, so a test sees what arrived, and in which order; with "fail", ProcessMeta fails.
+var MetaRecorder = &goelement.Definition[*metaRecorder]{
+	Info: goelement.Info{
+		Name: "ebrcs_test_metarecorder", LongName: "test meta recorder", Classification: "Filter/Video",
+		Description: "records metadata sent without a frame", Caps: "video/x-raw",
+		Properties: []goelement.Property{
+			{Name: "fail", Kind: goelement.Bool, Default: false, Doc: "fail on metadata"},
+		},
+	},
+	New: func(props *goelement.Props) *metaRecorder { return &metaRecorder{props: props} },
+}
+
+type metaRecorder struct {
+	props *goelement.Props
+	got   []string
+}
+
+func (m *metaRecorder) ProcessMeta(f *framemeta.Frame) error {
+	if m.props.Bool("fail") {
+		return errors.New("injected metadata failure")
+	}
+	m.got = append(m.got, f.Trail...)
+	return nil
+}
+
+func (m *metaRecorder) Process(b *goelement.Buffer) error {
+	b.Meta().Trail = append(b.Meta().Trail, m.got...)
+	m.got = nil
+	return nil
+}
+
 // Register initialises GStreamer with the product elements (gsttest.Init) and adds these.
 func Register(tb testing.TB) {
 	tb.Helper()
 	gsttest.Init(tb)
-	for _, d := range []goelement.Registrant{Paint, Failing} {
+	for _, d := range []goelement.Registrant{Paint, Failing, MetaSender, MetaRecorder} {
 		if gst.Find(d.Describe().Name) == nil {
 			if err := d.Register(nil); err != nil {
 				tb.Fatal(err)
