@@ -318,29 +318,12 @@ func TestLateRecognitionsStillCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Other sessions' crops: the embedder is never idle while the pipeline runs.
-	stop := make(chan struct{})
-	var load sync.WaitGroup
-	for range 16 {
-		load.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := emb.EmbedQuery(products[5].Image); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
+	stopLoad := keepEmbedderBusy(t, emb, products[5].Image)
 	out := gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! video/x-raw,format=I420 ! "+
 		"ebrcs_bgsub foreground-slowdown=10 ! ebrcs_roigate roi=\"0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95\" entry-burst=4 ! "+
 		"ebrcs_embed model-dir=../models async=true ! ebrcs_match catalog=%s model-dir=../models ! ebrcs_counter ! appsink name=out sync=false",
 		video, dataDir), 2*time.Minute)
-	close(stop)
-	load.Wait()
+	stopLoad()
 
 	late := 0
 	var cartLines []framemeta.CartLine
@@ -382,6 +365,29 @@ func TestLateRecognitionsStillCount(t *testing.T) {
 	}
 }
 
+// keepEmbedderBusy has 16 goroutines embed img over and over, as other sessions' crops would,
+// until the returned function is called.
+func keepEmbedderBusy(t *testing.T, emb *recognition.Embedder, img image.Image) (stop func()) {
+	done := make(chan struct{})
+	var load sync.WaitGroup
+	for range 16 {
+		load.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := emb.EmbedQuery(img); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	return func() { close(done); load.Wait() }
+}
+
 // A camera that stops sending right after its last product (the shopper closed the page; a
 // stalled stream) must not leave that product waiting for a frame that never comes: once
 // no frame has come for a moment, ebrcs_embed sends the vectors that are ready without one,
@@ -408,24 +414,7 @@ func TestRecognitionAfterTheCameraStopsStillCounts(t *testing.T) {
 	}
 	// Other sessions' crops keep the embedder busy, so recognition is behind when the
 	// frames stop.
-	stop := make(chan struct{})
-	var load sync.WaitGroup
-	for range 16 {
-		load.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := emb.EmbedQuery(products[5].Image); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	defer func() { close(stop); load.Wait() }()
+	defer keepEmbedderBusy(t, emb, products[5].Image)()
 	// The camera stops soon after the last product left: its visit has ended (the ROI is
 	// clear for roi-clear-frames).
 	last := truth.Visits[len(truth.Visits)-1]
