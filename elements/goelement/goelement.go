@@ -11,7 +11,9 @@
 //     the Processor (Props), YAML validation (through GObject introspection) and docs (Docs);
 //   - the negotiated video format is parsed once per caps change (VideoInfo);
 //   - pixels are mapped without copying, only when the element asks for them (Access);
-//   - per-frame results ride on the buffer (Buffer.Meta, see package framemeta);
+//   - per-frame results ride on the buffer (Buffer.Meta, see package framemeta), and results
+//     that no frame comes to carry go downstream on their own, in order with the frames
+//     (MetaSender, MetaProcessor);
 //   - an error returned by Process becomes a GStreamer error message naming the element, which
 //     the pipeline supervisor sees on the bus.
 package goelement
