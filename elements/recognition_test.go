@@ -204,6 +204,28 @@ func syntheticCatalog(t *testing.T) ([]scenario.Product, *recognition.Embedder, 
 	return products, emb, dataDir, suite
 }
 
+// scenarioVideo renders the suite's scenario name, with more steps after its own, as an MP4
+// and returns the file and its ground truth.
+func scenarioVideo(t *testing.T, suite []*scenario.Scenario, products []scenario.Product, name string,
+	more ...scenario.Step) (string, scenario.GroundTruth) {
+	t.Helper()
+	chosen, err := scenario.Select(suite, []string{name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := *chosen[0]
+	sc.Steps = append(slices.Clone(sc.Steps), more...)
+	video, _, err := scenario.Generate(t.TempDir(), &sc, products, "mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := sc.Truth(products)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return video, truth
+}
+
 // In async mode (the live pipelines), once ebrcs_counter has decided a visit, ebrcs_embed
 // recognises nothing more of it: the gate keeps asking (every N-th frame while the product
 // stays), but no crop is embedded, and a crop that was waiting when the decision came is
@@ -213,19 +235,7 @@ func TestAsyncEmbedStopsOnceTheVisitIsDecided(t *testing.T) {
 	gsttest.Init(t)
 	defer recognition.CloseAll()
 	products, _, dataDir, suite := syntheticCatalog(t)
-	chosen, err := scenario.Select(suite, []string{"two-products"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := chosen[0]
-	video, _, err := scenario.Generate(t.TempDir(), sc, products, "mp4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := sc.Truth(products)
-	if err != nil {
-		t.Fatal(err)
-	}
+	video, truth := scenarioVideo(t, suite, products, "two-products")
 	out := gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! decodebin ! identity sync=true ! videoconvert ! video/x-raw,format=I420 ! "+
 		"ebrcs_bgsub foreground-slowdown=10 ! ebrcs_roigate roi=\"0.2,0.15;0.8,0.15;0.8,0.95;0.2,0.95\" entry-burst=4 ! "+
 		"ebrcs_embed model-dir=../models async=true ! ebrcs_match catalog=%s model-dir=../models ! ebrcs_counter ! appsink name=out sync=false",
@@ -302,21 +312,9 @@ func TestLateRecognitionsStillCount(t *testing.T) {
 	gsttest.Init(t)
 	defer recognition.CloseAll()
 	products, emb, dataDir, suite := syntheticCatalog(t)
-	chosen, err := scenario.Select(suite, []string{"three-products"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := *chosen[0]
 	// Then the counter stays empty long enough for every vector to come before the end.
-	sc.Steps = append(slices.Clone(sc.Steps), scenario.Step{Kind: scenario.Idle, Duration: 30 * time.Second})
-	video, _, err := scenario.Generate(t.TempDir(), &sc, products, "mp4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := sc.Truth(products)
-	if err != nil {
-		t.Fatal(err)
-	}
+	video, truth := scenarioVideo(t, suite, products, "three-products",
+		scenario.Step{Kind: scenario.Idle, Duration: 30 * time.Second})
 	// Other sessions' crops: the embedder is never idle while the pipeline runs.
 	stopLoad := keepEmbedderBusy(t, emb, products[5].Image)
 	out := gsttest.Collect(t, fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! video/x-raw,format=I420 ! "+
@@ -400,18 +398,7 @@ func TestRecognitionAfterTheCameraStopsStillCounts(t *testing.T) {
 	gsttest.Init(t)
 	defer recognition.CloseAll()
 	products, emb, dataDir, suite := syntheticCatalog(t)
-	chosen, err := scenario.Select(suite, []string{"three-products"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	video, _, err := scenario.Generate(t.TempDir(), chosen[0], products, "mp4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := chosen[0].Truth(products)
-	if err != nil {
-		t.Fatal(err)
-	}
+	video, truth := scenarioVideo(t, suite, products, "three-products")
 	// Other sessions' crops keep the embedder busy, so recognition is behind when the
 	// frames stop.
 	defer keepEmbedderBusy(t, emb, products[5].Image)()

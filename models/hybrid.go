@@ -313,7 +313,7 @@ func (h *Hybrid) embed(items []*rgbImage) ([][]float32, error) {
 	// ONNX encoders run concurrently when there are several (DINOv2 + CLIP: the slower one
 	// sets the latency instead of the sum); the cheap built-ins run inline.
 	var wg sync.WaitGroup
-	group := callerGroup() // the other encoders run at the caller's priority too
+	group := callerGroup() // the other encoders join the caller's priority group too
 	nONNX := 0
 	for _, p := range h.parts {
 		if p.onnx {

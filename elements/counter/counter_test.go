@@ -79,6 +79,15 @@ func verdict(product string, d framemeta.Decision) *framemeta.Match {
 			{ProductID: 9, Product: "Soap", Score: score - 0.2}, {ProductID: 10, Product: "Gum", Score: score - 0.3}}}
 }
 
+// ownVerdict is verdict with each product under its own id (the cart counts by id), for
+// tests that show several products.
+func ownVerdict(product string, d framemeta.Decision) *framemeta.Match {
+	ids := map[string]int64{"Milk": 21, "Bread": 22, "Soap": 23, "Gum": 24}
+	m := verdict(product, d)
+	m.ProductID, m.Candidates[0].ProductID = ids[product], ids[product]
+	return m
+}
+
 // object shows an object in the ROI for frames frames, recognised on every 5th frame with
 // the decision d.
 func (s *stream) object(frames int, product string, d framemeta.Decision) {
@@ -161,12 +170,7 @@ func TestLateRecognitionDecidesItsOwnVisit(t *testing.T) {
 		s.late[frame] = &framemeta.LateRecognition{Visit: v, Match: m}
 	}
 	none := func(int) *framemeta.Match { return nil }
-	ids := map[string]int64{"Milk": 21, "Bread": 22, "Soap": 23, "Gum": 24}
-	verdict := func(product string, d framemeta.Decision) *framemeta.Match {
-		m := verdict(product, d) // each product its own id: the cart counts by id
-		m.ProductID, m.Candidates[0].ProductID = ids[product], ids[product]
-		return m
-	}
+	verdict := ownVerdict
 
 	// Visit 1 (milk) goes by without a recognition; visit 2 begins.
 	s.idle(10)
@@ -522,12 +526,7 @@ func BenchmarkEncodeCrop(b *testing.B) {
 // an earlier visit, it is a late recognition; of a visit decided already, nothing.
 func TestRecognitionWithoutAFrame(t *testing.T) {
 	s := newStream(t, nil)
-	ids := map[string]int64{"Milk": 21, "Bread": 22, "Soap": 23, "Gum": 24}
-	verdict := func(product string, d framemeta.Decision) *framemeta.Match {
-		m := verdict(product, d)
-		m.ProductID, m.Candidates[0].ProductID = ids[product], ids[product]
-		return m
-	}
+	verdict := ownVerdict
 	meta := func(v *framemeta.VisitState, m *framemeta.Match) {
 		t.Helper()
 		if err := s.c.ProcessMeta(&framemeta.Frame{Late: &framemeta.LateRecognition{Visit: v, Seen: -1, Match: m}}); err != nil {

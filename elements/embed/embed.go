@@ -268,8 +268,7 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 		case v.state != nil:
 			// Another visit has started since: the vector goes as a late recognition of
 			// its own visit, which ebrcs_counter decides with it.
-			b.Meta().Late = &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
-				EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
+			b.Meta().Late = e.late(v)
 			e.embeddings.Add(1)
 			return e.send(b, up)
 		default:
@@ -377,15 +376,19 @@ func (e *Embed) flushWhenIdle() {
 	}
 }
 
+// late makes a vector a late recognition of its visit.
+func (e *Embed) late(v asyncVector) *framemeta.LateRecognition {
+	return &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
+		EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
+}
+
 // sendLate sends vectors without a frame, one event each.
 func (e *Embed) sendLate(ready []asyncVector) {
 	for _, v := range ready {
 		if v.state == nil || e.decided(v.state) {
 			continue
 		}
-		late := &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
-			EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
-		if e.sendMeta(&framemeta.Frame{Late: late}) {
+		if e.sendMeta(&framemeta.Frame{Late: e.late(v)}) {
 			e.embeddings.Add(1)
 			e.sentIdle.Add(1)
 		}
