@@ -16,6 +16,7 @@ import (
 	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/cores"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/testkit/gsttest"
@@ -179,6 +180,7 @@ func BenchmarkCheckoutFile(b *testing.B) {
 		spec *pipelines.Spec
 	}{{"decode-only", decodeOnly(b)}, {"checkout", shippedPipeline(b, env.catalog, false)}} {
 		b.Run(c.name, func(b *testing.B) {
+			cores.ForCallbacks() // as the server runs (the testing package resets GOMAXPROCS)
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
@@ -219,6 +221,7 @@ func BenchmarkCountLatency(b *testing.B) {
 		videos   []string
 	}{{"fast", false, names}, {"camera", true, []string{"busy-checkout", "hand-held", "two-products"}}} {
 		b.Run(mode.name, func(b *testing.B) {
+			cores.ForCallbacks() // as the server runs (the testing package resets GOMAXPROCS)
 			spec := shippedPipeline(b, env.catalog, mode.realtime)
 			var proc, e2e, wait []float64
 			for i := 0; i < b.N; i++ {

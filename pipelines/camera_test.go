@@ -23,6 +23,7 @@ import (
 	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/cores"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/signaling"
@@ -343,6 +344,7 @@ func BenchmarkCameras(b *testing.B) {
 	}
 	for _, n := range ns {
 		b.Run(fmt.Sprintf("cameras=%d", n), func(b *testing.B) {
+			cores.ForCallbacks() // as the server runs (the testing package resets GOMAXPROCS)
 			for i := 0; i < b.N; i++ {
 				benchCameras(b, n)
 			}

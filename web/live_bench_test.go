@@ -74,6 +74,7 @@ func (o oneSpec) Spec(name string) *pipelines.Spec {
 // newLiveEnv starts the server; the catalog holds every scenario product except those in skip.
 func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	gsttest.Init(b)
+	serveAsInProduction()
 	dir := b.TempDir()
 	env := &liveEnv{token: "bench-admin-token-0123456789", products: scenario.SyntheticProducts(6, 1),
 		videos: map[string]string{}, truths: map[string]scenario.GroundTruth{}}
@@ -113,7 +114,13 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 			b.Fatal(err)
 		}
 	}
-	raw, err := os.ReadFile("../configs/pipelines/live.yaml")
+	// EBRCS_BENCH_PIPELINE measures another pipeline file in place of the shipped one (an A/B
+	// of a setting, run side by side on one machine).
+	pipelineFile := "../configs/pipelines/live.yaml"
+	if v := os.Getenv("EBRCS_BENCH_PIPELINE"); v != "" {
+		pipelineFile = v
+	}
+	raw, err := os.ReadFile(pipelineFile)
 	if err != nil {
 		b.Fatal(err)
 	}

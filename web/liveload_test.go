@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebrcs/ebrcs/internal/cores"
 	"github.com/ebrcs/ebrcs/signaling"
 	"github.com/ebrcs/ebrcs/testkit/camclip"
 	"github.com/ebrcs/ebrcs/testkit/gsttest"
@@ -81,13 +83,23 @@ type liveResult struct {
 	// crops the embedder embedded during the run, and refused (its queue full).
 	crops, cropsRefused int64
 	batches, urgent     int64 // recognition batches run, and those raised for having waited (models.BatcherStats)
+	procs               int   // GOMAXPROCS the server ran with
 	// peers are the server's statistics of each session, last seen before it ended.
 	peers map[string]signaling.PeerStats
 }
 
+// serveAsInProduction gives the server in this process the Go processors it has when it runs
+// (see cores.ForCallbacks). The testing package sets GOMAXPROCS back to its -test.cpu value
+// (the machine's cores) as it finishes each benchmark and sub-benchmark, so every benchmark
+// after the first in a process would otherwise measure a server with one P per core: at 16
+// live sessions on 2 cores that doubled the p95 latency, and made every N after the first in
+// BenchmarkLiveSessions look worse than it is.
+func serveAsInProduction() { cores.ForCallbacks() }
+
 // runLiveLoad runs the clients in a child process against env's server and summarises.
 func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Options, tag string) liveResult {
 	tb.Helper()
+	serveAsInProduction()
 	dir := tb.TempDir()
 	opts.URL = env.url
 	job := liveLoadJob{Clip: src.path, Render: src.render, Options: opts, Report: filepath.Join(dir, "report.json")}
@@ -156,7 +168,7 @@ func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Opti
 		sent += s.Sent
 	}
 	crops := env.emb.Batcher.Stats()
-	return liveResult{rep: &rep, clip: src.clip, sum: liveload.Summarize(&rep, src.clip), cores: cores, clientCPU: clientCPU,
+	return liveResult{rep: &rep, clip: src.clip, sum: liveload.Summarize(&rep, src.clip), cores: cores, clientCPU: clientCPU, procs: runtime.GOMAXPROCS(0),
 		crops: crops.Items - crops0.Items, cropsRefused: crops.Dropped - crops0.Dropped,
 		batches: crops.Batches - crops0.Batches, urgent: crops.Urgent - crops0.Urgent,
 		others: max(0, machine-cores-clientCPU), peers: peers, msPerFrame: cores * wall * 1000 / float64(max(1, sent))}
@@ -264,8 +276,8 @@ func serverLine(r liveResult) (line string) {
 			line += fmt.Sprintf("     carts unlike the ground truth %v: %s\n", r.clip.Truth.Items, strings.Join(wrong, ", "))
 		}()
 	}
-	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit) in %d batches (%d raised for waiting), refused %d\n",
-		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.batches, r.urgent, r.cropsRefused)
+	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit) in %d batches (%d raised for waiting), refused %d; Go procs %d\n",
+		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.batches, r.urgent, r.cropsRefused, r.procs)
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (/proc/stat: all but idle

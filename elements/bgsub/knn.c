@@ -670,6 +670,61 @@ YUV420_ROW_HALF(yuv420_row_half, )
 YUV420_ROW_HALF(yuv420_row_half_avx2, __attribute__((target("avx2"))))
 #endif
 
+/* One row of the 4:1 case (640x480 to 160x120, the live pipelines' size): luma as 4x4 means,
+ * chroma as 2x2 means, converted; the same values as the general footprint mean below, a
+ * dozen times faster because the compiler can vectorise it. */
+#define YUV420_ROW_QUARTER(NAME, ATTR)                                                                        \
+	ATTR static void NAME(const uint8_t *restrict r0, int ystride, const uint8_t *restrict u0,                 \
+			      const uint8_t *restrict v0, int cstride, int cstep, int dw, uint8_t *restrict o0,      \
+			      uint8_t *restrict o1, uint8_t *restrict o2)                                            \
+	{                                                                                                      \
+		yuv420_row_quarter_body(r0, ystride, u0, v0, cstride, cstep, dw, o0, o1, o2);                 \
+	}
+
+static inline __attribute__((always_inline)) void yuv420_row_quarter_body(const uint8_t *restrict r0, int ystride,
+									 const uint8_t *restrict u0,
+									 const uint8_t *restrict v0, int cstride,
+									 int cstep, int dw, uint8_t *restrict o0,
+									 uint8_t *restrict o1, uint8_t *restrict o2)
+{
+	int32_t yv[dw], uv[dw], vv[dw];
+	for (int x = 0; x < dw; x++)
+		yv[x] = 0;
+	for (int j = 0; j < 4; j++) {
+		const uint8_t *r = r0 + (size_t)j * ystride;
+		for (int x = 0; x < dw; x++)
+			yv[x] += r[4 * x] + r[4 * x + 1] + r[4 * x + 2] + r[4 * x + 3];
+	}
+	for (int x = 0; x < dw; x++)
+		yv[x] = (yv[x] + 8) >> 4;
+	const uint8_t *u1 = u0 + cstride, *v1 = v0 + cstride;
+	if (cstep == 1) {
+		for (int x = 0; x < dw; x++) {
+			uv[x] = (u0[2 * x] + u0[2 * x + 1] + u1[2 * x] + u1[2 * x + 1] + 2) >> 2;
+			vv[x] = (v0[2 * x] + v0[2 * x + 1] + v1[2 * x] + v1[2 * x + 1] + 2) >> 2;
+		}
+	} else {
+		for (int x = 0; x < dw; x++) {
+			uv[x] = (u0[4 * x] + u0[4 * x + 2] + u1[4 * x] + u1[4 * x + 2] + 2) >> 2;
+			vv[x] = (v0[4 * x] + v0[4 * x + 2] + v1[4 * x] + v1[4 * x + 2] + 2) >> 2;
+		}
+	}
+	for (int x = 0; x < dw; x++) {
+		int32_t c = (yv[x] - 16) * 76309, d = uv[x] - 128, e = vv[x] - 128;
+		int32_t r = (c + 104597 * e + 32768) >> 16;
+		int32_t g = (c - 25675 * d - 53279 * e + 32768) >> 16;
+		int32_t b = (c + 132201 * d + 32768) >> 16;
+		o0[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+		o1[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+		o2[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
+	}
+}
+
+YUV420_ROW_QUARTER(yuv420_row_quarter, )
+#if defined(__x86_64__)
+YUV420_ROW_QUARTER(yuv420_row_quarter_avx2, __attribute__((target("avx2"))))
+#endif
+
 void knn_downscale_yuv420(const uint8_t *y, int ystride, const uint8_t *u, const uint8_t *v, int cstride, int cstep,
 			  int sw, int sh, uint8_t *c0, uint8_t *c1, uint8_t *c2, int dw, int dh)
 {
@@ -685,6 +740,19 @@ void knn_downscale_yuv420(const uint8_t *y, int ystride, const uint8_t *u, const
 			const uint8_t *r0 = y + (size_t)(2 * yy) * ystride;
 			size_t o = (size_t)yy * dw;
 			row(r0, r0 + ystride, u + (size_t)yy * cstride, v + (size_t)yy * cstride, cstep, dw, c0 + o, c1 + o, c2 + o);
+		}
+		return;
+	}
+	if (dw * 4 == sw && dh * 4 == sh) {
+		typeof(&yuv420_row_quarter) row = yuv420_row_quarter;
+#if defined(__x86_64__)
+		if (__builtin_cpu_supports("avx2"))
+			row = yuv420_row_quarter_avx2;
+#endif
+		for (int yy = 0; yy < dh; yy++) {
+			size_t o = (size_t)yy * dw;
+			row(y + (size_t)(4 * yy) * ystride, ystride, u + (size_t)(2 * yy) * cstride, v + (size_t)(2 * yy) * cstride,
+			    cstride, cstep, dw, c0 + o, c1 + o, c2 + o);
 		}
 		return;
 	}

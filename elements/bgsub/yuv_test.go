@@ -1,6 +1,7 @@
 package bgsub
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -102,17 +103,90 @@ func TestDownscale420RefusesShortBuffers(t *testing.T) {
 	}
 }
 
-// BenchmarkDownscale420 is the live path's conversion of a 640×480 I420 frame into the
-// model's 320×240 planes.
+// footprintMean420 is Downscale420 written plainly: each destination pixel is the mean of the
+// luma under its footprint and of the chroma samples under that, converted to RGB.
+func footprintMean420(frame []byte, sw, sh int, l Planar420, dw, dh int) [3][]byte {
+	out := [3][]byte{make([]byte, dw*dh), make([]byte, dw*dh), make([]byte, dw*dh)}
+	cw, ch := (sw+1)/2, (sh+1)/2
+	clamp := func(v int) byte { return byte(min(255, max(0, v))) }
+	for y := 0; y < dh; y++ {
+		y0, y1 := y*sh/dh, max((y+1)*sh/dh, y*sh/dh+1)
+		cy0, cy1 := y0/2, min((y1+1)/2, ch)
+		for x := 0; x < dw; x++ {
+			x0, x1 := x*sw/dw, max((x+1)*sw/dw, x*sw/dw+1)
+			cx0, cx1 := x0/2, min((x1+1)/2, cw)
+			var sy, su, sv, ny, nc int
+			for j := y0; j < y1; j++ {
+				for i := x0; i < x1; i++ {
+					sy, ny = sy+int(frame[l.YOffset+j*l.YStride+i]), ny+1
+				}
+			}
+			for j := cy0; j < cy1; j++ {
+				for i := cx0; i < cx1; i++ {
+					su += int(frame[l.UOffset+j*l.CStride+i*l.CStep])
+					sv += int(frame[l.VOffset+j*l.CStride+i*l.CStep])
+					nc++
+				}
+			}
+			c, d, e := ((sy+ny/2)/ny-16)*76309, (su+nc/2)/nc-128, (sv+nc/2)/nc-128
+			o := y*dw + x
+			out[0][o] = clamp((c + 104597*e + 32768) >> 16)
+			out[1][o] = clamp((c - 25675*d - 53279*e + 32768) >> 16)
+			out[2][o] = clamp((c + 132201*d + 32768) >> 16)
+		}
+	}
+	return out
+}
+
+// The 2:1 and 4:1 paths (the checkout's 320 px and the live pipelines' 160 px from 640×480)
+// give exactly the footprint means the general path gives, from I420 and from NV12.
+func TestDownscale420FastPathsAreFootprintMeans(t *testing.T) {
+	const w, h = 640, 480
+	frame := make([]byte, w*h*3/2)
+	seed := uint32(1)
+	for i := range frame {
+		seed = seed*1664525 + 1013904223
+		frame[i] = byte(seed >> 24)
+	}
+	layouts := map[string]Planar420{
+		"I420": {YStride: w, UOffset: w * h, VOffset: w * h * 5 / 4, CStride: w / 2, CStep: 1},
+		"NV12": {YStride: w, UOffset: w * h, VOffset: w*h + 1, CStride: w, CStep: 2},
+	}
+	for name, l := range layouts {
+		for _, size := range [][2]int{{320, 240}, {160, 120}, {200, 150}} {
+			dw, dh := size[0], size[1]
+			got := [3][]byte{make([]byte, dw*dh), make([]byte, dw*dh), make([]byte, dw*dh)}
+			if err := Downscale420(frame, w, h, l, got[0], got[1], got[2], dw, dh); err != nil {
+				t.Fatal(err)
+			}
+			want := footprintMean420(frame, w, h, l, dw, dh)
+			for c := range got {
+				for i := range got[c] {
+					if got[c][i] != want[c][i] {
+						t.Fatalf("%s to %dx%d: plane %d pixel (%d,%d) is %d, footprint mean %d", name, dw, dh, c, i%dw, i/dw, got[c][i], want[c][i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDownscale420 is the conversion of a 640×480 I420 frame into the model's planes:
+// 320×240 (the checkout's), 160×120 (the live pipelines') and 200×150 (the general path).
 func BenchmarkDownscale420(b *testing.B) {
 	const w, h = 640, 480
 	frame := make([]byte, w*h*3/2)
 	for i := range frame {
 		frame[i] = byte(i * 7)
 	}
-	p := [3][]byte{make([]byte, w*h/4), make([]byte, w*h/4), make([]byte, w*h/4)}
 	l := Planar420{YStride: w, UOffset: w * h, VOffset: w * h * 5 / 4, CStride: w / 2, CStep: 1}
-	for b.Loop() {
-		Downscale420(frame, w, h, l, p[0], p[1], p[2], w/2, h/2)
+	for _, dw := range []int{320, 160, 200} {
+		dh := dw * 3 / 4
+		b.Run(fmt.Sprintf("%dx%d", dw, dh), func(b *testing.B) {
+			p := [3][]byte{make([]byte, dw*dh), make([]byte, dw*dh), make([]byte, dw*dh)}
+			for b.Loop() {
+				Downscale420(frame, w, h, l, p[0], p[1], p[2], dw, dh)
+			}
+		})
 	}
 }

@@ -23,6 +23,11 @@ const perCore = 4
 
 // ForCallbacks sets GOMAXPROCS to 4 P's per core, unless the operator chose GOMAXPROCS.
 //
+// Benchmarks call it again at the start of every benchmark and sub-benchmark: the testing
+// package sets GOMAXPROCS back to its -test.cpu value (one P per core) as it finishes each,
+// so every benchmark after the first in a process would otherwise measure a server unlike
+// the one that runs (at 16 live sessions on 2 cores, twice the p95 latency).
+//
 // Our elements are Go code that GStreamer's streaming threads call through cgo, a few threads
 // per live session. A thread entering Go needs a P. With one P per core, a P stays held by
 // whatever thread last ran Go code on it even while the kernel has put that thread aside —
