@@ -624,6 +624,23 @@ static inline void yuv_to_rgb(int Y, int U, int V, uint8_t *r, uint8_t *g, uint8
 	*b = clamp255((c + 132201 * d + 32768) >> 16);
 }
 
+/* row_to_rgb converts a row of Y, U, V means to RGB, as yuv_to_rgb does, in a loop the
+ * compiler vectorises (inlined into each row function, so for each instruction set). */
+static inline __attribute__((always_inline)) void row_to_rgb(const int32_t *restrict yv, const int32_t *restrict uv,
+							       const int32_t *restrict vv, int dw, uint8_t *restrict o0,
+							       uint8_t *restrict o1, uint8_t *restrict o2)
+{
+	for (int x = 0; x < dw; x++) {
+		int32_t c = (yv[x] - 16) * 76309, d = uv[x] - 128, e = vv[x] - 128;
+		int32_t r = (c + 104597 * e + 32768) >> 16;
+		int32_t g = (c - 25675 * d - 53279 * e + 32768) >> 16;
+		int32_t b = (c + 132201 * d + 32768) >> 16;
+		o0[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+		o1[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+		o2[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
+	}
+}
+
 /* One row of the 2:1 case: luma as 2x2 means, chroma as it is (step 1 or 2), converted.
  * Written as plain loops over restrict pointers so that the compiler vectorises them; built
  * twice, for the baseline and for AVX2 (chosen at run time, as the KNN's blocks are). */
@@ -654,15 +671,7 @@ static inline __attribute__((always_inline)) void yuv420_row_half_body(const uin
 			vv[x] = vr[2 * x];
 		}
 	}
-	for (int x = 0; x < dw; x++) {
-		int32_t c = (yv[x] - 16) * 76309, d = uv[x] - 128, e = vv[x] - 128;
-		int32_t r = (c + 104597 * e + 32768) >> 16;
-		int32_t g = (c - 25675 * d - 53279 * e + 32768) >> 16;
-		int32_t b = (c + 132201 * d + 32768) >> 16;
-		o0[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
-		o1[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
-		o2[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
-	}
+	row_to_rgb(yv, uv, vv, dw, o0, o1, o2);
 }
 
 YUV420_ROW_HALF(yuv420_row_half, )
@@ -709,15 +718,7 @@ static inline __attribute__((always_inline)) void yuv420_row_quarter_body(const 
 			vv[x] = (v0[4 * x] + v0[4 * x + 2] + v1[4 * x] + v1[4 * x + 2] + 2) >> 2;
 		}
 	}
-	for (int x = 0; x < dw; x++) {
-		int32_t c = (yv[x] - 16) * 76309, d = uv[x] - 128, e = vv[x] - 128;
-		int32_t r = (c + 104597 * e + 32768) >> 16;
-		int32_t g = (c - 25675 * d - 53279 * e + 32768) >> 16;
-		int32_t b = (c + 132201 * d + 32768) >> 16;
-		o0[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
-		o1[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
-		o2[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
-	}
+	row_to_rgb(yv, uv, vv, dw, o0, o1, o2);
 }
 
 YUV420_ROW_QUARTER(yuv420_row_quarter, )
