@@ -27,6 +27,7 @@ import (
 	"github.com/ebrcs/ebrcs/checkout"
 	"github.com/ebrcs/ebrcs/checkout/access"
 	"github.com/ebrcs/ebrcs/data"
+	"github.com/ebrcs/ebrcs/internal/cores"
 	"github.com/ebrcs/ebrcs/pipelines"
 	"github.com/ebrcs/ebrcs/recognition"
 	"github.com/ebrcs/ebrcs/signaling"
@@ -74,7 +75,7 @@ func (o oneSpec) Spec(name string) *pipelines.Spec {
 // newLiveEnv starts the server; the catalog holds every scenario product except those in skip.
 func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	gsttest.Init(b)
-	serveAsInProduction()
+	cores.ForCallbacks() // as the server runs (the testing package resets GOMAXPROCS)
 	dir := b.TempDir()
 	env := &liveEnv{token: "bench-admin-token-0123456789", products: scenario.SyntheticProducts(6, 1),
 		videos: map[string]string{}, truths: map[string]scenario.GroundTruth{}}

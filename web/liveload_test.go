@@ -88,18 +88,10 @@ type liveResult struct {
 	peers map[string]signaling.PeerStats
 }
 
-// serveAsInProduction gives the server in this process the Go processors it has when it runs
-// (see cores.ForCallbacks). The testing package sets GOMAXPROCS back to its -test.cpu value
-// (the machine's cores) as it finishes each benchmark and sub-benchmark, so every benchmark
-// after the first in a process would otherwise measure a server with one P per core: at 16
-// live sessions on 2 cores that doubled the p95 latency, and made every N after the first in
-// BenchmarkLiveSessions look worse than it is.
-func serveAsInProduction() { cores.ForCallbacks() }
-
 // runLiveLoad runs the clients in a child process against env's server and summarises.
 func runLiveLoad(tb testing.TB, env *liveEnv, src clipSource, opts liveload.Options, tag string) liveResult {
 	tb.Helper()
-	serveAsInProduction()
+	cores.ForCallbacks() // as the server runs (the testing package resets GOMAXPROCS)
 	dir := tb.TempDir()
 	opts.URL = env.url
 	job := liveLoadJob{Clip: src.path, Render: src.render, Options: opts, Report: filepath.Join(dir, "report.json")}
