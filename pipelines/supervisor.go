@@ -262,9 +262,12 @@ func (s *Supervisor) run(detach func()) {
 			s.log.Error("pipeline failed", "error", msg)
 			return
 		}
-		next := time.Now().Add(backoff)
+		// One clock reading for both stamps, so the status shows exactly the backoff waited,
+		// however long setState's lock took to get.
+		failedAt := time.Now()
+		next := failedAt.Add(backoff)
 		s.setState(StateRestarting, func(st *Status) {
-			st.LastError, st.LastErrorAt = msg, time.Now()
+			st.LastError, st.LastErrorAt = msg, failedAt
 			st.NextAttempt = next
 			st.Restarts++
 		})
@@ -280,7 +283,7 @@ func (s *Supervisor) run(detach func()) {
 		case <-s.stop:
 			s.setState(StateStopped, nil)
 			return
-		case <-time.After(backoff):
+		case <-time.After(time.Until(next)):
 		}
 		backoff = min(backoff*2, policy.MaxBackoff)
 	}
