@@ -1,9 +1,16 @@
 package models
 
+/*
+#cgo CFLAGS: -O3 -std=gnu11
+#include "resample.h"
+*/
+import "C"
+
 import (
 	"fmt"
 	"image"
 	"math"
+	"unsafe"
 )
 
 // This file is a bicubic resampler that reproduces Pillow's Image.resize(size, BICUBIC) on
@@ -57,8 +64,8 @@ func bicubicFilter(x float64) float64 {
 // contribute with weights k[i*ksize : i*ksize+n[i]].
 type resampleCoeffs struct {
 	ksize int
-	start []int
-	n     []int
+	start []int32
+	n     []int32
 	k     []int32
 }
 
@@ -78,8 +85,8 @@ func computeCoeffs(inSize, outSize, lo, hi int) resampleCoeffs {
 	ksize := int(math.Ceil(support))*2 + 1
 	c := resampleCoeffs{
 		ksize: ksize,
-		start: make([]int, hi-lo),
-		n:     make([]int, hi-lo),
+		start: make([]int32, hi-lo),
+		n:     make([]int32, hi-lo),
 		k:     make([]int32, (hi-lo)*ksize),
 	}
 	w := make([]float64, ksize)
@@ -115,22 +122,10 @@ func computeCoeffs(inSize, outSize, lo, hi int) resampleCoeffs {
 				k[x] = int32(0.5 + float64(v*(1<<precisionBits)))
 			}
 		}
-		c.start[i] = xmin
-		c.n[i] = xmax
+		c.start[i] = int32(xmin)
+		c.n[i] = int32(xmax)
 	}
 	return c
-}
-
-// clip8 turns an accumulator into a pixel value: drop the fraction, clamp to [0, 255].
-func clip8(ss int32) byte {
-	v := ss >> precisionBits
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return byte(v)
 }
 
 // resizeRGB resizes src to outW x outH as Pillow's Image.resize((outW, outH), BICUBIC) does on
@@ -162,8 +157,8 @@ func resizeRGB(src *rgbImage, outW, outH int, crop image.Rectangle) (*rgbImage, 
 		cv = computeCoeffs(src.h, outH, crop.Min.Y, crop.Max.Y)
 		rowFirst, rowLast = src.h, 0
 		for i := range cv.start {
-			rowFirst = min(rowFirst, cv.start[i])
-			rowLast = max(rowLast, cv.start[i]+cv.n[i])
+			rowFirst = min(rowFirst, int(cv.start[i]))
+			rowLast = max(rowLast, int(cv.start[i]+cv.n[i]))
 		}
 	}
 
@@ -186,54 +181,46 @@ func resizeRGB(src *rgbImage, outW, outH int, crop image.Rectangle) (*rgbImage, 
 }
 
 // horizontalPass fills dst (dst.h rows starting at src row y0; the dst.w output columns of c)
-// from src.
+// from src (resample.c).
 func horizontalPass(dst, src *rgbImage, y0 int, c resampleCoeffs) {
-	const half = int32(1) << (precisionBits - 1)
-	for y := 0; y < dst.h; y++ {
-		srow := src.pix[(y0+y)*src.stride : (y0+y)*src.stride+src.w*3]
-		drow := dst.pix[y*dst.stride : y*dst.stride+dst.w*3]
-		for x := 0; x < dst.w; x++ {
-			start, n := c.start[x], c.n[x]
-			k := c.k[x*c.ksize : x*c.ksize+n]
-			in := srow[start*3 : (start+n)*3]
-			ss0, ss1, ss2 := half, half, half
-			for i, kw := range k {
-				p := in[i*3 : i*3+3 : i*3+3]
-				ss0 += int32(p[0]) * kw
-				ss1 += int32(p[1]) * kw
-				ss2 += int32(p[2]) * kw
-			}
-			d := drow[x*3 : x*3+3 : x*3+3]
-			d[0], d[1], d[2] = clip8(ss0), clip8(ss1), clip8(ss2)
+	if dst.w == 0 || dst.h == 0 {
+		return
+	}
+	// C reads what the weights say: check it lies in src (computeCoeffs keeps it there).
+	if len(c.start) != dst.w || y0 < 0 || (y0+dst.h-1)*src.stride+src.w*3 > len(src.pix) {
+		panic("resample: horizontal pass outside its image")
+	}
+	for x := range c.start {
+		if c.start[x] < 0 || int(c.start[x]+c.n[x]) > src.w || int(c.n[x]) > c.ksize {
+			panic("resample: horizontal pass outside its image")
 		}
 	}
+	C.resample_horizontal((*C.uint8_t)(unsafe.Pointer(&src.pix[y0*src.stride])), C.int(src.stride),
+		(*C.uint8_t)(unsafe.Pointer(&dst.pix[0])), C.int(dst.stride), C.int(dst.w), C.int(dst.h),
+		(*C.int32_t)(unsafe.Pointer(&c.start[0])), (*C.int32_t)(unsafe.Pointer(&c.n[0])),
+		(*C.int32_t)(unsafe.Pointer(&c.k[0])), C.int(c.ksize))
 }
 
 // verticalPass fills dst (the dst.h output rows of c) from src, whose row 0 is input row
-// srcRow0.
+// srcRow0 (resample.c).
 func verticalPass(dst, src *rgbImage, srcRow0 int, c resampleCoeffs) {
-	const half = int32(1) << (precisionBits - 1)
+	if dst.w == 0 || dst.h == 0 {
+		return
+	}
 	rowBytes := dst.w * 3
-	acc := make([]int32, rowBytes)
-	for y := 0; y < dst.h; y++ {
-		start, n := c.start[y]-srcRow0, c.n[y]
-		k := c.k[y*c.ksize : y*c.ksize+n]
-		for i := range acc {
-			acc[i] = half
-		}
-		// Row by row rather than pixel by pixel: the same sums in the same order (integer
-		// addition is exact, so the order does not matter anyway), with sequential memory
-		// access.
-		for i, kw := range k {
-			srow := src.pix[(start+i)*src.stride : (start+i)*src.stride+rowBytes]
-			acc := acc[:len(srow)]
-			for j, p := range srow {
-				acc[j] += int32(p) * kw
-			}
-		}
-		drow := dst.pix[y*dst.stride : y*dst.stride+rowBytes]
-		for j, s := range acc {
-			drow[j] = clip8(s)
+	start := make([]int32, len(c.start))
+	for y := range start {
+		start[y] = c.start[y] - int32(srcRow0)
+		if start[y] < 0 || int(start[y]+c.n[y]) > src.h || int(c.n[y]) > c.ksize {
+			panic("resample: vertical pass outside its image")
 		}
 	}
+	if len(start) != dst.h || rowBytes > src.w*3 || (src.h-1)*src.stride+rowBytes > len(src.pix) {
+		panic("resample: vertical pass outside its image")
+	}
+	acc := make([]int32, rowBytes)
+	C.resample_vertical((*C.uint8_t)(unsafe.Pointer(&src.pix[0])), C.int(src.stride),
+		(*C.uint8_t)(unsafe.Pointer(&dst.pix[0])), C.int(dst.stride), C.int(rowBytes), C.int(dst.h),
+		(*C.int32_t)(unsafe.Pointer(&start[0])), (*C.int32_t)(unsafe.Pointer(&c.n[0])),
+		(*C.int32_t)(unsafe.Pointer(&c.k[0])), C.int(c.ksize), (*C.int32_t)(unsafe.Pointer(&acc[0])))
 }

@@ -181,6 +181,16 @@ var encoderFields = []Field{
 	// the picture sent stays within 3.2 levels of the camera's in every 16×16 block mean.
 	{Name: "static_threshold", Kind: FieldInt, Default: 3000, Min: 0, Max: 100000,
 		Doc: "VP8: a 16×16 block that differs from the picture already sent by less than this (sum of squared differences) is sent as unchanged, so the camera's sensor noise is not re-encoded (less CPU, fewer bits); 0: every block encoded"},
+	// The finest quantizer the VP8 encoder may use. A camera at 640×480 needs far less than
+	// the bitrate allows once its noise is left out (static_threshold), so the rate control
+	// sits at its floor, and libvpx's own floor (4) spends bits, the encoder's time and every
+	// viewer's on precision below the camera's noise. Measured on the same decoded clip:
+	// 4 → 10 sends 37% fewer bits (0.51 → 0.32 Mbit/s), encodes 10–30% faster (medians of
+	// alternating runs 0.82–1.06 → 0.73 ms a frame), decodes in 0.33 ms instead of 0.40; the
+	// luma PSNR against the camera's frames stays (worst frame 39.5 → 40.2 dB, mean 42.6 →
+	// 42.5).
+	{Name: "min_quantizer", Kind: FieldInt, Default: 10, Min: 0, Max: 50,
+		Doc: "VP8: the finest quantizer the encoder may use (0 best … 50, the coarsest it ever uses); higher costs the encoder and each viewer less when the picture needs fewer bits than the bitrate allows"},
 }
 
 var webrtcSink = &EndpointType{
@@ -260,6 +270,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 			"threads": 1,
 			// See static_threshold.
 			"static-threshold": p.Int("static_threshold"),
+			"min-quantizer":    p.Int("min_quantizer"),
 		})
 		if err == nil {
 			err = gstSetString(encoder, "end-usage", "cbr")
