@@ -3,8 +3,8 @@
  * session recognises each crop under four views: the Go loops, bounds-checked and scalar,
  * took about 2 ms a view. The arithmetic is the Go version's, integer and in the same
  * order, so the output is byte-identical (TestResizeMatchesPillow). */
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "resample.h"
 
