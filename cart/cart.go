@@ -26,6 +26,10 @@ type CartView struct {
 	// saw, so that it never overwrites a count it has not seen.
 	Version   int64 `json:"version"`
 	Confirmed bool  `json:"confirmed"`
+	// Recognising is how many products shown to the camera are still being recognised (a
+	// busy machine recognises seconds behind the video): the cart is not complete until it
+	// is 0, and cannot be confirmed before.
+	Recognising int `json:"recognising"`
 	// Purchase is the stored purchase once confirmed.
 	Purchase *data.Purchase `json:"purchase,omitempty"`
 }
@@ -55,6 +59,8 @@ type Cart struct {
 	version  int64
 	purchase *data.Purchase
 	seen     sightings // crops, counted visits and reviews (reviews.go)
+	// recognising: products shown whose recognition is under way (SetRecognising).
+	recognising int
 }
 
 // Option configures a new cart.
@@ -129,12 +135,27 @@ func (c *Cart) View() CartView {
 
 func (c *Cart) viewLocked() CartView {
 	return CartView{
-		Items:     append([]Line{}, c.lines...),
-		Pending:   c.seen.pendingViews(c.cropURL),
-		Version:   c.version,
-		Confirmed: c.purchase != nil,
-		Purchase:  c.purchase,
+		Items:       append([]Line{}, c.lines...),
+		Pending:     c.seen.pendingViews(c.cropURL),
+		Version:     c.version,
+		Confirmed:   c.purchase != nil,
+		Recognising: c.recognising,
+		Purchase:    c.purchase,
 	}
+}
+
+// SetRecognising records how many products shown to the camera are still being recognised
+// (ebrcs_counter, from ebrcs_embed's count on each frame) and publishes a recognising event
+// with the cart when it changes.
+func (c *Cart) SetRecognising(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n == c.recognising {
+		return
+	}
+	c.recognising = n
+	v := c.viewLocked()
+	c.events.Publish(Event{Type: EventRecognising, Cart: &v})
 }
 
 // Lines returns the cart's lines (a copy), for the overlay.
@@ -225,6 +246,9 @@ func (c *Cart) Confirm(store PurchaseStore, sessionID string) (CartView, error) 
 	}
 	if n := len(c.seen.pending); n > 0 {
 		return CartView{}, fmt.Errorf("%w: %d product(s) shown to the camera wait for an answer; answer or dismiss them first", ErrPending, n)
+	}
+	if n := c.recognising; n > 0 {
+		return CartView{}, fmt.Errorf("%w: %d product(s) shown to the camera are still being recognised; confirm again in a moment", ErrPending, n)
 	}
 	if len(c.lines) == 0 {
 		return CartView{}, ErrEmptyCart

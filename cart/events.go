@@ -12,13 +12,15 @@ import (
 // EventType names what happened.
 type EventType string
 
-// Event types. The first five come from ebrcs_counter, on the frame they happened.
+// Event types. The first six come from ebrcs_counter, on the frame they happened.
 const (
 	EventCount    EventType = "count"    // a product was added to the cart
 	EventCooldown EventType = "cooldown" // a product was recognised but counted less than the cooldown ago
 	EventUnknown  EventType = "unknown"  // an object was shown that matched no product; Crop is its picture
 	EventReview   EventType = "review"   // a product was shown but not recognised surely: Review asks which it was
 	EventROI      EventType = "roi"      // the ROI status changed (empty, outside, entered, inside)
+	// EventRecognising: the number of products still being recognised changed (Cart.Recognising).
+	EventRecognising EventType = "recognising"
 
 	EventCart      EventType = "cart"      // the cart was edited through the API, or a review answered
 	EventConfirmed EventType = "confirmed" // the cart was confirmed: a purchase was stored

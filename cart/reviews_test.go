@@ -193,3 +193,37 @@ type store struct{}
 func (*store) RecordPurchase(id string, items []data.PurchaseItem) (*data.Purchase, error) {
 	return &data.Purchase{ID: 1, SessionID: id, Items: items}, nil
 }
+
+// Products the camera is still recognising (a busy server recognises behind the video) keep
+// the cart from being confirmed, as questions do: the shopper would pay without them. Each
+// change of their number is published once, with the cart.
+func TestRecognisingHoldsTheConfirm(t *testing.T) {
+	bus := NewBus(0)
+	c := NewCart(bus)
+	sub := bus.Subscribe(-1, 100)
+	defer sub.Close()
+	if _, err := c.Count(7, "Tea", 0.8); err != nil {
+		t.Fatal(err)
+	}
+	drain(sub)
+	c.SetRecognising(2)
+	c.SetRecognising(2) // unchanged: no event
+	ev := drain(sub)
+	if len(ev) != 1 || ev[0].Type != EventRecognising || ev[0].Cart == nil || ev[0].Cart.Recognising != 2 || len(ev[0].Cart.Items) != 1 {
+		t.Fatalf("events after SetRecognising(2) twice: %+v", ev)
+	}
+	version := c.View().Version
+	if _, err := c.Confirm(&store{}, "s1"); !errors.Is(err, ErrPending) {
+		t.Fatalf("confirm while recognising: %v", err)
+	}
+	if v := c.View(); v.Confirmed || v.Version != version || v.Recognising != 2 {
+		t.Fatalf("after the refused confirm: %+v (version was %d)", v, version)
+	}
+	c.SetRecognising(0)
+	if ev := drain(sub); len(ev) != 1 || ev[0].Cart.Recognising != 0 {
+		t.Fatalf("events after SetRecognising(0): %+v", ev)
+	}
+	if v, err := c.Confirm(&store{}, "s1"); err != nil || !v.Confirmed {
+		t.Fatalf("confirm once recognised: %+v %v", v, err)
+	}
+}

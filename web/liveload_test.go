@@ -241,9 +241,9 @@ func reportLive(b *testing.B, label string, r liveResult) {
 func liveLine(label string, r liveResult) string {
 	s := r.sum
 	return fmt.Sprintf("live %-8s sessions %2d refused %2d | share worst %.2f mean %.2f | first max %5.0f ms | p95 %5.0f ms (worst session %5.0f) | "+
-		"damaged %d unreadable %d | carts %d/%d | count p95 %4.0f ms (%d/%d) | server %.2f cores (%.1f ms/frame), clients %.2f, others %.2f\n",
+		"damaged %d unreadable %d | carts %d/%d (settled %.1f s after the clip, %d never) | count p95 %4.0f ms (%d/%d; asked %d, unknown %d, cooldown %d) | server %.2f cores (%.1f ms/frame), clients %.2f, others %.2f\n",
 		label, s.Sessions, s.Refused, s.WorstShare, s.MeanShare, s.FirstMaxMs, s.P95Ms, s.WorstP95Ms, s.Damaged, s.Unreadable,
-		s.CartsOK, s.Sessions, s.CountP95Ms, s.Counted, s.Visits, r.cores, r.msPerFrame, r.clientCPU, r.others) + serverLine(r)
+		s.CartsOK, s.Sessions, s.SettledMaxMs/1000, s.Unsettled, s.CountP95Ms, s.Counted, s.Visits, s.Reviews, s.Unknowns, s.Cooldowns, r.cores, r.msPerFrame, r.clientCPU, r.others) + serverLine(r)
 }
 
 // serverLine is the server's own account of a run's frames, summed over its sessions: what
@@ -260,7 +260,7 @@ func serverLine(r liveResult) (line string) {
 	var wrong []string
 	for _, sess := range r.rep.Sessions {
 		if fmt.Sprint(sess.Cart) != fmt.Sprint(r.clip.Truth.Items) {
-			wrong = append(wrong, fmt.Sprint(sess.Cart))
+			wrong = append(wrong, fmt.Sprintf("%v (decided: %s)", sess.Cart, decisionList(sess.Decisions)))
 		}
 	}
 	if len(wrong) > 0 {
@@ -270,6 +270,16 @@ func serverLine(r liveResult) (line string) {
 	}
 	return fmt.Sprintf("     server side: frames in %d, lost %d, skipped %d, dropped by the encoder %d, out %d; worst session's server latency p95 %.0f ms; crops recognised %d (%.1f a visit) in %d batches (%d raised for waiting), refused %d; Go procs %d\n",
 		in, lost, skipped, dropped, out, worst, r.crops, float64(r.crops)/float64(max(1, r.sum.Visits)), r.batches, r.urgent, r.cropsRefused, r.procs)
+}
+
+// decisionList lists a session's decisions briefly: type, product, score, the sight's stream
+// time and the arrival.
+func decisionList(ds []liveload.Decision) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, fmt.Sprintf("%s %s %.2f seen %.1fs at %.1fs", d.Type, d.Product, d.Score, d.Seen, d.AtMs/1000))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (/proc/stat: all but idle

@@ -39,6 +39,10 @@
 // Time is the stream's time (buffer timestamps), not the wall clock: a recorded video gives
 // the same cart whether it is processed in real time or ten times faster.
 //
+// On every frame it puts on the cart how many products ebrcs_embed is still recognising
+// (Frame.Recognising, after the frame's own decisions): while a busy machine recognises behind
+// the video, the cart says it is not complete and cannot be confirmed (cart.Cart.SetRecognising).
+//
 // The element publishes what it decides on the cart's event stream: count (product, score,
 // new quantity), cooldown (recognised, not counted), review (from the cart), unknown (with the
 // crop's URL) and roi (the gate's status changed).
@@ -183,10 +187,14 @@ func (c *Counter) reset() {
 	c.lastStatus, c.now = "", 0
 }
 
-// Stop forgets the stream; the cart itself belongs to its session.
+// Stop forgets the stream; the cart itself belongs to its session. Recognitions still under
+// way upstream end with the stream: the cart no longer waits for them.
 func (c *Counter) Stop() {
 	c.mu.Lock()
 	c.reset()
+	if c.target != nil {
+		c.target.SetRecognising(0)
+	}
 	c.mu.Unlock()
 	c.counted.Store(0)
 	c.suppressed.Store(0)
@@ -216,6 +224,9 @@ func (c *Counter) Process(b *goelement.Buffer) error {
 	c.step(f, now)
 	target := c.target
 	c.mu.Unlock()
+	// After this frame's decisions: a client waiting for the count to reach 0 then reads a
+	// cart that has them.
+	target.SetRecognising(f.Recognising)
 
 	lines := target.Lines()
 	if len(lines) > 0 {
@@ -299,12 +310,13 @@ func (c *Counter) late(l *framemeta.LateRecognition, now time.Duration) {
 // of the latest one (in progress, or ended with none since) it is that visit's recognition,
 // as the next frame would have brought it.
 func (c *Counter) ProcessMeta(f *framemeta.Frame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.target.SetRecognising(f.Recognising) // after the decision, as on a frame
 	l := f.Late
 	if l == nil || l.Match == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if l.Visit != c.visitState {
 		c.late(l, c.now)
 		return nil

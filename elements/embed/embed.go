@@ -26,7 +26,12 @@
 // when no frame comes for half a second (the camera stopped: the shopper closed the page
 // right after the last product, or the stream stalled), the vectors that are ready go
 // without a frame (goelement.MetaSender), each as a late recognition of its visit, which
-// ebrcs_match and ebrcs_counter handle as they would on a frame.
+// ebrcs_match and ebrcs_counter handle as they would on a frame. Every frame (and every
+// vector sent without one) says how many visits are still being recognised
+// (Frame.Recognising), which ebrcs_counter shows on the cart: on a saturated machine the
+// shopper sees that a product shown is still being recognised, and cannot confirm a cart
+// that is not complete yet. When one crop has been embedded, a later visit's waiting crop
+// goes before another look at the same visit (the first look usually decides it).
 // Without async (files), every crop is recognised on its own frame, so that a file's
 // results do not depend on the machine's speed.
 package embed
@@ -109,11 +114,14 @@ type Embed struct {
 	visits   framemeta.Visits
 	visit    int64                 // the visit in progress (counts visits from 1)
 	state    *framemeta.VisitState // what the elements share about the visit in progress
-	inflight bool                  // a crop is being embedded
+	inflight *asyncCrop            // the crop being embedded (nil: none)
 	pending  []*asyncCrop          // the newest crop of each visit waiting, oldest visit first
 	ready    []asyncVector
-	failure  error // an embedder error, returned by the next Process
-	wg       sync.WaitGroup
+	// recognising is the last count of visits with recognition under way sent downstream
+	// (Frame.Recognising), so that a change with no frame to carry it goes on its own.
+	recognising int
+	failure     error // an embedder error, returned by the next Process
+	wg          sync.WaitGroup
 
 	// When the camera stops sending, vectors that are ready go without a frame (sendMeta).
 	sendMeta  func(*framemeta.Frame) bool
@@ -181,7 +189,7 @@ func (e *Embed) Stop() {
 	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
-	e.visits, e.visit, e.state, e.ready, e.failure = framemeta.Visits{}, 0, nil, nil, nil
+	e.visits, e.visit, e.state, e.ready, e.failure, e.recognising = framemeta.Visits{}, 0, nil, nil, nil, 0
 	e.mu.Unlock()
 	e.embeddings.Store(0)
 	e.dropped.Store(0)
@@ -239,11 +247,41 @@ func (e *Embed) attach(m *framemeta.Frame, vec []float32, img *image.RGBA) {
 	e.embeddings.Add(1)
 }
 
-// processAsync gives this frame the oldest vector that is ready, and sends its crop (when
-// the gate asks for one) to be embedded in the background.
+// processAsync gives this frame the oldest vector that is ready, sends its crop (when the
+// gate asks for one) to be embedded in the background, and says on it how many visits are
+// still being recognised.
 func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	err := e.deliverAndSend(b, up)
+	e.recognising = e.underWay()
+	b.Meta().Recognising = e.recognising
+	return err
+}
+
+// underWay counts the visits, not yet decided, whose recognition is under way: a crop in
+// flight or waiting, or a vector not yet delivered (e.mu held).
+func (e *Embed) underWay() int {
+	visits := make(map[int64]bool, 4)
+	note := func(visit int64, state *framemeta.VisitState) {
+		if !state.Decided() {
+			visits[visit] = true
+		}
+	}
+	if c := e.inflight; c != nil {
+		note(c.visit, c.state)
+	}
+	for _, c := range e.pending {
+		note(c.visit, c.state)
+	}
+	for _, v := range e.ready {
+		note(v.visit, v.state)
+	}
+	return len(visits)
+}
+
+// deliverAndSend is processAsync's work (e.mu held).
+func (e *Embed) deliverAndSend(b *goelement.Buffer, up *framemeta.Frame) error {
 	if err := e.failure; err != nil {
 		return err
 	}
@@ -300,7 +338,7 @@ func (e *Embed) send(b *goelement.Buffer, up *framemeta.Frame) error {
 	}
 	job := &asyncCrop{visit: e.visit, state: e.state, seen: b.PTS, img: img}
 	switch n := len(e.pending); {
-	case !e.inflight:
+	case e.inflight == nil:
 		e.start(job)
 	case n > 0 && e.pending[n-1].visit == job.visit:
 		e.pending[n-1] = job // superseded by this newer crop of the visit
@@ -317,13 +355,14 @@ func (e *Embed) send(b *goelement.Buffer, up *framemeta.Frame) error {
 
 // start embeds a crop in the background (e.mu held).
 func (e *Embed) start(job *asyncCrop) {
-	e.inflight = true
+	e.inflight = job
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		for job != nil {
 			vec, err := e.emb.EmbedQuery(job.img)
 			e.mu.Lock()
+			looked := job.visit
 			switch {
 			case errors.Is(err, models.ErrQueueFull):
 				e.dropped.Add(1)
@@ -336,42 +375,77 @@ func (e *Embed) start(job *asyncCrop) {
 			}
 			// The crop that waited goes at once: waiting a frame to learn whether this
 			// vector decided the visit saved no work (measured) and delayed counts.
-			job = nil
-			if len(e.pending) > 0 {
-				job, e.pending = e.pending[0], e.pending[1:]
-			}
-			e.inflight = job != nil
+			job = e.next(looked)
+			e.inflight = job
 			e.mu.Unlock()
 		}
 		e.flushWhenIdle()
 	}()
 }
 
+// next takes the waiting crop to embed next (nil: none), after a crop of visit looked: the
+// oldest visit's, unless that is another look at the visit just embedded while a later visit
+// waits for its first. On a saturated machine each crop waits a second or more for the
+// shared embedder, and the vector just embedded usually decides its visit: a later visit's
+// first look goes before a second look that would most likely be discarded (e.mu held).
+func (e *Embed) next(looked int64) *asyncCrop {
+	if len(e.pending) == 0 {
+		return nil
+	}
+	i := 0
+	if e.pending[0].visit == looked && len(e.pending) > 1 {
+		i = 1
+	}
+	job := e.pending[i]
+	e.pending = slices.Delete(e.pending, i, i+1)
+	return job
+}
+
 // flushWhenIdle sends the vectors that are ready without a frame once no frame has come for
 // idleFlush: each as a late recognition of its visit (framemeta.LateRecognition), which
 // ebrcs_match recognises alone and ebrcs_counter decides, as the next frame would have made
-// them do. A frame that comes first takes them as usual.
+// them do. A frame that comes first takes them as usual. Each carries the count of visits
+// still under way; when the last ready vector was of a decided visit (nothing to send), the
+// new count goes alone, so that the cart never shows a recognition that has ended.
 func (e *Embed) flushWhenIdle() {
 	for {
 		e.mu.Lock()
-		if len(e.ready) == 0 || e.inflight || e.stop == nil || e.sendMeta == nil {
+		if e.inflight != nil || e.stop == nil || e.sendMeta == nil {
 			e.mu.Unlock()
-			return // nothing to send, or the next worker (or Stop) sees to it
+			return // the next worker (or Stop) sees to it
 		}
-		wait := idleFlush - time.Since(e.lastFrame)
-		if wait <= 0 {
-			ready := e.ready
-			e.ready = nil
+		if len(e.ready) == 0 {
+			n := e.underWay()
+			changed := n != e.recognising
+			e.recognising = n
 			e.mu.Unlock()
-			e.sendLate(ready)
+			if changed {
+				e.sendMeta(&framemeta.Frame{Recognising: n})
+			}
 			return
 		}
-		stop := e.stop
+		if wait := idleFlush - time.Since(e.lastFrame); wait > 0 {
+			stop := e.stop
+			e.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		v := e.ready[0]
+		e.ready = e.ready[1:]
+		if v.state == nil || e.decided(v.state) {
+			e.mu.Unlock()
+			continue
+		}
+		e.recognising = e.underWay()
+		f := &framemeta.Frame{Late: e.late(v), Recognising: e.recognising}
 		e.mu.Unlock()
-		select {
-		case <-stop:
-			return
-		case <-time.After(wait):
+		if e.sendMeta(f) {
+			e.embeddings.Add(1)
+			e.sentIdle.Add(1)
 		}
 	}
 }
@@ -380,19 +454,6 @@ func (e *Embed) flushWhenIdle() {
 func (e *Embed) late(v asyncVector) *framemeta.LateRecognition {
 	return &framemeta.LateRecognition{Visit: v.state, Seen: v.seen, Embedding: v.vec,
 		EmbeddingModel: e.emb.Fingerprint(), CropImage: v.img}
-}
-
-// sendLate sends vectors without a frame, one event each.
-func (e *Embed) sendLate(ready []asyncVector) {
-	for _, v := range ready {
-		if v.state == nil || e.decided(v.state) {
-			continue
-		}
-		if e.sendMeta(&framemeta.Frame{Late: e.late(v)}) {
-			e.embeddings.Add(1)
-			e.sentIdle.Add(1)
-		}
-	}
 }
 
 // ReadProperty implements goelement.PropertyReader.

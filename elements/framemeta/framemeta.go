@@ -90,6 +90,12 @@ type Frame struct {
 	// a busy machine, a product swiped past just before the next one is still counted.
 	Late *LateRecognition
 
+	// Recognising is how many visits ebrcs_embed (async) still has recognition under way for
+	// after this frame: a crop in flight or waiting, or a vector not yet delivered. It is
+	// what the shopper must wait for before the cart is complete; ebrcs_counter puts it on
+	// the cart (cart.Cart.SetRecognising). 0 without an async ebrcs_embed.
+	Recognising int
+
 	// Cart is the checkout's cart after this frame (ebrcs_counter), for the overlay.
 	Cart []CartLine
 }

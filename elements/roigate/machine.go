@@ -4,6 +4,7 @@ import (
 	"image"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/roi"
@@ -40,6 +41,11 @@ type Machine struct {
 	emptyFrames int
 	frame       int64
 	sinceEntry  int // frames since the last entry (bursts)
+	// The stream's time (StepAt), for a ROI left while frames were skipped: the last inside
+	// frame's, the last frame's, and the last frame intervals (period).
+	lastInside, lastPTS time.Duration
+	intervals           [periodWindow]time.Duration
+	nIntervals          int
 	// visit is the visit in progress while occupied, shared with the elements downstream
 	// through Gate.Visit.
 	visit *framemeta.VisitState
@@ -53,6 +59,8 @@ func NewMachine() *Machine {
 		ClearFrames: DefaultClearFrames,
 		EveryN:      DefaultEveryN,
 		EntryMode:   true,
+		lastInside:  -1,
+		lastPTS:     -1,
 	}
 }
 
@@ -83,12 +91,59 @@ func (m *Machine) Frames() int64 { return m.frame }
 // tunables are kept.
 func (m *Machine) Reset() {
 	m.occupied, m.emptyFrames, m.frame, m.visit = false, 0, 0, nil
+	m.lastInside, m.lastPTS, m.nIntervals = -1, -1, 0
 }
 
 // Scale converts a length in pixels at ReferenceWidth to pixels of a frame width wide, rounded
 // to the nearest integer (halves away from zero).
 func Scale(px, width int) int {
 	return int(math.Round(float64(px) * float64(width) / ReferenceWidth))
+}
+
+// notePTS records a frame's time and the interval since the last one.
+func (m *Machine) notePTS(pts time.Duration) {
+	if pts < 0 {
+		return
+	}
+	if m.frame > 1 && m.lastPTS >= 0 && pts > m.lastPTS {
+		m.intervals[m.nIntervals%periodWindow] = pts - m.lastPTS
+		m.nIntervals++
+	}
+	m.lastPTS = pts
+}
+
+// emptyLongEnough reports whether the ROI, empty on this frame at pts, has been empty since
+// its last inside frame for as long as clearAfter frames last at the stream's period. It needs
+// the period (a window of intervals) and two empty frames at least: one frame alone after a
+// gap is not enough to free the region.
+func (m *Machine) emptyLongEnough(pts time.Duration, clearAfter int) bool {
+	if pts < 0 || m.lastInside < 0 || m.nIntervals < periodWindow || m.emptyFrames < min(2, clearAfter) {
+		return false
+	}
+	period := m.period()
+	// Half a period more: a frame arriving late (network jitter) must not free the region
+	// before the count would have; without skipped frames the count frees it on time.
+	return pts-m.lastInside >= time.Duration(clearAfter)*period+period/2
+}
+
+// period estimates the stream's frame interval from the last ones: the mean of those shorter
+// than 1.5 times the fourth shortest. Skipped frames make intervals of two periods or more,
+// which that leaves out while 4 of the 15 are single ones (a median would be one of them
+// once half the frames are skipped); network jitter spreads the single intervals around the
+// period, which the mean evens out (the fourth shortest alone is too short).
+func (m *Machine) period() time.Duration {
+	sorted := m.intervals
+	slices.Sort(sorted[:])
+	limit := sorted[periodWindow/4] * 3 / 2
+	var sum time.Duration
+	n := 0
+	for _, d := range sorted {
+		if d < limit {
+			sum += d
+			n++
+		}
+	}
+	return sum / time.Duration(n)
 }
 
 // MainBox returns the padded box of the main candidate (the first blob: bgsub sorts them
@@ -111,10 +166,25 @@ func MainBox(blobs []framemeta.Blob, width, height, pad, minSize int) (image.Rec
 	return padded, true
 }
 
+// periodWindow is how many of the last frame intervals the stream's period is taken from.
+const periodWindow = 15
+
 // Step advances the machine by one frame: blobs are that frame's foreground regions (largest
-// first; nil: none) in a width×height frame. It returns the frame's gate.
+// first; nil: none) in a width×height frame. It returns the frame's gate. The frame's time is
+// unknown: the ROI clears after roi-clear-frames empty frames, as in the original.
 func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate {
+	return m.StepAt(blobs, width, height, -1)
+}
+
+// StepAt is Step for a frame at stream time pts (-1: unknown). Frames a busy machine skipped
+// before the analysis (a live source's max_delay) count as time: the ROI also clears once it
+// has been empty, from its last inside frame, for as long as roi-clear-frames frames (and
+// half a frame) last at the stream's rate (period), on at least two empty frames.
+// Counting only the frames analysed, two products shown one after the other while a third of
+// the frames were skipped were one visit, and the second was never counted.
+func (m *Machine) StepAt(blobs []framemeta.Blob, width, height int, pts time.Duration) framemeta.Gate {
 	m.frame++
+	m.notePTS(pts)
 	everyN := max(m.EveryN, 1)
 	clearAfter := max(m.ClearFrames, 1)
 	nth := m.frame%int64(everyN) == 0
@@ -152,11 +222,12 @@ func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate
 				g.Status = framemeta.ROIInside
 			}
 			m.emptyFrames = 0
+			m.lastInside = pts
 		} else if m.occupied {
 			// Empty or outside. A few such frames (the object flickering out of the mask, or
 			// briefly leaving) must not make its return a new entry, hence the hysteresis.
 			m.emptyFrames++
-			if m.emptyFrames >= clearAfter {
+			if m.emptyFrames >= clearAfter || m.emptyLongEnough(pts, clearAfter) {
 				m.occupied, m.emptyFrames = false, 0
 			}
 		}

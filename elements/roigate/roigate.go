@@ -44,6 +44,15 @@
 //     the foreground mask for a frame or two from being entered, and counted, twice. (The
 //     original counts empty frames while free too; nothing reads them then, and the next
 //     inside frame resets them, so counting only while occupied is the same machine.)
+//     Frames a busy machine skipped before the analysis (a live source's max_delay) were
+//     never seen, yet the ROI was empty while they passed: so it is also free again at an
+//     empty frame (the second at least) whose timestamp is at least roi-clear-frames and a
+//     half frames from the last inside frame's. A frame lasts the stream's period: the mean
+//     of those of the last 15 frame intervals that are single ones (shorter than 1.5 times
+//     the fourth shortest: it needs 4 frames of the 15 analysed right after the one before).
+//     The half frame keeps a frame arriving late from freeing the region early. With no
+//     frame skipped the count frees it first, as in the original; without timestamps only
+//     the count applies.
 //  6. With an ROI, the decision: Recognize = inside && ((entry-mode && entry) ||
 //     FrameNumber % N == 0 || burst), where burst holds on the B frames that follow an
 //     entry, counted while the ROI stays occupied (frames outside it included), not on the
@@ -178,7 +187,7 @@ func (g *ROIGate) Process(b *goelement.Buffer) error {
 
 	g.mu.Lock()
 	g.configure()
-	gate := g.machine.Step(blobs, width, height)
+	gate := g.machine.StepAt(blobs, width, height, b.PTS)
 	g.mu.Unlock()
 
 	meta.Gate = &gate

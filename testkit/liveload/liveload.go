@@ -50,8 +50,11 @@ type Options struct {
 	// Hog keeps this many threads busy in the client process while sending (a saturated
 	// machine).
 	Hog int `json:"hog,omitempty"`
-	// Tail is how long clients keep receiving after their last frame is sent (1s).
-	Tail time.Duration `json:"tail,omitempty"`
+	// Tail is how long clients keep receiving after their last frame is sent (1s). Then,
+	// as a shopper would before paying, each waits (at most Settle, 30s) until its cart no
+	// longer shows products being recognised, and reads it.
+	Tail   time.Duration `json:"tail,omitempty"`
+	Settle time.Duration `json:"settle,omitempty"`
 	// Token is sent as Authorization: Bearer (staff, to read the peers' statistics).
 	Token string `json:"token,omitempty"`
 }
@@ -93,18 +96,33 @@ type Session struct {
 	Duplicates int `json:"duplicates"`
 	// Counts are the arrival times of count events, ms after the first packet; Entries the
 	// sending times of the counted visits' entry frames, in the same order.
-	Counts  []float64      `json:"counts"`
-	Entries []float64      `json:"entries"`
-	Cart    map[string]int `json:"cart"`
-	PLIs    int64          `json:"plis"`     // keyframe requests the client sent
-	PLIsIn  int64          `json:"plis_in"`  // keyframe requests the server sent to the client
-	Dropped int64          `json:"dropped"`  // packets the loss dropped
-	Lost    int            `json:"lost"`     // returned frames lost (incomplete)
-	Skipped int            `json:"skipped"`  // returned frames not decoded, waiting for a keyframe
-	Codec   string         `json:"codec"`    // of the returned video
-	SentAt  []float64      `json:"sent_at"`  // ms after the first packet, per frame index
-	EndedMs float64        `json:"ended_ms"` // when the last frame was sent
-	Error   string         `json:"error,omitempty"`
+	Counts  []float64 `json:"counts"`
+	Entries []float64 `json:"entries"`
+	// Decisions are the counter's decisions on the session's event stream, in arrival order
+	// (count, cooldown, review, unknown): where a visit that was not counted went.
+	Decisions []Decision     `json:"decisions,omitempty"`
+	Cart      map[string]int `json:"cart"`
+	// SettledMs: from the last frame sent until the cart showed no product being recognised
+	// (-1: not within Options.Settle); the cart is read then.
+	SettledMs float64   `json:"settled_ms"`
+	PLIs      int64     `json:"plis"`     // keyframe requests the client sent
+	PLIsIn    int64     `json:"plis_in"`  // keyframe requests the server sent to the client
+	Dropped   int64     `json:"dropped"`  // packets the loss dropped
+	Lost      int       `json:"lost"`     // returned frames lost (incomplete)
+	Skipped   int       `json:"skipped"`  // returned frames not decoded, waiting for a keyframe
+	Codec     string    `json:"codec"`    // of the returned video
+	SentAt    []float64 `json:"sent_at"`  // ms after the first packet, per frame index
+	EndedMs   float64   `json:"ended_ms"` // when the last frame was sent
+	Error     string    `json:"error,omitempty"`
+}
+
+// Decision is one decision event the session's stream brought.
+type Decision struct {
+	Type    string  `json:"type"`
+	Product string  `json:"product,omitempty"`
+	Score   float64 `json:"score,omitempty"`
+	Seen    float64 `json:"seen"` // the stream time (s) of the sight it decided
+	AtMs    float64 `json:"t"`    // arrival, ms after the first packet
 }
 
 // Picture is one decoded returned picture.
@@ -125,6 +143,9 @@ func Run(ctx context.Context, clip *camclip.Clip, opts Options) (*Report, error)
 	}
 	if opts.Tail == 0 {
 		opts.Tail = time.Second
+	}
+	if opts.Settle == 0 {
+		opts.Settle = 30 * time.Second
 	}
 	if opts.Live && len(clip.Raw) == 0 {
 		return nil, errors.New("liveload: a live client needs the clip's raw frames")
@@ -209,6 +230,8 @@ type client struct {
 	ended    time.Time
 	pictures []Picture
 	counts   []time.Time
+	decided  []decisionAt
+	settled  time.Time // the cart showed nothing being recognised (waitSettled)
 	lost     int
 	skipped  int
 	codec    string
@@ -398,10 +421,14 @@ func (c *client) run(ctx context.Context, opts Options) {
 	c.ended = time.Now()
 	c.mu.Unlock()
 	time.Sleep(opts.Tail)
+	c.waitSettled(ctx, opts.Settle)
 	cancel()
 	c.mu.Lock()
-	for t := range events {
-		c.counts = append(c.counts, t)
+	for d := range events {
+		c.decided = append(c.decided, d)
+		if d.typ == "count" {
+			c.counts = append(c.counts, d.at)
+		}
 	}
 	c.mu.Unlock()
 	c.cart = c.readCart(ctx)
@@ -416,10 +443,21 @@ func (c *client) setErr(err error) {
 	c.mu.Unlock()
 }
 
-// follow reads the session's event stream; the channel gets every count event's arrival and
-// is closed when ctx ends.
-func (c *client) follow(ctx context.Context) <-chan time.Time {
-	out := make(chan time.Time, 256)
+// decisionAt is a decision event and when it arrived.
+type decisionAt struct {
+	typ, product string
+	score        float64
+	seen         float64 // the stream time of the sight it decided, seconds
+	at           time.Time
+}
+
+// decisionEvents are the event types by which the counter decides a visit.
+var decisionEvents = map[string]bool{"count": true, "cooldown": true, "review": true, "unknown": true}
+
+// follow reads the session's event stream; the channel gets every decision event (with its
+// arrival time) and is closed when ctx ends.
+func (c *client) follow(ctx context.Context) <-chan decisionAt {
+	out := make(chan decisionAt, 256)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/api/sessions/"+c.session+"/events", nil)
 	req.Header.Set("X-Session-Key", c.key)
 	resp, err := http.DefaultClient.Do(req)
@@ -431,28 +469,89 @@ func (c *client) follow(ctx context.Context) <-chan time.Time {
 		defer close(out)
 		defer resp.Body.Close()
 		r := bufio.NewReader(resp.Body)
+		var ev *decisionAt // the decision whose data line comes next
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			if strings.TrimSpace(line) == "event: count" {
-				select {
-				case out <- time.Now():
-				default:
+			line = strings.TrimSpace(line)
+			if typ, ok := strings.CutPrefix(line, "event: "); ok {
+				ev = nil
+				if decisionEvents[typ] {
+					// Timed as the event line arrives: the data line follows in the same write.
+					ev = &decisionAt{typ: typ, at: time.Now()}
 				}
+				continue
 			}
+			data, ok := strings.CutPrefix(line, "data: ")
+			if !ok || ev == nil {
+				continue
+			}
+			var body struct {
+				Product    string  `json:"product"`
+				Score      float64 `json:"score"`
+				StreamTime float64 `json:"stream_time"`
+				Review     *struct {
+					Candidates []struct {
+						Product string  `json:"product"`
+						Score   float64 `json:"score"`
+					} `json:"candidates"`
+				} `json:"review"`
+			}
+			json.Unmarshal([]byte(data), &body)
+			ev.product, ev.score, ev.seen = body.Product, body.Score, body.StreamTime
+			if r := body.Review; r != nil && len(r.Candidates) > 0 { // a review names its best candidate
+				ev.product, ev.score = r.Candidates[0].Product, r.Candidates[0].Score
+			}
+			select {
+			case out <- *ev:
+			default:
+			}
+			ev = nil
 		}
 	}()
 	return out
 }
 
+// waitSettled waits, at most max, until the session's cart shows no product still being
+// recognised, and notes when (a busy server recognises seconds behind the video). The count
+// event of the last recognition is published before the cart's count drops; a short grace
+// lets it arrive on the event stream too.
+func (c *client) waitSettled(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		_, recognising, ok := c.getCart(ctx)
+		if ok && recognising == 0 {
+			c.mu.Lock()
+			c.settled = time.Now()
+			c.mu.Unlock()
+			time.Sleep(200 * time.Millisecond)
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (c *client) readCart(ctx context.Context) map[string]int {
+	cart, _, ok := c.getCart(ctx)
+	if !ok {
+		return nil
+	}
+	return cart
+}
+
+// getCart reads the session's cart: product → quantity, and how many products are still
+// being recognised.
+func (c *client) getCart(ctx context.Context) (map[string]int, int, bool) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/api/sessions/"+c.session+"/cart", nil)
 	req.Header.Set("X-Session-Key", c.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		return nil, 0, false
 	}
 	defer resp.Body.Close()
 	var v struct {
@@ -460,15 +559,16 @@ func (c *client) readCart(ctx context.Context) map[string]int {
 			Product  string `json:"product"`
 			Quantity int    `json:"quantity"`
 		} `json:"items"`
+		Recognising int `json:"recognising"`
 	}
-	if json.NewDecoder(resp.Body).Decode(&v) != nil {
-		return nil
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return nil, 0, false
 	}
 	out := map[string]int{}
 	for _, it := range v.Items {
 		out[it.Product] += it.Quantity
 	}
-	return out
+	return out, v.Recognising, true
 }
 
 // receive assembles, decodes and judges the returned video.
@@ -636,6 +736,9 @@ func (c *client) report() Session {
 	for _, t := range c.counts {
 		s.Counts = append(s.Counts, ms(t.Sub(c.start)))
 	}
+	for _, d := range c.decided {
+		s.Decisions = append(s.Decisions, Decision{Type: d.typ, Product: d.product, Score: d.score, Seen: d.seen, AtMs: ms(d.at.Sub(c.start))})
+	}
 	for _, v := range c.clip.Truth.Visits {
 		if v.Counted && v.EntryFrame < len(c.sentAt) && !c.sentAt[v.EntryFrame].IsZero() {
 			s.Entries = append(s.Entries, ms(c.sentAt[v.EntryFrame].Sub(c.start)))
@@ -647,21 +750,32 @@ func (c *client) report() Session {
 	if !c.ended.IsZero() {
 		s.EndedMs = ms(c.ended.Sub(c.start))
 	}
+	s.SettledMs = -1
+	if !c.settled.IsZero() && !c.ended.IsZero() {
+		s.SettledMs = ms(c.settled.Sub(c.ended))
+	}
 	return s
 }
 
 // Summary condenses a report for a table row.
 type Summary struct {
-	Sessions, Refused  int
-	WorstShare         float64 // the worst session's Back/Expected
-	MeanShare          float64
-	FirstMaxMs         float64 // the slowest session's first picture
-	P95Ms              float64 // over every stamped picture of every session
-	WorstP95Ms         float64 // the worst session's own p95
-	Damaged            int
-	CartsOK            int
-	CountP95Ms         float64 // entry frame sent → count event, over every counted visit
-	Counted, Visits    int
+	Sessions, Refused int
+	WorstShare        float64 // the worst session's Back/Expected
+	MeanShare         float64
+	FirstMaxMs        float64 // the slowest session's first picture
+	P95Ms             float64 // over every stamped picture of every session
+	WorstP95Ms        float64 // the worst session's own p95
+	Damaged           int
+	CartsOK           int
+	CountP95Ms        float64 // entry frame sent → count event, over every counted visit
+	Counted, Visits   int
+	// Reviews, Unknowns and Cooldowns count the other decisions: a visit that was not
+	// counted was asked about, reported unknown, held by the cooldown, or lost (none).
+	Reviews, Unknowns, Cooldowns int
+	// SettledMaxMs: the longest a client waited after its last frame for its cart to show
+	// nothing being recognised; Unsettled counts clients whose cart never did (Options.Settle).
+	SettledMaxMs       float64
+	Unsettled          int
 	Unreadable, Errors int
 }
 
@@ -702,6 +816,20 @@ func Summarize(rep *Report, clip *camclip.Clip) Summary {
 			counts = append(counts, s.Counts[k]-s.Entries[k])
 		}
 		sum.Counted += len(s.Counts)
+		if s.SettledMs < 0 {
+			sum.Unsettled++
+		}
+		sum.SettledMaxMs = max(sum.SettledMaxMs, s.SettledMs)
+		for _, d := range s.Decisions {
+			switch d.Type {
+			case "review":
+				sum.Reviews++
+			case "unknown":
+				sum.Unknowns++
+			case "cooldown":
+				sum.Cooldowns++
+			}
+		}
 	}
 	if len(rep.Sessions) == 0 {
 		sum.WorstShare = 0

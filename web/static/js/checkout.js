@@ -21,7 +21,7 @@ const KEEP_EVENTS = 500; // events kept in window.ebrcs.events
 const MAX_RECONNECTS = 5;
 const DISCONNECTED_GRACE_MS = 4000; // 'disconnected' this long is treated as failed
 const TOAST_MS = 8000; // how long "Milk added · Undo" stays
-const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'review', 'roi', 'cart', 'confirmed', 'roi_set', 'closed'];
+const SESSION_EVENTS = ['count', 'cooldown', 'unknown', 'review', 'roi', 'recognising', 'cart', 'confirmed', 'roi_set', 'closed'];
 // sessionStorage keys: this tab's checkout, whether its camera was on, staff's token.
 const STORE_SESSION = 'ebrcs.session';
 const STORE_CAMERA = 'ebrcs.camera';
@@ -858,7 +858,7 @@ function onEvent(e) {
   }
   hooks.events.push(e);
   if (hooks.events.length > KEEP_EVENTS) hooks.events.splice(0, hooks.events.length - KEEP_EVENTS);
-  logEvent(e);
+  if (e.type !== 'recognising') logEvent(e); // shown on the cart instead: it changes with every look
   switch (e.type) {
     case 'count':
       if (e.cart) applyCart(e.cart);
@@ -872,6 +872,14 @@ function onEvent(e) {
       break;
     case 'unknown':
       announce('That product was not recognised. Try again, or ask staff.');
+      break;
+    case 'recognising':
+      // Only the count of products still being recognised changed: the lines stay as they
+      // are (re-rendering them would cut a count's cue short).
+      if (e.cart && hooks.cart && e.cart.version === hooks.cart.version && !hooks.cart.confirmed) {
+        hooks.cart.recognising = e.cart.recognising;
+        renderConfirm(cartItems(), canEdit());
+      } else if (e.cart) applyCart(e.cart);
       break;
     case 'cart':
     case 'confirmed':
@@ -1137,20 +1145,7 @@ function renderCart() {
     return li;
   }));
   ui.cartEmpty.hidden = list.length > 0;
-  const t = totals(list);
-  ui.count.textContent = items(t.count);
-  const known = t.cents > 0 || (list.length > 0 && t.unpriced.length === 0);
-  ui.price.textContent = list.length && known ? `Total ${money(t.cents)}${t.unpriced.length ? ' + unpriced items' : ''}` : '';
-  const waiting = pendingReviews().length;
-  const blockedByPrice = store.require_prices && t.unpriced.length > 0;
-  ui.confirm.disabled = !editable || t.count === 0 || waiting > 0 || blockedByPrice;
-  let hint = '';
-  if (waiting) hint = 'Answer “Which product is this?” first.';
-  else if (blockedByPrice) hint = `${t.unpriced.join(', ')} ${t.unpriced.length === 1 ? 'has' : 'have'} no price: please ask staff.`;
-  else if (t.unpriced.length && list.length) hint = `${t.unpriced.join(', ')}: no price yet.`;
-  ui.confirmHint.textContent = hint;
-  ui.confirmHint.hidden = !hint;
-  ui.confirm.textContent = known && t.count ? `Confirm purchase · ${money(t.cents)}` : 'Confirm purchase';
+  renderConfirm(list, editable);
   ui.addProduct.disabled = !editable;
   ui.addButton.disabled = !editable;
   ui.endCheckout.hidden = !hooks.sessionId || confirmed;
@@ -1158,6 +1153,27 @@ function renderCart() {
   document.body.dataset.phase = confirmed ? 'done' : 'shopping';
   renderReviews();
   renderReceipt();
+}
+
+/** The totals, the confirm button and the hint on why it waits. */
+function renderConfirm(list, editable) {
+  const t = totals(list);
+  ui.count.textContent = items(t.count);
+  const known = t.cents > 0 || (list.length > 0 && t.unpriced.length === 0);
+  ui.price.textContent = list.length && known ? `Total ${money(t.cents)}${t.unpriced.length ? ' + unpriced items' : ''}` : '';
+  const waiting = pendingReviews().length;
+  // Products shown that a busy server is still recognising: the cart is not complete yet.
+  const recognising = (hooks.cart && hooks.cart.recognising) || 0;
+  const blockedByPrice = store.require_prices && t.unpriced.length > 0;
+  ui.confirm.disabled = !editable || t.count === 0 || waiting > 0 || recognising > 0 || blockedByPrice;
+  let hint = '';
+  if (waiting) hint = 'Answer “Which product is this?” first.';
+  else if (recognising) hint = `Recognising ${recognising === 1 ? 'a product' : `${recognising} products`} you showed…`;
+  else if (blockedByPrice) hint = `${t.unpriced.join(', ')} ${t.unpriced.length === 1 ? 'has' : 'have'} no price: please ask staff.`;
+  else if (t.unpriced.length && list.length) hint = `${t.unpriced.join(', ')}: no price yet.`;
+  ui.confirmHint.textContent = hint;
+  ui.confirmHint.hidden = !hint;
+  ui.confirm.textContent = known && t.count ? `Confirm purchase · ${money(t.cents)}` : 'Confirm purchase';
 }
 
 // --- reviews: products the camera was not sure of ---
