@@ -262,10 +262,13 @@ func (e *Embed) processAsync(b *goelement.Buffer, up *framemeta.Frame) error {
 // underWay counts the visits, not yet decided, whose recognition is under way: a crop in
 // flight or waiting, or a vector not yet delivered (e.mu held).
 func (e *Embed) underWay() int {
-	visits := make(map[int64]bool, 4)
+	// Runs on every frame: at most 1 + maxPending + maxReady visits, counted on the stack.
+	var visits [1 + maxPending + maxReady]int64
+	n := 0
 	note := func(visit int64, state *framemeta.VisitState) {
-		if !state.Decided() {
-			visits[visit] = true
+		if !state.Decided() && !slices.Contains(visits[:n], visit) {
+			visits[n] = visit
+			n++
 		}
 	}
 	if c := e.inflight; c != nil {
@@ -277,7 +280,7 @@ func (e *Embed) underWay() int {
 	for _, v := range e.ready {
 		note(v.visit, v.state)
 	}
-	return len(visits)
+	return n
 }
 
 // deliverAndSend is processAsync's work (e.mu held).

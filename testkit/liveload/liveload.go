@@ -32,6 +32,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/ebrcs/ebrcs/cart"
 	"github.com/ebrcs/ebrcs/testkit/camclip"
 )
 
@@ -488,21 +489,11 @@ func (c *client) follow(ctx context.Context) <-chan decisionAt {
 			if !ok || ev == nil {
 				continue
 			}
-			var body struct {
-				Product    string  `json:"product"`
-				Score      float64 `json:"score"`
-				StreamTime float64 `json:"stream_time"`
-				Review     *struct {
-					Candidates []struct {
-						Product string  `json:"product"`
-						Score   float64 `json:"score"`
-					} `json:"candidates"`
-				} `json:"review"`
-			}
+			var body cart.Event
 			json.Unmarshal([]byte(data), &body)
-			ev.product, ev.score, ev.seen = body.Product, body.Score, body.StreamTime
+			ev.product, ev.score, ev.seen = body.Product, float64(body.Score), body.StreamTime
 			if r := body.Review; r != nil && len(r.Candidates) > 0 { // a review names its best candidate
-				ev.product, ev.score = r.Candidates[0].Product, r.Candidates[0].Score
+				ev.product, ev.score = r.Candidates[0].Product, float64(r.Candidates[0].Score)
 			}
 			select {
 			case out <- *ev:
@@ -536,12 +527,10 @@ func (c *client) waitSettled(ctx context.Context, max time.Duration) {
 	}
 }
 
+// readCart reads the session's cart: product → quantity (nil when it could not).
 func (c *client) readCart(ctx context.Context) map[string]int {
-	cart, _, ok := c.getCart(ctx)
-	if !ok {
-		return nil
-	}
-	return cart
+	items, _, _ := c.getCart(ctx)
+	return items
 }
 
 // getCart reads the session's cart: product → quantity, and how many products are still
@@ -554,21 +543,11 @@ func (c *client) getCart(ctx context.Context) (map[string]int, int, bool) {
 		return nil, 0, false
 	}
 	defer resp.Body.Close()
-	var v struct {
-		Items []struct {
-			Product  string `json:"product"`
-			Quantity int    `json:"quantity"`
-		} `json:"items"`
-		Recognising int `json:"recognising"`
-	}
+	var v cart.CartView
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
 		return nil, 0, false
 	}
-	out := map[string]int{}
-	for _, it := range v.Items {
-		out[it.Product] += it.Quantity
-	}
-	return out, v.Recognising, true
+	return v.Totals(), v.Recognising, true
 }
 
 // receive assembles, decodes and judges the returned video.
