@@ -60,6 +60,8 @@ var webrtcSource = &EndpointType{
 			Doc: "decoded frames waiting for the analysis before the oldest is dropped (counted); 2 lets a frame held up briefly not cost the one behind it (max_delay still drops what is late)"},
 		{Name: "max_delay", Kind: FieldDuration, Default: 150 * time.Millisecond,
 			Doc: "a decoded frame that reaches the analysis this long after its first packet arrived is dropped (counted), never analysed and returned late; 0: none"},
+		{Name: "max_gap", Kind: FieldDuration, Default: 200 * time.Millisecond,
+			Doc: "the longest max_delay keeps the analysis without a frame: once this long has passed since the last frame went in, a late one goes in all the same (counted), so that on a saturated machine a session never goes blind for seconds and the ROI gate sees each product come and go; 0: no limit"},
 	},
 	Endless: func(Params) bool { return true },
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
@@ -129,7 +131,7 @@ var webrtcSource = &EndpointType{
 		}
 		ctx.onRelease(func() { gsignal.Disconnect(frames.Object.Object, handler) })
 		if d := p.Duration("max_delay"); d > 0 {
-			dropLate(ctx, frames, d, media.FrameSkipped)
+			dropLate(ctx, frames, d, p.Duration("max_gap"), media.FrameSkipped)
 		}
 		bin, err := chainBin("source", chain)
 		if err != nil {
@@ -144,11 +146,21 @@ var webrtcSource = &EndpointType{
 // maxDelay ago (their timestamp is the running time their first packet arrived): a frame
 // decoded after a backlog (a pipeline that started late, a decoder catching up, a busy
 // machine) would be analysed and returned late. Each drop is counted.
-func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay time.Duration, skipped func()) {
+//
+// But not for longer than maxGap (0: no limit) once a frame has gone in: then a late frame
+// goes in all the same (counted as such). On a saturated machine a session's decoder can
+// stay 150–300 ms behind for seconds; every frame it decoded was then dropped, and the
+// session went blind: the ROI gate saw neither a product leave nor the next one come (two
+// products one visit, one never counted), or a product swiped through missed altogether.
+// The start-up backlog is still dropped whole: nothing has gone in before it.
+func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Duration, skipped func()) {
 	pad := queue.GetStaticPad("src")
-	dropped := metrics.PipelineDropped.WithLabelValues(metrics.PipelineNames.Value(ctx.Spec.Name))
+	name := metrics.PipelineNames.Value(ctx.Spec.Name)
+	dropped := metrics.PipelineDropped.WithLabelValues(name)
+	lateIn := metrics.PipelineLateAnalysed.WithLabelValues(name)
 	var clock *gst.Clock
 	var base gst.ClockTime
+	filter := lateFilter{maxDelay: maxDelay, maxGap: maxGap} // the probe runs on the queue's one streaming thread
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		pts := info.GetBuffer().PresentationTimestamp()
 		if pts == gst.ClockTimeNone {
@@ -160,14 +172,46 @@ func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay time.Duration, ski
 			}
 			base = queue.GetBaseTime()
 		}
-		if now := clock.GetTime() - base; now > pts && time.Duration(now-pts) > maxDelay {
+		switch filter.admit(time.Duration(clock.GetTime()-base), time.Duration(pts)) {
+		case frameLate:
 			dropped.Inc()
 			skipped()
 			return gst.PadProbeDrop
+		case frameLateIn:
+			lateIn.Inc()
 		}
 		return gst.PadProbeOK
 	})
 	ctx.onRelease(func() { pad.RemoveProbe(id) })
+}
+
+// lateFilter is dropLate's rule, frame by frame.
+type lateFilter struct {
+	maxDelay, maxGap time.Duration
+	lastIn           time.Duration // running time the last frame went in
+	anyIn            bool
+}
+
+// frameVerdict is what lateFilter says of a frame.
+type frameVerdict int
+
+const (
+	frameOnTime frameVerdict = iota // goes in
+	frameLate                       // dropped
+	frameLateIn                     // late, but goes in: the analysis had none for maxGap
+)
+
+// admit judges a frame at running time now whose first packet arrived at pts.
+func (f *lateFilter) admit(now, pts time.Duration) frameVerdict {
+	verdict := frameOnTime
+	if now-pts > f.maxDelay {
+		if f.maxGap <= 0 || !f.anyIn || now-f.lastIn < f.maxGap {
+			return frameLate
+		}
+		verdict = frameLateIn
+	}
+	f.lastIn, f.anyIn = now, true
+	return verdict
 }
 
 var encoderFields = []Field{

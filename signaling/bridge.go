@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/gsignal"
 )
 
@@ -38,6 +39,7 @@ type bridge struct {
 	mu       sync.Mutex
 	asm      *frameAssembler
 	broken   bool           // a frame was lost: drop until a keyframe
+	camera   cameraClock    // the camera's timing of the frames, from their RTP timestamps
 	pending  []encodedFrame // from the last keyframe, until a pipeline takes them
 	pendSize int
 	src      *app.Source
@@ -195,6 +197,7 @@ func (b *bridge) take(res assembleResult, now time.Time) {
 	}
 	for _, f := range res.frames {
 		b.stats.FramesIn.Add(1)
+		b.camera.stamp(&f)
 		if b.broken && !f.key {
 			b.stats.FramesLost.Add(1) // its reference is gone
 			b.askKeyframe(now)
@@ -294,6 +297,9 @@ func (b *bridge) pushFrame(f encodedFrame) bool {
 	}
 	buf := gst.NewBufferFromBytes(f.data)
 	buf.SetPresentationTimestamp(b.runningTime(f.at))
+	// The camera's timing too: what the analysis sizes the stream's time by (the ROI gate),
+	// exact where arrivals are not.
+	goelement.StampCameraTime(buf, f.camAt, f.camInterval)
 	if !f.key {
 		buf.SetFlags(gst.BufferFlagDeltaUnit)
 	}

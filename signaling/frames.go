@@ -44,6 +44,42 @@ type encodedFrame struct {
 	data []byte
 	key  bool
 	at   time.Time // arrival of its first packet
+	// rtpTime is its RTP timestamp: when the camera took it, on the camera's clock.
+	rtpTime uint32
+	// camAt and camInterval are rtpTime as a time from the camera's first frame, and the
+	// camera's time since the frame assembled before it (cameraClock; 0: the first).
+	camAt, camInterval time.Duration
+}
+
+// rtpVideoClock is the RTP clock rate of every video codec WebRTC uses (VP8, H.264: RFC 7741,
+// RFC 6184).
+const rtpVideoClock = 90000
+
+// cameraClock turns a camera's RTP timestamps into times from its first frame: 32-bit
+// timestamps wrap (every 13 hours at 90 kHz), and a camera may start anywhere in them.
+type cameraClock struct {
+	started bool
+	last    uint32
+	ticks   int64 // since the first frame, unwrapped
+}
+
+// stamp sets f's camera time and its interval since the frame stamped before.
+func (c *cameraClock) stamp(f *encodedFrame) {
+	if !c.started {
+		c.started, c.last = true, f.rtpTime
+		f.camAt, f.camInterval = 0, 0
+		return
+	}
+	// The difference as a signed number: frames come in order, but a camera that restarted
+	// its clock goes back (its interval is unknown then).
+	delta := int64(int32(f.rtpTime - c.last))
+	c.ticks += delta
+	c.last = f.rtpTime
+	f.camAt = time.Duration(c.ticks) * time.Second / rtpVideoClock
+	f.camInterval = 0
+	if delta > 0 {
+		f.camInterval = time.Duration(delta) * time.Second / rtpVideoClock
+	}
 }
 
 // assembleResult is what one packet (or the passing of time) produced: frames complete in
@@ -151,7 +187,7 @@ func (a *frameAssembler) anyAfter(s uint16) bool {
 // emit depacketizes the frame next..end and moves past it.
 func (a *frameAssembler) emit(end uint16, res *assembleResult) {
 	var payloads [][]byte
-	at := a.pkts[a.next].at
+	at, rtpTime := a.pkts[a.next].at, a.pkts[a.next].ts
 	for s := a.next; ; s++ {
 		p := a.pkts[s]
 		payloads = append(payloads, p.payload)
@@ -169,7 +205,7 @@ func (a *frameAssembler) emit(end uint16, res *assembleResult) {
 		res.lost++ // undecodable: the same as lost
 		return
 	}
-	res.frames = append(res.frames, encodedFrame{data: data, key: key, at: at})
+	res.frames = append(res.frames, encodedFrame{data: data, key: key, at: at, rtpTime: rtpTime})
 }
 
 // giveUp drops the frame at next (and anything before the next frame start) as lost.

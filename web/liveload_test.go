@@ -241,9 +241,9 @@ func reportLive(b *testing.B, label string, r liveResult) {
 func liveLine(label string, r liveResult) string {
 	s := r.sum
 	return fmt.Sprintf("live %-8s sessions %2d refused %2d | share worst %.2f mean %.2f | first max %5.0f ms | p95 %5.0f ms (worst session %5.0f) | "+
-		"damaged %d unreadable %d | carts %d/%d (settled %.1f s after the clip, %d never) | count p95 %4.0f ms (%d/%d; asked %d, unknown %d, cooldown %d) | server %.2f cores (%.1f ms/frame), clients %.2f, others %.2f\n",
+		"damaged %d unreadable %d | carts %d/%d (settled %.1f s after the clip, %d never) | count p95 %4.0f ms (%d/%d; asked %d, unknown %d, cooldown %d; gate entries %d) | server %.2f cores (%.1f ms/frame), clients %.2f, others %.2f\n",
 		label, s.Sessions, s.Refused, s.WorstShare, s.MeanShare, s.FirstMaxMs, s.P95Ms, s.WorstP95Ms, s.Damaged, s.Unreadable,
-		s.CartsOK, s.Sessions, s.SettledMaxMs/1000, s.Unsettled, s.CountP95Ms, s.Counted, s.Visits, s.Reviews, s.Unknowns, s.Cooldowns, r.cores, r.msPerFrame, r.clientCPU, r.others) + serverLine(r)
+		s.CartsOK, s.Sessions, s.SettledMaxMs/1000, s.Unsettled, s.CountP95Ms, s.Counted, s.Visits, s.Reviews, s.Unknowns, s.Cooldowns, s.GateEntries, r.cores, r.msPerFrame, r.clientCPU, r.others) + serverLine(r)
 }
 
 // serverLine is the server's own account of a run's frames, summed over its sessions: what
@@ -260,7 +260,7 @@ func serverLine(r liveResult) (line string) {
 	var wrong []string
 	for _, sess := range r.rep.Sessions {
 		if fmt.Sprint(sess.Cart) != fmt.Sprint(r.clip.Truth.Items) {
-			wrong = append(wrong, fmt.Sprintf("%v (decided: %s)", sess.Cart, decisionList(sess.Decisions)))
+			wrong = append(wrong, fmt.Sprintf("%v (decided: %s; the gate's entries at %s)", sess.Cart, decisionList(sess.Decisions), secondsList(sess.GateEntries)))
 		}
 	}
 	if len(wrong) > 0 {
@@ -280,6 +280,15 @@ func decisionList(ds []liveload.Decision) string {
 		parts = append(parts, fmt.Sprintf("%s %s %.2f seen %.1fs at %.1fs", d.Type, d.Product, d.Score, d.Seen, d.AtMs/1000))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// secondsList lists stream times in seconds, briefly.
+func secondsList(ts []float64) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("%.1fs", t)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (/proc/stat: all but idle

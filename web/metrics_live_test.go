@@ -39,6 +39,7 @@ func TestMetricsDuringALiveSession(t *testing.T) {
 		`ebrcs_pipeline_frames_total{at="source",pipeline="live"}`,
 		`ebrcs_pipeline_frames_total{at="sink",pipeline="live"}`,
 		`ebrcs_pipeline_dropped_frames_total{pipeline="live"}`,
+		`ebrcs_pipeline_late_analysed_frames_total{pipeline="live"}`,
 		`ebrcs_webrtc_packets_total{outcome="received"}`,
 		`ebrcs_webrtc_frames_total{outcome="sent"}`,
 		`ebrcs_element_frames_total{element="ebrcs_bgsub"}`,

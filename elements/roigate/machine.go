@@ -42,10 +42,12 @@ type Machine struct {
 	frame       int64
 	sinceEntry  int // frames since the last entry (bursts)
 	// The stream's time (StepAt), for a ROI left while frames were skipped: the last inside
-	// frame's, the last frame's, and the last frame intervals (period).
+	// frame's, the last frame's, and the last frame intervals (period). exact: this frame's
+	// time is the camera's own, not its arrival.
 	lastInside, lastPTS time.Duration
 	intervals           [periodWindow]time.Duration
 	nIntervals          int
+	exact               bool
 	// visit is the visit in progress while occupied, shared with the elements downstream
 	// through Gate.Visit.
 	visit *framemeta.VisitState
@@ -91,7 +93,7 @@ func (m *Machine) Frames() int64 { return m.frame }
 // tunables are kept.
 func (m *Machine) Reset() {
 	m.occupied, m.emptyFrames, m.frame, m.visit = false, 0, 0, nil
-	m.lastInside, m.lastPTS, m.nIntervals = -1, -1, 0
+	m.lastInside, m.lastPTS, m.nIntervals, m.exact = -1, -1, 0, false
 }
 
 // Scale converts a length in pixels at ReferenceWidth to pixels of a frame width wide, rounded
@@ -100,16 +102,23 @@ func Scale(px, width int) int {
 	return int(math.Round(float64(px) * float64(width) / ReferenceWidth))
 }
 
-// notePTS records a frame's time and the interval since the last one.
-func (m *Machine) notePTS(pts time.Duration) {
-	if pts < 0 {
+// noteTime records a frame's time and an interval of the stream: the camera's own since
+// the frame before it in the stream, when known, else the time since the last frame
+// analysed.
+func (m *Machine) noteTime(at, interval time.Duration) {
+	m.exact = at >= 0 && interval > 0
+	if at < 0 {
 		return
 	}
-	if m.frame > 1 && m.lastPTS >= 0 && pts > m.lastPTS {
-		m.intervals[m.nIntervals%periodWindow] = pts - m.lastPTS
+	switch {
+	case interval > 0:
+		m.intervals[m.nIntervals%periodWindow] = interval
+		m.nIntervals++
+	case m.frame > 1 && m.lastPTS >= 0 && at > m.lastPTS:
+		m.intervals[m.nIntervals%periodWindow] = at - m.lastPTS
 		m.nIntervals++
 	}
-	m.lastPTS = pts
+	m.lastPTS = at
 }
 
 // emptyLongEnough reports whether the ROI, empty on this frame at pts, has been empty since
@@ -121,8 +130,14 @@ func (m *Machine) emptyLongEnough(pts time.Duration, clearAfter int) bool {
 		return false
 	}
 	period := m.period()
-	// Half a period more: a frame arriving late (network jitter) must not free the region
-	// before the count would have; without skipped frames the count frees it on time.
+	if m.exact {
+		// The camera's own times: roi-clear-frames frames have passed, as the count would
+		// have seen them all (half a period less, for a camera's capture jitter).
+		return pts-m.lastInside >= time.Duration(clearAfter)*period-period/2
+	}
+	// Arrival times: half a period more, as a frame arriving late (network jitter) must not
+	// free the region before the count would have; without skipped frames the count frees it
+	// on time.
 	return pts-m.lastInside >= time.Duration(clearAfter)*period+period/2
 }
 
@@ -173,18 +188,20 @@ const periodWindow = 15
 // first; nil: none) in a width×height frame. It returns the frame's gate. The frame's time is
 // unknown: the ROI clears after roi-clear-frames empty frames, as in the original.
 func (m *Machine) Step(blobs []framemeta.Blob, width, height int) framemeta.Gate {
-	return m.StepAt(blobs, width, height, -1)
+	return m.StepAt(blobs, width, height, -1, -1)
 }
 
-// StepAt is Step for a frame at stream time pts (-1: unknown). Frames a busy machine skipped
-// before the analysis (a live source's max_delay) count as time: the ROI also clears once it
-// has been empty, from its last inside frame, for as long as roi-clear-frames frames (and
-// half a frame) last at the stream's rate (period), on at least two empty frames.
-// Counting only the frames analysed, two products shown one after the other while a third of
-// the frames were skipped were one visit, and the second was never counted.
-func (m *Machine) StepAt(blobs []framemeta.Blob, width, height int, pts time.Duration) framemeta.Gate {
+// StepAt is Step for a frame at stream time pts (-1: unknown), and interval, when the source
+// knows it (a live camera's RTP timing, goelement.CameraTimeReference; else -1), the stream's
+// time since the frame before this one, skipped or not: pts is then the camera's time too.
+// Frames a busy machine skipped before the analysis (a live source's max_delay) count as
+// time: the ROI also clears once it has been empty, from its last inside frame, for as long
+// as roi-clear-frames frames last at the stream's rate (period), on at least two empty
+// frames. Counting only the frames analysed, two products shown one after the other while a
+// third of the frames were skipped were one visit, and the second was never counted.
+func (m *Machine) StepAt(blobs []framemeta.Blob, width, height int, pts, interval time.Duration) framemeta.Gate {
 	m.frame++
-	m.notePTS(pts)
+	m.noteTime(pts, interval)
 	everyN := max(m.EveryN, 1)
 	clearAfter := max(m.ClearFrames, 1)
 	nth := m.frame%int64(everyN) == 0

@@ -46,13 +46,18 @@
 //     inside frame resets them, so counting only while occupied is the same machine.)
 //     Frames a busy machine skipped before the analysis (a live source's max_delay) were
 //     never seen, yet the ROI was empty while they passed: so it is also free again at an
-//     empty frame (the second at least) whose timestamp is at least roi-clear-frames and a
-//     half frames from the last inside frame's. A frame lasts the stream's period: the mean
-//     of those of the last 15 frame intervals that are single ones (shorter than 1.5 times
-//     the fourth shortest: it needs 4 frames of the 15 analysed right after the one before).
-//     The half frame keeps a frame arriving late from freeing the region early. With no
-//     frame skipped the count frees it first, as in the original; without timestamps only
-//     the count applies.
+//     empty frame (the second at least) whose time is roi-clear-frames frames from the last
+//     inside frame's. The time is the camera's own where the source put it on the frame
+//     (goelement.CameraTimeReference: the WebRTC source, from the RTP timestamps), with a
+//     half frame of tolerance (at least roi-clear-frames less a half), and the frame's
+//     interval in the camera's stream, skipped frames included; else the PTS, with a half
+//     frame more (at least roi-clear-frames and a half), because a frame that arrived late
+//     must not free the region early, and the interval since the last frame analysed. A
+//     frame lasts the stream's period: the mean of those of the last 15 intervals that are
+//     single ones (shorter than 1.5 times the fourth shortest; from arrivals it needs 4
+//     frames of the 15 analysed right after the one before). With no frame skipped the
+//     count frees it first (or on the same frame), as in the original; without timestamps
+//     only the count applies.
 //  6. With an ROI, the decision: Recognize = inside && ((entry-mode && entry) ||
 //     FrameNumber % N == 0 || burst), where burst holds on the B frames that follow an
 //     entry, counted while the ROI stays occupied (frames outside it included), not on the
@@ -185,9 +190,15 @@ func (g *ROIGate) Process(b *goelement.Buffer) error {
 		height = b.Info.Height
 	}
 
+	// The stream's time: the camera's own where the source put it on the frame (arrivals
+	// bunch up and spread out on a busy machine), else the PTS.
+	at, interval, ok := b.CameraTime()
+	if !ok {
+		at, interval = b.PTS, -1
+	}
 	g.mu.Lock()
 	g.configure()
-	gate := g.machine.StepAt(blobs, width, height, b.PTS)
+	gate := g.machine.StepAt(blobs, width, height, at, interval)
 	g.mu.Unlock()
 
 	meta.Gate = &gate

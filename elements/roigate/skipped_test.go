@@ -19,10 +19,19 @@ type timedFrame struct {
 	blobs []framemeta.Blob
 }
 
+// timing is what a test gives the machine of each frame's time.
+type timing int
+
+const (
+	byFrames  timing = iota // no time (Step): the count of empty frames alone
+	byArrival               // the arrival time (StepAt without an interval), as a PTS
+	byCamera                // the camera's own time and interval (a live WebRTC source)
+)
+
 // runTimed steps a machine with the square ROI through frames at their stream times (each
-// moved by up to ±jitter, as arrival times on a network are, drawn from seed) and returns
-// the entries seen.
-func runTimed(t *testing.T, frames []timedFrame, timed bool, jitter time.Duration, seed ...uint64) (entries []int) {
+// moved by up to ±jitter, as arrival times on a network are, or a camera's capture times,
+// drawn from seed) and returns the entries seen.
+func runTimed(t *testing.T, frames []timedFrame, how timing, jitter time.Duration, seed ...uint64) (entries []int) {
 	t.Helper()
 	m := roigate.NewMachine()
 	m.SetROI(square)
@@ -33,10 +42,14 @@ func runTimed(t *testing.T, frames []timedFrame, timed bool, jitter time.Duratio
 			pts += time.Duration(rng.Int64N(int64(2*jitter+1))) - jitter
 		}
 		var g framemeta.Gate
-		if timed {
-			g = m.StepAt(f.blobs, W, H, pts)
-		} else {
+		switch how {
+		case byFrames:
 			g = m.Step(f.blobs, W, H)
+		case byArrival:
+			g = m.StepAt(f.blobs, W, H, pts, -1)
+		case byCamera:
+			// The camera's interval is to its frame before, whether analysed or not.
+			g = m.StepAt(f.blobs, W, H, pts, period)
 		}
 		if g.Entry {
 			entries = append(entries, f.index)
@@ -68,16 +81,19 @@ func concat(parts ...[]timedFrame) []timedFrame {
 // time it was empty for 9 frames: two visits, as when every frame is analysed.
 func TestROIClearsByTimeWhenFramesWereSkipped(t *testing.T) {
 	all := concat(frames(0, 30, 1, nil), frames(30, 45, 1, in), frames(45, 54, 1, nil), frames(54, 70, 1, in), frames(70, 90, 1, nil))
-	if got := runTimed(t, all, true, 0); len(got) != 2 {
+	if got := runTimed(t, all, byArrival, 0); len(got) != 2 {
 		t.Fatalf("every frame analysed: entries at %v, want 2", got)
 	}
 	// The warm-up (the period is taken from the last 15 intervals) at full rate, then every third.
 	skipped := concat(frames(0, 30, 1, nil), frames(30, 45, 3, in), frames(45, 54, 3, nil), frames(54, 70, 3, in), frames(70, 90, 3, nil))
-	if got := runTimed(t, skipped, false, 0); len(got) != 1 {
+	if got := runTimed(t, skipped, byFrames, 0); len(got) != 1 {
 		t.Fatalf("by frames alone: entries at %v, want 1 (the case the time fixes)", got)
 	}
-	if got := runTimed(t, skipped, true, 0); len(got) != 2 || got[0] != 30 || got[1] != 54 {
-		t.Fatalf("by time: entries at %v, want [30 54]", got)
+	if got := runTimed(t, skipped, byArrival, 0); len(got) != 2 || got[0] != 30 || got[1] != 54 {
+		t.Fatalf("by arrival time: entries at %v, want [30 54]", got)
+	}
+	if got := runTimed(t, skipped, byCamera, 0); len(got) != 2 || got[0] != 30 || got[1] != 54 {
+		t.Fatalf("by the camera's time: entries at %v, want [30 54]", got)
 	}
 }
 
@@ -91,15 +107,21 @@ func TestROIClearTimeMatchesFramesAtFullRate(t *testing.T) {
 		if gap >= roigate.DefaultClearFrames {
 			want = 2
 		}
-		if got := runTimed(t, all, false, 0); len(got) != want {
+		if got := runTimed(t, all, byFrames, 0); len(got) != want {
 			t.Errorf("gap %d, by frames: entries at %v, want %d", gap, got, want)
 		}
-		if got := runTimed(t, all, true, 0); len(got) != want {
+		if got := runTimed(t, all, byArrival, 0); len(got) != want {
 			t.Errorf("gap %d, steady timestamps: entries at %v, want %d", gap, got, want)
 		}
+		if got := runTimed(t, all, byCamera, 0); len(got) != want {
+			t.Errorf("gap %d, the camera's time: entries at %v, want %d", gap, got, want)
+		}
 		for seed := range uint64(50) {
-			if got := runTimed(t, all, true, period/6, seed); len(got) != want {
+			if got := runTimed(t, all, byArrival, period/6, seed); len(got) != want {
 				t.Errorf("gap %d, jitter (seed %d): entries at %v, want %d", gap, seed, got, want)
+			}
+			if got := runTimed(t, all, byCamera, period/6, seed); len(got) != want {
+				t.Errorf("gap %d, the camera's time with capture jitter (seed %d): entries at %v, want %d", gap, seed, got, want)
 			}
 		}
 	}
@@ -126,12 +148,14 @@ func TestROIClearsByTimeWithBurstsSkipped(t *testing.T) {
 		add(84, 100, in)
 		add(100, 130, nil)
 		for seed := range uint64(10) {
-			got := runTimed(t, stream, true, period/6, seed)
-			if len(got) != 2 || got[0] < 40 || got[0] > 45 || got[1] < 67 || got[1] > 72 {
-				t.Errorf("phase %d, seed %d: entries at %v, want one at 40–45 and one at 67–72", phase, seed, got)
+			for _, how := range []timing{byArrival, byCamera} {
+				got := runTimed(t, stream, how, period/6, seed)
+				if len(got) != 2 || got[0] < 40 || got[0] > 45 || got[1] < 67 || got[1] > 72 {
+					t.Errorf("phase %d, seed %d, timing %d: entries at %v, want one at 40–45 and one at 67–72", phase, seed, how, got)
+				}
 			}
 		}
-		if got := runTimed(t, stream, false, 0); len(got) != 1 {
+		if got := runTimed(t, stream, byFrames, 0); len(got) != 1 {
 			t.Errorf("phase %d, by frames alone: entries at %v, want 1 (the case the time fixes)", phase, got)
 		}
 	}
@@ -142,12 +166,61 @@ func TestROIClearsByTimeWithBurstsSkipped(t *testing.T) {
 func TestROIClearByTimeNeedsTwoEmptyFramesAndAPeriod(t *testing.T) {
 	// Inside, 10 frames skipped, one empty frame, inside again: one visit.
 	one := concat(frames(0, 30, 1, nil), frames(30, 40, 1, in), []timedFrame{{50, nil}}, frames(51, 60, 1, in), frames(60, 80, 1, nil))
-	if got := runTimed(t, one, true, 0); len(got) != 1 {
+	if got := runTimed(t, one, byArrival, 0); len(got) != 1 {
 		t.Errorf("one empty frame after a gap: entries at %v, want 1", got)
 	}
 	// From the stream's first frame, too few intervals for a period: frames alone decide.
 	early := concat(frames(0, 3, 1, in), frames(3, 12, 3, nil), frames(12, 15, 1, in))
-	if got := runTimed(t, early, true, 0); len(got) != 1 {
+	if got := runTimed(t, early, byArrival, 0); len(got) != 1 {
 		t.Errorf("before the period is known: entries at %v, want 1", got)
+	}
+}
+
+// Every other frame skipped, none back to back (a machine just past capacity): the arrivals
+// are all two frames apart, so they cannot tell the camera's period, and the ROI cleared only
+// after twice roi-clear-frames. Products shown 9 frames (0.6 s) apart were one visit, where
+// the original, seeing every frame, saw two. The camera's own intervals give the period, and
+// its times are exact: two visits, the second entering on the first frame analysed after
+// roi-clear-frames, and a mask lost for 4 frames is still one visit.
+func TestROIClearsByTheCamerasTimeWithStrictAlternation(t *testing.T) {
+	stream := concat(frames(0, 40, 2, nil), frames(40, 56, 2, in), frames(56, 64, 2, nil), frames(64, 80, 2, in),
+		frames(80, 84, 2, nil), frames(84, 100, 2, in), frames(100, 130, 2, nil))
+	if got := runTimed(t, stream, byArrival, 0); len(got) != 1 {
+		t.Errorf("by arrival: entries at %v, want 1 (the limit the camera's time lifts)", got)
+	}
+	for seed := range uint64(20) {
+		if got := runTimed(t, stream, byCamera, period/6, seed); len(got) != 2 || got[0] != 40 || got[1] != 64 {
+			t.Errorf("the camera's time (seed %d): entries at %v, want [40 64]", seed, got)
+		}
+	}
+}
+
+// A gap in the camera's frames (lost packets) makes one interval of several periods: the
+// period stays the camera's.
+func TestROICameraPeriodIgnoresLostFrames(t *testing.T) {
+	m := roigate.NewMachine()
+	m.SetROI(square)
+	step := func(i int, blobs []framemeta.Blob, interval time.Duration) framemeta.Gate {
+		return m.StepAt(blobs, W, H, time.Duration(i)*period, interval)
+	}
+	interval := func(i int) time.Duration {
+		if i%5 == 4 {
+			return 3 * period // two frames lost before this one
+		}
+		return period
+	}
+	i := 0
+	for ; i < 30; i++ {
+		step(i, nil, interval(i))
+	}
+	for ; i < 40; i++ {
+		step(i, in, interval(i))
+	}
+	// Every third frame analysed, empty: the ROI is free 8 frames after the last inside one
+	// (frame 39), on frame 48, not later.
+	for i = 42; i <= 48; i += 3 {
+		if g := step(i, nil, period); !g.Occupied != (i >= 47) {
+			t.Fatalf("frame %d: occupied %v, want free from frame 47 on", i, g.Occupied)
+		}
 	}
 }

@@ -81,4 +81,5 @@ func ForgetPipeline(name string) {
 		PipelineFrames.DeleteLabelValues(name, at)
 	}
 	PipelineDropped.DeleteLabelValues(name)
+	PipelineLateAnalysed.DeleteLabelValues(name)
 }

@@ -26,6 +26,10 @@ var (
 	// the encoder could not keep up, and the newest frame won.
 	PipelineDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_pipeline_dropped_frames_total",
 		Help: "Frames dropped by each pipeline's leaky queues (latest frame wins)."}, []string{"pipeline"})
+	// PipelineLateAnalysed counts late frames a live source let in all the same, because its
+	// analysis had gone max_gap without a frame: the machine is saturated.
+	PipelineLateAnalysed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebrcs_pipeline_late_analysed_frames_total",
+		Help: "Late frames (older than the source's max_delay) analysed all the same after max_gap without one."}, []string{"pipeline"})
 
 	// ElementFrames counts frames through each Go element (by factory name), and
 	// ElementErrors the frames whose processing failed.
@@ -70,7 +74,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(PipelineFrames, PipelineDropped, ElementFrames, ElementErrors, ElementSeconds, EmbedSeconds, EmbedBatch, MatchScore,
+	Registry.MustRegister(PipelineFrames, PipelineDropped, PipelineLateAnalysed, ElementFrames, ElementErrors, ElementSeconds, EmbedSeconds, EmbedBatch, MatchScore,
 		CounterEvents, SessionsCreated, SessionsEnded, WebRTCConnections, HTTPSeconds)
 }
 

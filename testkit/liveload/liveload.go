@@ -101,8 +101,12 @@ type Session struct {
 	Entries []float64 `json:"entries"`
 	// Decisions are the counter's decisions on the session's event stream, in arrival order
 	// (count, cooldown, review, unknown): where a visit that was not counted went.
-	Decisions []Decision     `json:"decisions,omitempty"`
-	Cart      map[string]int `json:"cart"`
+	Decisions []Decision `json:"decisions,omitempty"`
+	// GateEntries are the stream times (s) at which the server's ROI gate saw an object enter
+	// (its "roi" events with status "entered"): fewer than the clip's visits means two were
+	// taken for one, more that one was split.
+	GateEntries []float64      `json:"gate_entries,omitempty"`
+	Cart        map[string]int `json:"cart"`
 	// SettledMs: from the last frame sent until the cart showed no product being recognised
 	// (-1: not within Options.Settle); the cart is read then.
 	SettledMs float64   `json:"settled_ms"`
@@ -232,12 +236,14 @@ type client struct {
 	pictures []Picture
 	counts   []time.Time
 	decided  []decisionAt
-	settled  time.Time // the cart showed nothing being recognised (waitSettled)
-	lost     int
-	skipped  int
-	codec    string
-	cart     map[string]int
-	err      string
+	// gateEntries are the stream times of the gate's entries.
+	gateEntries []float64
+	settled     time.Time // the cart showed nothing being recognised (waitSettled)
+	lost        int
+	skipped     int
+	codec       string
+	cart        map[string]int
+	err         string
 
 	plis, plisIn atomic.Int64
 	keyWanted    atomic.Bool
@@ -426,6 +432,10 @@ func (c *client) run(ctx context.Context, opts Options) {
 	cancel()
 	c.mu.Lock()
 	for d := range events {
+		if d.typ == gateEntry {
+			c.gateEntries = append(c.gateEntries, d.seen)
+			continue
+		}
 		c.decided = append(c.decided, d)
 		if d.typ == "count" {
 			c.counts = append(c.counts, d.at)
@@ -455,8 +465,12 @@ type decisionAt struct {
 // decisionEvents are the event types by which the counter decides a visit.
 var decisionEvents = map[string]bool{"count": true, "cooldown": true, "review": true, "unknown": true}
 
-// follow reads the session's event stream; the channel gets every decision event (with its
-// arrival time) and is closed when ctx ends.
+// gateEntry is the type follow gives the gate's entries ("roi" events with status
+// "entered"), which are not decisions.
+const gateEntry = "entered"
+
+// follow reads the session's event stream; the channel gets every decision event and every
+// gate entry (with its arrival time) and is closed when ctx ends.
 func (c *client) follow(ctx context.Context) <-chan decisionAt {
 	out := make(chan decisionAt, 256)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/api/sessions/"+c.session+"/events", nil)
@@ -479,7 +493,7 @@ func (c *client) follow(ctx context.Context) <-chan decisionAt {
 			line = strings.TrimSpace(line)
 			if typ, ok := strings.CutPrefix(line, "event: "); ok {
 				ev = nil
-				if decisionEvents[typ] {
+				if decisionEvents[typ] || typ == "roi" {
 					// Timed as the event line arrives: the data line follows in the same write.
 					ev = &decisionAt{typ: typ, at: time.Now()}
 				}
@@ -492,6 +506,13 @@ func (c *client) follow(ctx context.Context) <-chan decisionAt {
 			var body cart.Event
 			json.Unmarshal([]byte(data), &body)
 			ev.product, ev.score, ev.seen = body.Product, float64(body.Score), body.StreamTime
+			if ev.typ == "roi" {
+				if body.Status != gateEntry {
+					ev = nil
+					continue
+				}
+				ev.typ = gateEntry
+			}
 			if r := body.Review; r != nil && len(r.Candidates) > 0 { // a review names its best candidate
 				ev.product, ev.score = r.Candidates[0].Product, float64(r.Candidates[0].Score)
 			}
@@ -718,6 +739,7 @@ func (c *client) report() Session {
 	for _, d := range c.decided {
 		s.Decisions = append(s.Decisions, Decision{Type: d.typ, Product: d.product, Score: d.score, Seen: d.seen, AtMs: ms(d.at.Sub(c.start))})
 	}
+	s.GateEntries = c.gateEntries
 	for _, v := range c.clip.Truth.Visits {
 		if v.Counted && v.EntryFrame < len(c.sentAt) && !c.sentAt[v.EntryFrame].IsZero() {
 			s.Entries = append(s.Entries, ms(c.sentAt[v.EntryFrame].Sub(c.start)))
@@ -756,6 +778,9 @@ type Summary struct {
 	SettledMaxMs       float64
 	Unsettled          int
 	Unreadable, Errors int
+	// GateEntries counts the server gate's entries over every session, to set against
+	// Visits: fewer means visits taken for one, more a visit split.
+	GateEntries int
 }
 
 // Summarize computes the table row of a report against the clip's truth.
@@ -795,6 +820,7 @@ func Summarize(rep *Report, clip *camclip.Clip) Summary {
 			counts = append(counts, s.Counts[k]-s.Entries[k])
 		}
 		sum.Counted += len(s.Counts)
+		sum.GateEntries += len(s.GateEntries)
 		if s.SettledMs < 0 {
 			sum.Unsettled++
 		}
