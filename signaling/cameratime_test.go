@@ -86,3 +86,31 @@ func TestCameraTimeReachesTheDecodedPictures(t *testing.T) {
 		}
 	}
 }
+
+// The camera's clock runs on across the 32-bit wrap, and never goes back: a camera that
+// restarts its RTP clock lower stands still for a frame, with no interval.
+func TestCameraClockUnwrapsAndNeverGoesBack(t *testing.T) {
+	var c cameraClock
+	const p = 6000 // 15 fps at 90 kHz
+	step := func(ts uint32) encodedFrame {
+		f := encodedFrame{rtpTime: ts}
+		c.stamp(&f)
+		return f
+	}
+	d := func(ticks int64) time.Duration { return time.Duration(ticks) * time.Second / 90000 }
+	if f := step(1<<32 - p); f.camAt != 0 || f.camInterval != 0 {
+		t.Fatalf("first frame: %v, %v", f.camAt, f.camInterval)
+	}
+	if f := step(0); f.camAt != d(p) || f.camInterval != d(p) { // wrapped
+		t.Fatalf("across the wrap: %v, %v; want %v, %v", f.camAt, f.camInterval, d(p), d(p))
+	}
+	if f := step(3 * p); f.camAt != d(4*p) || f.camInterval != d(3*p) { // two frames the camera skipped
+		t.Fatalf("after a gap: %v, %v", f.camAt, f.camInterval)
+	}
+	if f := step(500); f.camAt != d(4*p) || f.camInterval != 0 { // the camera restarted its clock
+		t.Fatalf("clock restarted lower: %v, %v; want %v and no interval", f.camAt, f.camInterval, d(4*p))
+	}
+	if f := step(500 + p); f.camAt != d(5*p) || f.camInterval != d(p) {
+		t.Fatalf("after the restart: %v, %v", f.camAt, f.camInterval)
+	}
+}

@@ -70,16 +70,17 @@ func (c *cameraClock) stamp(f *encodedFrame) {
 		f.camAt, f.camInterval = 0, 0
 		return
 	}
-	// The difference as a signed number: frames come in order, but a camera that restarted
-	// its clock goes back (its interval is unknown then).
+	// The difference as a signed number, across the wrap: frames come in order. A camera that
+	// restarted its clock may go back: its time then stands still for that frame (never
+	// before the last, never negative) and the interval is unknown.
 	delta := int64(int32(f.rtpTime - c.last))
-	c.ticks += delta
 	c.last = f.rtpTime
-	f.camAt = time.Duration(c.ticks) * time.Second / rtpVideoClock
 	f.camInterval = 0
 	if delta > 0 {
+		c.ticks += delta
 		f.camInterval = time.Duration(delta) * time.Second / rtpVideoClock
 	}
+	f.camAt = time.Duration(c.ticks) * time.Second / rtpVideoClock
 }
 
 // assembleResult is what one packet (or the passing of time) produced: frames complete in
