@@ -33,6 +33,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/ebrcs/ebrcs/cart"
+	"github.com/ebrcs/ebrcs/elements/framemeta"
 	"github.com/ebrcs/ebrcs/testkit/camclip"
 )
 
@@ -467,7 +468,7 @@ var decisionEvents = map[string]bool{"count": true, "cooldown": true, "review": 
 
 // gateEntry is the type follow gives the gate's entries ("roi" events with status
 // "entered"), which are not decisions.
-const gateEntry = "entered"
+const gateEntry = string(framemeta.ROIEntered)
 
 // follow reads the session's event stream; the channel gets every decision event and every
 // gate entry (with its arrival time) and is closed when ctx ends.
@@ -493,7 +494,7 @@ func (c *client) follow(ctx context.Context) <-chan decisionAt {
 			line = strings.TrimSpace(line)
 			if typ, ok := strings.CutPrefix(line, "event: "); ok {
 				ev = nil
-				if decisionEvents[typ] || typ == "roi" {
+				if decisionEvents[typ] || typ == string(cart.EventROI) {
 					// Timed as the event line arrives: the data line follows in the same write.
 					ev = &decisionAt{typ: typ, at: time.Now()}
 				}
@@ -506,7 +507,7 @@ func (c *client) follow(ctx context.Context) <-chan decisionAt {
 			var body cart.Event
 			json.Unmarshal([]byte(data), &body)
 			ev.product, ev.score, ev.seen = body.Product, float64(body.Score), body.StreamTime
-			if ev.typ == "roi" {
+			if ev.typ == string(cart.EventROI) {
 				if body.Status != gateEntry {
 					ev = nil
 					continue
