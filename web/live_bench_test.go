@@ -127,6 +127,9 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	}
 	models, _ := filepath.Abs("../models")
 	text := testenv.PointPipeline(b, string(raw), catDir, models)
+	if os.Getenv("EBRCS_BENCH_COMPACT_RETURN") != "" {
+		text = compactReturn(b, text)
+	}
 	if codec := os.Getenv("EBRCS_BENCH_RETURN_CODEC"); codec != "" { // h264: the annotated video back in H.264
 		text = strings.Replace(text, "type: webrtc\n  bitrate", "type: webrtc\n  codec: "+codec+"\n  bitrate", 1)
 	}
@@ -155,6 +158,20 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 		recognition.CloseAll()
 	})
 	return env
+}
+
+// compactReturnLines are the live pipeline's commented-out lines that send the annotated
+// video back at 320 pixels wide.
+const compactReturnLines = "  # - element: videoscale\n  # - caps: video/x-raw,width=320,pixel-aspect-ratio=1/1\n"
+
+// compactReturn uncomments, in a live pipeline's text, the lines that send the annotated
+// video back smaller (EBRCS_BENCH_COMPACT_RETURN): the benchmark and the tests measure the
+// very lines the shipped file offers a store.
+func compactReturn(tb testing.TB, text string) string {
+	if !strings.Contains(text, compactReturnLines) {
+		tb.Fatalf("the live pipeline has no commented-out compact return lines %q", compactReturnLines)
+	}
+	return strings.Replace(text, compactReturnLines, strings.ReplaceAll(compactReturnLines, "# ", ""), 1)
 }
 
 // countEvents follows a session's SSE stream and sends the arrival time of every count event.

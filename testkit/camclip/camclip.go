@@ -181,19 +181,36 @@ func drift(img *image.RGBA, i int, c Config) {
 }
 
 // BlockMeans returns the means of a luma plane's 16×16 blocks, row by row.
-func BlockMeans(y []byte, stride, w, h int) []byte {
-	cols, rows := w/Block, h/Block
+func BlockMeans(y []byte, stride, w, h int) []byte { return blockMeans(y, stride, w, h, Block) }
+
+// ScaledBlockMeans is BlockMeans of a picture the clip's frames were scaled down to by an
+// integer factor (a server that sends its annotated video back smaller): the means of the
+// same regions of the camera's picture, each Block/factor pixels on a side here. ok is false
+// for any other size.
+func (c *Clip) ScaledBlockMeans(y []byte, stride, w, h int) (means []byte, ok bool) {
+	if w <= 0 || c.Width%w != 0 {
+		return nil, false
+	}
+	factor := c.Width / w
+	if h*factor != c.Height || Block%factor != 0 {
+		return nil, false
+	}
+	return blockMeans(y, stride, w, h, Block/factor), true
+}
+
+func blockMeans(y []byte, stride, w, h, block int) []byte {
+	cols, rows := w/block, h/block
 	out := make([]byte, cols*rows)
 	for by := 0; by < rows; by++ {
 		for bx := 0; bx < cols; bx++ {
 			s := 0
-			for r := 0; r < Block; r++ {
-				row := y[(by*Block+r)*stride+bx*Block:]
-				for k := 0; k < Block; k++ {
+			for r := 0; r < block; r++ {
+				row := y[(by*block+r)*stride+bx*block:]
+				for k := 0; k < block; k++ {
 					s += int(row[k])
 				}
 			}
-			out[by*cols+bx] = uint8((s + Block*Block/2) / (Block * Block))
+			out[by*cols+bx] = uint8((s + block*block/2) / (block * block))
 		}
 	}
 	return out

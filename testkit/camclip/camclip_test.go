@@ -69,3 +69,58 @@ func absDiff(a, b byte) int {
 	}
 	return int(b - a)
 }
+
+// A picture sent back smaller (the frames scaled down by an integer factor) still reads: its
+// stamp, and the means of the same regions of the camera's picture. A scale whose cells
+// would be narrower than 3 pixels, or a size that is not the clip's scaled down, does not.
+func TestScaledPictureReads(t *testing.T) {
+	gsttest.Init(t)
+	clip, err := Generate(Config{Raw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, h := clip.Width, clip.Height
+	for _, i := range []int{0, 1, 77, len(clip.Raw) - 1} {
+		luma := clip.Raw[i][:w*h]
+		half, hw, hh := downscale(luma, w, h, 2)
+		n, ok := ReadStamp(half, hw, hw, hh)
+		if !ok || int(n) != i {
+			t.Fatalf("frame %d at %dx%d: stamp %d ok %v", i, hw, hh, n, ok)
+		}
+		means, ok := clip.ScaledBlockMeans(half, hw, hw, hh)
+		if !ok || len(means) != len(clip.Blocks[i]) {
+			t.Fatalf("frame %d at %dx%d: %d block means (ok %v), want %d", i, hw, hh, len(means), ok, len(clip.Blocks[i]))
+		}
+		full := BlockMeans(luma, w, w, h)
+		for b := range means {
+			if d := absDiff(means[b], full[b]); d > 1 {
+				t.Fatalf("frame %d block %d: %d at half size, %d at full", i, b, means[b], full[b])
+			}
+		}
+		quarter, qw, qh := downscale(luma, w, h, 4)
+		if _, ok := ReadStamp(quarter, qw, qw, qh); ok {
+			t.Errorf("frame %d: a stamp read at %dx%d (2-pixel cells)", i, qw, qh)
+		}
+	}
+	if _, ok := clip.ScaledBlockMeans(make([]byte, 300*225), 300, 300, 225); ok {
+		t.Error("block means of a 300×225 picture, which is not the clip's scaled by an integer")
+	}
+}
+
+// downscale averages f×f pixels into one.
+func downscale(y []byte, w, h, f int) ([]byte, int, int) {
+	sw, sh := w/f, h/f
+	out := make([]byte, sw*sh)
+	for r := 0; r < sh; r++ {
+		for c := 0; c < sw; c++ {
+			s := 0
+			for dy := 0; dy < f; dy++ {
+				for dx := 0; dx < f; dx++ {
+					s += int(y[(r*f+dy)*w+c*f+dx])
+				}
+			}
+			out[r*sw+c] = byte((s + f*f/2) / (f * f))
+		}
+	}
+	return out, sw, sh
+}

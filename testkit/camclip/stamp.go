@@ -13,6 +13,8 @@ package camclip
 const (
 	// StampX and StampY are the top left corner of the stamp (a 640×480 frame).
 	StampX, StampY = 8, 464
+	// cameraWidth is the width of the frames the stamp is written into.
+	cameraWidth = 640
 	// StampCell is the side of one cell in pixels.
 	StampCell = 8
 	stampData = 16
@@ -73,21 +75,33 @@ func Stamp(y []byte, yStride int, u, v []byte, cStride int, n uint16) {
 }
 
 // ReadStamp reads the frame number from a frame's luma plane; ok is false when the stamp
-// is not there or does not check (a damaged or foreign picture).
+// is not there or does not check (a damaged or foreign picture). The picture may be the
+// camera's scaled down (a server that sends its annotated video back smaller): the stamp is
+// read where it lies at that scale, as long as a cell is at least 3 pixels wide.
 func ReadStamp(y []byte, stride, width, height int) (n uint16, ok bool) {
-	if width < StampX+StampCells*StampCell || height < StampY+StampCell || len(y) < (StampY+StampCell)*stride {
+	if width <= 0 || height <= 0 || width > cameraWidth {
 		return 0, false
 	}
-	// The mean of each cell's inner 4×4: edges blur in the codecs.
+	scale := float64(width) / cameraWidth
+	at := func(v int) int { return int(float64(v) * scale) }
+	cell := at(StampCell)
+	if cell < 3 || height < at(StampY)+cell || width < at(StampX+StampCells*StampCell) || len(y) < (at(StampY)+cell)*stride {
+		return 0, false
+	}
+	// The mean of each cell's inner half (4×4 of 8×8 at full size): edges blur in the codecs
+	// and the scaler.
+	inner, margin := max(1, cell/2), cell/4
+	y0 := at(StampY) + margin
 	var mean [StampCells]int
 	for c := range mean {
-		x0 := StampX + c*StampCell + 2
+		x0 := at(StampX+c*StampCell) + margin
 		s := 0
-		for r := 2; r < 6; r++ {
-			row := y[(StampY+r)*stride+x0:]
-			s += int(row[0]) + int(row[1]) + int(row[2]) + int(row[3])
+		for r := y0; r < y0+inner; r++ {
+			for _, p := range y[r*stride+x0 : r*stride+x0+inner] {
+				s += int(p)
+			}
 		}
-		mean[c] = s / 16
+		mean[c] = s / (inner * inner)
 	}
 	white, black := mean[0], mean[1]
 	if white-black < 80 {

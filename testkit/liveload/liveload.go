@@ -111,14 +111,15 @@ type Session struct {
 	// SettledMs: from the last frame sent until the cart showed no product being recognised
 	// (-1: not within Options.Settle); the cart is read then.
 	SettledMs float64   `json:"settled_ms"`
-	PLIs      int64     `json:"plis"`     // keyframe requests the client sent
-	PLIsIn    int64     `json:"plis_in"`  // keyframe requests the server sent to the client
-	Dropped   int64     `json:"dropped"`  // packets the loss dropped
-	Lost      int       `json:"lost"`     // returned frames lost (incomplete)
-	Skipped   int       `json:"skipped"`  // returned frames not decoded, waiting for a keyframe
-	Codec     string    `json:"codec"`    // of the returned video
-	SentAt    []float64 `json:"sent_at"`  // ms after the first packet, per frame index
-	EndedMs   float64   `json:"ended_ms"` // when the last frame was sent
+	PLIs      int64     `json:"plis"`           // keyframe requests the client sent
+	PLIsIn    int64     `json:"plis_in"`        // keyframe requests the server sent to the client
+	Dropped   int64     `json:"dropped"`        // packets the loss dropped
+	Lost      int       `json:"lost"`           // returned frames lost (incomplete)
+	Skipped   int       `json:"skipped"`        // returned frames not decoded, waiting for a keyframe
+	Codec     string    `json:"codec"`          // of the returned video
+	Size      string    `json:"size,omitempty"` // of the returned pictures (the last one), WxH
+	SentAt    []float64 `json:"sent_at"`        // ms after the first packet, per frame index
+	EndedMs   float64   `json:"ended_ms"`       // when the last frame was sent
 	Error     string    `json:"error,omitempty"`
 }
 
@@ -243,6 +244,7 @@ type client struct {
 	lost        int
 	skipped     int
 	codec       string
+	size        string // the last returned picture's, WxH
 	cart        map[string]int
 	err         string
 
@@ -641,14 +643,16 @@ func (c *client) judge(dec *camclip.Decoder) {
 			p := Picture{Stamp: -1}
 			n, ok := camclip.ReadStamp(d.Y, d.Width, d.Width, d.Height)
 			c.mu.Lock()
+			c.size = fmt.Sprintf("%dx%d", d.Width, d.Height)
 			if !c.start.IsZero() {
 				p.AtMs = ms(d.At.Sub(c.start))
 			}
 			if ok && int(n) < len(c.clip.Frames) && !c.sentAt[n].IsZero() {
 				p.Stamp = int(n)
 				p.LatMs = ms(d.At.Sub(c.sentAt[n]))
-				if d.Width == c.clip.Width && d.Height == c.clip.Height {
-					got := camclip.BlockMeans(d.Y, d.Width, d.Width, d.Height)
+				// The same regions of the camera's picture, at whatever integer scale the
+				// server sent it back.
+				if got, ok := c.clip.ScaledBlockMeans(d.Y, d.Width, d.Width, d.Height); ok {
 					ref := c.clip.Blocks[n]
 					for b := range got {
 						if absDiff(got[b], ref[b]) > badBlock && b/cols > 5 { // the top rows hold the status and cart panels
@@ -701,7 +705,7 @@ func (c *client) report() Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Session{ID: c.session, Sent: c.sent, FirstMs: -1, FirstStamp: -1, Pictures: c.pictures, Cart: c.cart,
-		PLIs: c.plis.Load(), PLIsIn: c.plisIn.Load(), Lost: c.lost, Skipped: c.skipped, Codec: c.codec, Error: c.err}
+		PLIs: c.plis.Load(), PLIsIn: c.plisIn.Load(), Lost: c.lost, Skipped: c.skipped, Codec: c.codec, Size: c.size, Error: c.err}
 	if c.loss != nil {
 		s.Dropped = c.loss.dropped.Load()
 	}
