@@ -132,6 +132,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`3:11: caps "video/x-raw,width=" cannot be parsed`}},
 		{"duplicate element name", "source: {type: test}\nelements:\n  - element: videoconvert\n    name: a\n  - element: videoscale\n    name: a\nsink: {type: fake}\n",
 			[]string{`5:5: element name "a" is used twice`}},
+		{"webrtc sink size", "source: {type: webrtc}\nsink: {type: webrtc, size: small}\n",
+			[]string{`2:28: sink.size: "small": want camera, compact or auto`}},
 		{"invalid YAML", "source: {type: test\nsink: {type: fake}\n",
 			[]string{`invalid YAML`}},
 		{"not a mapping", "- a\n- b\n", []string{`1:1: a pipeline file must be a mapping`}},

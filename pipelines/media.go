@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -29,6 +30,9 @@ type MediaLink interface {
 	// called on every (re)build of the pipeline.
 	AttachSource(src *app.Source)
 	AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element)
+	// AttachScaler hands over the switch between the camera's size and the compact one of a
+	// webrtc sink whose size is auto (see ReturnScaler), on every (re)build.
+	AttachScaler(s *ReturnScaler)
 	// FrameSkipped is called for every decoded frame the analysis did not take: too late,
 	// or a newer frame came first.
 	FrameSkipped()
@@ -242,7 +246,11 @@ var webrtcSink = &EndpointType{
 	Doc:  "Encodes the annotated video (VP8 or H.264, real-time settings) on the analysis thread, right after it, and sends it back to the WebRTC peer and to WHEP viewers.",
 	Fields: append(append([]Field(nil), encoderFields...),
 		Field{Name: "codec", Kind: FieldString, Default: "same", Check: checkReturnCodec,
-			Doc: "codec of the video sent back: same (the camera's), vp8 or h264 (when the peer offered it; else the camera's)"}),
+			Doc: "codec of the video sent back: same (the camera's), vp8 or h264 (when the peer offered it; else the camera's)"},
+		Field{Name: "size", Kind: FieldString, Default: ReturnAuto, Check: checkReturnSize,
+			Doc: "size of the video sent back: camera (the camera's), compact (compact_width wide, the height in proportion: encoding it, and every viewer's decoding, cost a quarter at 320 from 640), or auto (the camera's, and compact while the server runs more live sessions than it serves well at the camera's size)"},
+		Field{Name: "compact_width", Kind: FieldInt, Default: 320, Min: 64, Max: 3840,
+			Doc: "width of the compact video sent back (size compact, or auto when busy); a camera narrower than this is sent at its own size"}),
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
 		if ctx.Media == nil {
 			return nil, fmt.Errorf("a webrtc sink runs per WebRTC session: publish with WHIP (POST /whip/%s)", ctx.Spec.Name)
@@ -251,6 +259,73 @@ var webrtcSink = &EndpointType{
 		// that was analysed is also encoded, never dropped after the work was done.
 		return encoderSink(ctx, p, false)
 	},
+}
+
+// The webrtc sink's sizes (its size field).
+const (
+	ReturnCamera  = "camera"
+	ReturnCompact = "compact"
+	ReturnAuto    = "auto"
+)
+
+func checkReturnSize(v any) error {
+	switch fmt.Sprint(v) {
+	case ReturnCamera, ReturnCompact, ReturnAuto:
+		return nil
+	}
+	return fmt.Errorf("%q: want camera, compact or auto", v)
+}
+
+// ReturnScaler switches the video a webrtc sink sends back between the camera's size and
+// the compact one, while it plays: its capsfilter after a videoscale gets the compact width
+// or any size (the scaler then passes frames through untouched). The encoder starts anew at
+// the new size with a keyframe, which browsers and the clients decode without a gap. The
+// overlay has drawn at the camera's size before, so the annotations are scaled with the
+// picture. Safe for concurrent use.
+type ReturnScaler struct {
+	filter  *gst.Element
+	width   int
+	mu      sync.Mutex
+	compact bool
+}
+
+// newReturnScaler makes the scaler and its capsfilter, at the camera's size.
+func newReturnScaler(width int) (*ReturnScaler, *gst.Element, error) {
+	scale, err := gst.NewElement("videoscale")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &ReturnScaler{filter: capsFilter(returnCaps(false, width)), width: width}, scale, nil
+}
+
+// returnCaps are the capsfilter's caps: at most the compact width, with square pixels
+// (without them videoscale keeps the height and stretches the pixels instead), or any size.
+func returnCaps(compact bool, width int) string {
+	if compact {
+		// A range: a camera narrower than width is sent at its own size.
+		return fmt.Sprintf("video/x-raw,width=[1,%d],pixel-aspect-ratio=1/1", width)
+	}
+	return "video/x-raw"
+}
+
+// SetCompact sends the video back at the compact width (true) or the camera's size.
+func (r *ReturnScaler) SetCompact(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.compact == on {
+		return
+	}
+	r.compact = on
+	caps := gst.NewCapsFromString(returnCaps(on, r.width))
+	r.filter.SetProperty("caps", caps)
+	runtime.KeepAlive(caps)
+}
+
+// Compact says whether the video goes back at the compact width.
+func (r *ReturnScaler) Compact() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.compact
 }
 
 func checkReturnCodec(v any) error {
@@ -347,7 +422,19 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	if err != nil {
 		return nil, err
 	}
-	chain = append(chain, convert, capsFilter("video/x-raw,format=I420"), encoder)
+	chain = append(chain, convert, capsFilter("video/x-raw,format=I420"))
+	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
+	// size and scaled with the picture; before the encoder, whose work it cuts.
+	var scaler *ReturnScaler
+	if size := p.String("size"); size == ReturnCompact || size == ReturnAuto {
+		var scale *gst.Element
+		if scaler, scale, err = newReturnScaler(p.Int("compact_width")); err != nil {
+			return nil, fmt.Errorf("webrtc sink: %v", err)
+		}
+		scaler.SetCompact(size == ReturnCompact)
+		chain = append(chain, scale, scaler.filter)
+	}
+	chain = append(chain, encoder)
 	chain = append(chain, tail...)
 	chain = append(chain, sink)
 	bin := gst.NewBin("sink")
@@ -367,6 +454,9 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		annotate(ctx, chain[0])
 	}
 	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
+	if scaler != nil && p.String("size") == ReturnAuto {
+		ctx.Media.AttachScaler(scaler)
+	}
 	return bin.Element, nil
 }
 

@@ -139,12 +139,16 @@ type WebRTCConfig struct {
 	// MaxPublishers is the admission limit of live cameras at once (503 with Retry-After
 	// beyond); 0: derived from this machine's measured capacity; -1: none.
 	MaxPublishers int `yaml:"max_publishers"`
+	// CompactAbove is the number of live cameras beyond which the pipelines whose webrtc
+	// sink size is auto send their video back compact; 0: three quarters of what the machine
+	// serves at the camera's size; -1: never.
+	CompactAbove int `yaml:"compact_above"`
 }
 
 func (w WebRTCConfig) service() signaling.Config {
 	return signaling.Config{ICEServers: w.ICEServers, UDPPortMin: w.UDPPortMin, UDPPortMax: w.UDPPortMax,
 		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout,
-		MaxPublishers: w.MaxPublishers}
+		MaxPublishers: w.MaxPublishers, CompactAbove: w.CompactAbove}
 }
 
 // CheckoutConfig is the `checkout:` section: sessions and video uploads.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebrcs/ebrcs/elements/goelement"
 	"github.com/ebrcs/ebrcs/internal/gsignal"
+	"github.com/ebrcs/ebrcs/pipelines"
 )
 
 // bridge is one live session's media path between pion and its GStreamer pipeline. It
@@ -50,6 +51,10 @@ type bridge struct {
 
 	encoder atomic.Pointer[gst.Element]
 	sinkEl  atomic.Pointer[gst.Element]
+	// The returned video's size, when the sink's size is auto: compact is what the service
+	// decided (busy), applied to the pipeline's scaler now and on every rebuild.
+	scaler  atomic.Pointer[pipelines.ReturnScaler]
+	compact atomic.Bool
 
 	// onSource is called when a new pipeline instance starts taking frames, and
 	// requestPLI when a frame was lost: both ask the camera for a keyframe.
@@ -117,6 +122,27 @@ func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	sink.SetCallbacks(&app.SinkCallbacks{NewSampleFunc: func(s *app.Sink) gst.FlowReturn {
 		return withNextBuffer(s, func(buf *gst.Buffer) { b.send(s, buf) })
 	}})
+}
+
+// AttachScaler is the sink's size switch (size auto): it takes the service's decision now.
+func (b *bridge) AttachScaler(s *pipelines.ReturnScaler) {
+	b.scaler.Store(s)
+	s.SetCompact(b.compact.Load())
+}
+
+// setCompact sends the video back compact (the server is busy) or at the camera's size, when
+// the pipeline's sink size is auto; it is remembered for a pipeline built later.
+func (b *bridge) setCompact(on bool) {
+	b.compact.Store(on)
+	if s := b.scaler.Load(); s != nil {
+		s.SetCompact(on)
+	}
+}
+
+// returnCompact says whether the video goes back compact now.
+func (b *bridge) returnCompact() bool {
+	s := b.scaler.Load()
+	return s != nil && s.Compact()
 }
 
 // send writes one encoded frame to the outgoing track and records its server-added latency.

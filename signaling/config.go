@@ -44,6 +44,11 @@ type Config struct {
 	// offer beyond it is answered 503 with Retry-After. 0: derived from this machine's
 	// measured capacity (see admission); negative: no limit.
 	MaxPublishers int
+	// CompactAbove is the number of live sessions beyond which the ones whose pipeline's
+	// webrtc sink size is auto send their video back compact (see returnSize). 0: three
+	// quarters of the sessions this machine serves at the camera's size (12 on 2 cores);
+	// negative: never.
+	CompactAbove int
 	// Elsewhere, when set, names a node with room for an offer this node cannot admit: it is
 	// answered 307 to that node instead of refused (more than one server, package cluster).
 	Elsewhere Elsewhere

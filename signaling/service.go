@@ -40,6 +40,8 @@ type Service struct {
 	log       *slog.Logger
 
 	adm        *admission
+	size       *returnSize // when the sessions send their video back compact
+	sizing     sync.Mutex  // one sizeReturns at a time: the sessions see its decisions in order
 	mu         sync.Mutex
 	publishers map[string]*publisher // by resource id
 	admitting  int                   // publishers admitted, not registered yet
@@ -63,13 +65,14 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, outpu
 	}
 	s := &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, outputs: outputs, guard: guard,
 		log: log.With("component", "webrtc"), publishers: map[string]*publisher{}, viewers: map[string]*viewer{},
-		adm: newAdmission(cfg.MaxPublishers), stop: make(chan struct{})}
+		adm: newAdmission(cfg.MaxPublishers), size: newReturnSize(cfg.CompactAbove), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.measureCapacity()
 	return s, nil
 }
 
-// measureCapacity measures what a live session costs, once a second, while the service runs.
+// measureCapacity measures what a live session costs, once a second, while the service runs,
+// and sizes the video the sessions send back by how many run (returnSize).
 func (s *Service) measureCapacity() {
 	defer s.wg.Done()
 	tick := time.NewTicker(time.Second)
@@ -83,7 +86,29 @@ func (s *Service) measureCapacity() {
 			n := len(s.publishers)
 			s.mu.Unlock()
 			s.adm.measure(n)
+			s.sizeReturns()
 		}
+	}
+}
+
+// sizeReturns decides, by the number of live sessions, whether they send their video back
+// compact (returnSize), and tells every session. Called once a second and when a camera
+// joins (sessions that end are seen on the next second).
+func (s *Service) sizeReturns() {
+	s.sizing.Lock()
+	defer s.sizing.Unlock()
+	s.mu.Lock()
+	pubs := make([]*publisher, 0, len(s.publishers))
+	for _, p := range s.publishers {
+		pubs = append(pubs, p)
+	}
+	s.mu.Unlock()
+	compact, changed := s.size.update(len(pubs))
+	if changed {
+		s.log.Info("returned video size", "compact", compact, "sessions", len(pubs), "compact_above", s.size.above)
+	}
+	for _, p := range pubs {
+		p.bridge.setCompact(compact)
 	}
 }
 
@@ -392,6 +417,9 @@ type PeerStats struct {
 	// last frames, in milliseconds.
 	LatencyP50 float64 `json:"latency_p50_ms"`
 	LatencyP95 float64 `json:"latency_p95_ms"`
+	// Compact: the annotated video goes back at the compact width now (the pipeline's
+	// webrtc sink size is auto and the server is busy, or it is compact).
+	Compact bool `json:"compact"`
 }
 
 // Peers describes the live publishers.
@@ -413,7 +441,8 @@ func (s *Service) Peers() []PeerStats {
 			State: p.pc.ConnectionState().String(), Started: p.started, Viewers: viewers[p],
 			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesIn: st.FramesIn.Load(), FramesLost: st.FramesLost.Load(),
 			FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
-			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load()}
+			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load(),
+			Compact: p.bridge.returnCompact()}
 		lat := p.bridge.latency.snapshot()
 		if len(lat) > 0 {
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -127,8 +127,8 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	}
 	models, _ := filepath.Abs("../models")
 	text := testenv.PointPipeline(b, string(raw), catDir, models)
-	if os.Getenv("EBRCS_BENCH_COMPACT_RETURN") != "" {
-		text = compactReturn(b, text)
+	if size := os.Getenv("EBRCS_BENCH_RETURN_SIZE"); size != "" { // camera, compact or auto
+		text = returnSize(b, text, size)
 	}
 	if codec := os.Getenv("EBRCS_BENCH_RETURN_CODEC"); codec != "" { // h264: the annotated video back in H.264
 		text = strings.Replace(text, "type: webrtc\n  bitrate", "type: webrtc\n  codec: "+codec+"\n  bitrate", 1)
@@ -144,7 +144,9 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true, MaxPublishers: liveMaxPublishers}, oneSpec{spec}, env.mgr, nil, env.guard, quiet)
+	compactAbove, _ := strconv.Atoi(os.Getenv("EBRCS_BENCH_COMPACT_ABOVE")) // 0: the server's default
+	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true, MaxPublishers: liveMaxPublishers, CompactAbove: compactAbove},
+		oneSpec{spec}, env.mgr, nil, env.guard, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,18 +162,13 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	return env
 }
 
-// compactReturnLines are the live pipeline's commented-out lines that send the annotated
-// video back at 320 pixels wide.
-const compactReturnLines = "  # - element: videoscale\n  # - caps: video/x-raw,width=320,pixel-aspect-ratio=1/1\n"
-
-// compactReturn uncomments, in a live pipeline's text, the lines that send the annotated
-// video back smaller (EBRCS_BENCH_COMPACT_RETURN): the benchmark and the tests measure the
-// very lines the shipped file offers a store.
-func compactReturn(tb testing.TB, text string) string {
-	if !strings.Contains(text, compactReturnLines) {
-		tb.Fatalf("the live pipeline has no commented-out compact return lines %q", compactReturnLines)
+// returnSize sets a live pipeline's webrtc sink size (EBRCS_BENCH_RETURN_SIZE).
+func returnSize(tb testing.TB, text, size string) string {
+	const shipped = "\n  size: auto\n"
+	if !strings.Contains(text, shipped) {
+		tb.Fatalf("the live pipeline's sink has no %q", shipped)
 	}
-	return strings.Replace(text, compactReturnLines, strings.ReplaceAll(compactReturnLines, "# ", ""), 1)
+	return strings.Replace(text, shipped, "\n  size: "+size+"\n", 1)
 }
 
 // countEvents follows a session's SSE stream and sends the arrival time of every count event.

@@ -12,6 +12,7 @@ package liveload
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,9 @@ type Options struct {
 	Live bool `json:"live,omitempty"`
 	// Stagger spaces the sessions' starts (0: all start together once all are connected).
 	Stagger time.Duration `json:"stagger,omitempty"`
+	// Join, instead, spaces the sessions' arrivals: each connects (its WHIP offer) this long
+	// after the one before and sends at once, as cameras joining a running server do.
+	Join time.Duration `json:"join,omitempty"`
 	// Loss applies to every session's outgoing packets.
 	Loss *Loss `json:"loss,omitempty"`
 	// Hog keeps this many threads busy in the client process while sending (a saturated
@@ -111,15 +115,15 @@ type Session struct {
 	// SettledMs: from the last frame sent until the cart showed no product being recognised
 	// (-1: not within Options.Settle); the cart is read then.
 	SettledMs float64   `json:"settled_ms"`
-	PLIs      int64     `json:"plis"`           // keyframe requests the client sent
-	PLIsIn    int64     `json:"plis_in"`        // keyframe requests the server sent to the client
-	Dropped   int64     `json:"dropped"`        // packets the loss dropped
-	Lost      int       `json:"lost"`           // returned frames lost (incomplete)
-	Skipped   int       `json:"skipped"`        // returned frames not decoded, waiting for a keyframe
-	Codec     string    `json:"codec"`          // of the returned video
-	Size      string    `json:"size,omitempty"` // of the returned pictures (the last one), WxH
-	SentAt    []float64 `json:"sent_at"`        // ms after the first packet, per frame index
-	EndedMs   float64   `json:"ended_ms"`       // when the last frame was sent
+	PLIs      int64     `json:"plis"`            // keyframe requests the client sent
+	PLIsIn    int64     `json:"plis_in"`         // keyframe requests the server sent to the client
+	Dropped   int64     `json:"dropped"`         // packets the loss dropped
+	Lost      int       `json:"lost"`            // returned frames lost (incomplete)
+	Skipped   int       `json:"skipped"`         // returned frames not decoded, waiting for a keyframe
+	Codec     string    `json:"codec"`           // of the returned video
+	Sizes     string    `json:"sizes,omitempty"` // of the returned pictures, WxH, each change in order
+	SentAt    []float64 `json:"sent_at"`         // ms after the first packet, per frame index
+	EndedMs   float64   `json:"ended_ms"`        // when the last frame was sent
 	Error     string    `json:"error,omitempty"`
 }
 
@@ -164,31 +168,63 @@ func Run(ctx context.Context, clip *camclip.Clip, opts Options) (*Report, error)
 			c.close()
 		}
 	}()
-	for i := 0; i < opts.Sessions; i++ {
+	var mu sync.Mutex // clients and rep.Refused, while sessions join
+	var joinErr error
+	// join connects session i; nil when it was refused or failed.
+	join := func(i int) *client {
 		c, ref, err := connect(ctx, clip, opts, i)
-		if ref != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ref != nil:
 			rep.Refused = append(rep.Refused, *ref)
-			continue
+		case err != nil:
+			joinErr = cmp.Or(joinErr, err)
+		default:
+			clients = append(clients, c)
+			return c
 		}
-		if err != nil {
-			return nil, err
+		return nil
+	}
+	if opts.Join <= 0 {
+		for i := 0; i < opts.Sessions && joinErr == nil; i++ {
+			join(i)
 		}
-		clients = append(clients, c)
+		if joinErr != nil {
+			return nil, joinErr
+		}
 	}
 	stopHog := hog(opts.Hog)
 	defer stopHog()
 	var wg sync.WaitGroup
-	for i, c := range clients {
+	for i := range opts.Sessions {
+		mu.Lock()
+		var c *client
+		if opts.Join <= 0 && i < len(clients) {
+			c = clients[i]
+		}
+		mu.Unlock()
+		if opts.Join <= 0 && c == nil {
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if opts.Stagger > 0 {
+			if opts.Join > 0 {
+				time.Sleep(time.Duration(i) * opts.Join)
+				if c = join(i); c == nil {
+					return
+				}
+			} else if opts.Stagger > 0 {
 				time.Sleep(time.Duration(i) * opts.Stagger)
 			}
 			c.run(ctx, opts)
 		}()
 	}
 	wg.Wait()
+	if joinErr != nil {
+		return nil, joinErr
+	}
 	for _, c := range clients {
 		rep.Sessions = append(rep.Sessions, c.report())
 	}
@@ -244,7 +280,7 @@ type client struct {
 	lost        int
 	skipped     int
 	codec       string
-	size        string // the last returned picture's, WxH
+	sizes       string // the returned pictures' sizes, each change in order
 	cart        map[string]int
 	err         string
 
@@ -635,6 +671,7 @@ func (c *client) receive(t *webrtc.TrackRemote) {
 func (c *client) judge(dec *camclip.Decoder) {
 	defer close(c.decDone)
 	cols := c.clip.BlockCols()
+	lastW, lastH := 0, 0
 	for {
 		select {
 		case <-c.done:
@@ -643,7 +680,10 @@ func (c *client) judge(dec *camclip.Decoder) {
 			p := Picture{Stamp: -1}
 			n, ok := camclip.ReadStamp(d.Y, d.Width, d.Width, d.Height)
 			c.mu.Lock()
-			c.size = fmt.Sprintf("%dx%d", d.Width, d.Height)
+			if d.Width != lastW || d.Height != lastH {
+				lastW, lastH = d.Width, d.Height
+				c.sizes = strings.TrimSpace(fmt.Sprintf("%s %dx%d", c.sizes, d.Width, d.Height))
+			}
 			if !c.start.IsZero() {
 				p.AtMs = ms(d.At.Sub(c.start))
 			}
@@ -705,7 +745,7 @@ func (c *client) report() Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Session{ID: c.session, Sent: c.sent, FirstMs: -1, FirstStamp: -1, Pictures: c.pictures, Cart: c.cart,
-		PLIs: c.plis.Load(), PLIsIn: c.plisIn.Load(), Lost: c.lost, Skipped: c.skipped, Codec: c.codec, Size: c.size, Error: c.err}
+		PLIs: c.plis.Load(), PLIsIn: c.plisIn.Load(), Lost: c.lost, Skipped: c.skipped, Codec: c.codec, Sizes: c.sizes, Error: c.err}
 	if c.loss != nil {
 		s.Dropped = c.loss.dropped.Load()
 	}
