@@ -186,40 +186,32 @@ func Run(ctx context.Context, clip *camclip.Clip, opts Options) (*Report, error)
 		}
 		return nil
 	}
-	if opts.Join <= 0 {
-		for i := 0; i < opts.Sessions && joinErr == nil; i++ {
-			join(i)
-		}
-		if joinErr != nil {
-			return nil, joinErr
+	if opts.Join <= 0 { // everyone connects first
+		for i := 0; i < opts.Sessions; i++ {
+			if join(i); joinErr != nil {
+				return nil, joinErr
+			}
 		}
 	}
 	stopHog := hog(opts.Hog)
 	defer stopHog()
 	var wg sync.WaitGroup
-	for i := range opts.Sessions {
-		mu.Lock()
-		var c *client
-		if opts.Join <= 0 && i < len(clients) {
-			c = clients[i]
-		}
-		mu.Unlock()
-		if opts.Join <= 0 && c == nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if opts.Join > 0 {
+	if opts.Join > 0 {
+		for i := range opts.Sessions {
+			wg.Go(func() {
 				time.Sleep(time.Duration(i) * opts.Join)
-				if c = join(i); c == nil {
-					return
+				if c := join(i); c != nil {
+					c.run(ctx, opts)
 				}
-			} else if opts.Stagger > 0 {
+			})
+		}
+	} else {
+		for i, c := range clients {
+			wg.Go(func() {
 				time.Sleep(time.Duration(i) * opts.Stagger)
-			}
-			c.run(ctx, opts)
-		}()
+				c.run(ctx, opts)
+			})
+		}
 	}
 	wg.Wait()
 	if joinErr != nil {
