@@ -83,6 +83,13 @@ func startServer(t *testing.T, products []scenario.Product) *server {
 // it (webrtcPorts).
 func startServerWith(t *testing.T, products []scenario.Product, extraConfig string) *server {
 	t.Helper()
+	return startServerEdited(t, products, extraConfig, nil)
+}
+
+// startServerEdited is startServerWith with the shipped live pipeline's text passed through
+// editLive (nil: as shipped), for a test of one of its settings.
+func startServerEdited(t *testing.T, products []scenario.Product, extraConfig string, editLive func(string) string) *server {
+	t.Helper()
 	bin := ebrcsBinary(t)
 	dir := t.TempDir()
 	models, err := filepath.Abs("../models")
@@ -111,6 +118,20 @@ func startServerWith(t *testing.T, products []scenario.Product, extraConfig stri
 	}
 	for _, name := range []string{"live.yaml", "checkout.yaml"} {
 		shippedPipeline(t, name, filepath.Join(pipelines, name), catalog, models)
+	}
+	if editLive != nil {
+		live := filepath.Join(pipelines, "live.yaml")
+		raw, err := os.ReadFile(live)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := editLive(string(raw))
+		if edited == string(raw) {
+			t.Fatal("the edit left the live pipeline as shipped: its shape changed; update the test")
+		}
+		if err := os.WriteFile(live, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addr := freeAddr(t)
 	config := fmt.Sprintf(`addr: %q

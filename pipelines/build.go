@@ -30,6 +30,9 @@ type BuildContext struct {
 	release []func()
 	// leaky are the queues that drop frames by design (latest frame wins), to be counted.
 	leaky []*gst.Element
+	// elements are the pipeline's elements in file order, built before the sink (which may
+	// adjust them: see ReturnScaler).
+	elements []*gst.Element
 }
 
 // onRelease registers an undo for Built.Release (a signal handler to disconnect).
@@ -110,6 +113,7 @@ func Build(ctx *BuildContext) (*Built, error) {
 		b.chain = append(b.chain, el)
 	}
 
+	ctx.elements = b.chain[1:]
 	sink, err := sinkTypes[spec.Sink.Type].Build(ctx, spec.Sink.Params)
 	if err != nil {
 		return fail(&Error{File: spec.File, Pos: spec.Sink.Pos, Msg: fmt.Sprintf("sink (%s): %v", spec.Sink.Type, err)})

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -33,6 +34,12 @@ type MediaLink interface {
 	// AttachScaler hands over the switch between the camera's size and the compact one of a
 	// webrtc sink whose size is auto (see ReturnScaler), on every (re)build.
 	AttachScaler(s *ReturnScaler)
+	// AttachThinner hands over the switch between the full frame rate and half of it of a
+	// webrtc sink whose rate is auto (see ReturnThinner), on every (re)build.
+	AttachThinner(t *ReturnThinner)
+	// FrameThinned is called for every annotated frame not sent back because the video goes
+	// back at half rate.
+	FrameThinned()
 	// FrameSkipped is called for every decoded frame the analysis did not take: too late,
 	// or a newer frame came first.
 	FrameSkipped()
@@ -250,7 +257,9 @@ var webrtcSink = &EndpointType{
 		Field{Name: "size", Kind: FieldString, Default: ReturnAuto, Check: checkReturnSize,
 			Doc: "size of the video sent back: camera (the camera's), compact (compact_width wide, the height in proportion: encoding it, and every viewer's decoding, cost a quarter at 320 from 640), or auto (the camera's, and compact while the server runs more live sessions than it serves well at the camera's size)"},
 		Field{Name: "compact_width", Kind: FieldInt, Default: 320, Min: 64, Max: 3840,
-			Doc: "width of the compact video sent back (size compact, or auto when busy); a camera narrower than this is sent at its own size"}),
+			Doc: "width of the compact video sent back (size compact, or auto when busy); a camera narrower than this is sent at its own size"},
+		Field{Name: "rate", Kind: FieldString, Default: ReturnAuto, Check: checkReturnRate,
+			Doc: "frame rate of the video sent back: full (every analysed frame), half (every other one: the encoder's and every viewer's work halves, and so does the delay queued behind it), or auto (full, and half while the server runs far more live sessions than it serves well, so that past its capacity every session stays prompt and none starves)"}),
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
 		if ctx.Media == nil {
 			return nil, fmt.Errorf("a webrtc sink runs per WebRTC session: publish with WHIP (POST /whip/%s)", ctx.Spec.Name)
@@ -268,6 +277,20 @@ const (
 	ReturnAuto    = "auto"
 )
 
+// The webrtc sink's frame rates (its rate field; auto is ReturnAuto).
+const (
+	ReturnFull = "full"
+	ReturnHalf = "half"
+)
+
+func checkReturnRate(v any) error {
+	switch fmt.Sprint(v) {
+	case ReturnFull, ReturnHalf, ReturnAuto:
+		return nil
+	}
+	return fmt.Errorf("%q: want full, half or auto", v)
+}
+
 func checkReturnSize(v any) error {
 	switch fmt.Sprint(v) {
 	case ReturnCamera, ReturnCompact, ReturnAuto:
@@ -281,21 +304,35 @@ func checkReturnSize(v any) error {
 // or any size (the scaler then passes frames through untouched). The encoder starts anew at
 // the new size with a keyframe, which browsers and the clients decode without a gap. The
 // overlay has drawn at the camera's size before, so the annotations are scaled with the
-// picture. Safe for concurrent use.
+// picture; the overlays upstream (any element with a return-width property) are told the
+// width, and draw lines and text larger so that they stay legible once shrunk. Safe for
+// concurrent use.
 type ReturnScaler struct {
-	filter  *gst.Element
-	width   int
-	mu      sync.Mutex
-	compact bool
+	filter     *gst.Element
+	width      int
+	annotators []*gst.Element // upstream elements with a return-width property
+	mu         sync.Mutex
+	compact    bool
 }
 
-// newReturnScaler makes the scaler and its capsfilter, at the camera's size.
-func newReturnScaler(width int) (*ReturnScaler, *gst.Element, error) {
+// returnWidthProperty is the property of an annotating element (ebrcs_overlay) that says the
+// width its picture is sent at.
+const returnWidthProperty = "return-width"
+
+// newReturnScaler makes the scaler and its capsfilter, at the camera's size, for the
+// pipeline's elements upstream.
+func newReturnScaler(width int, upstream []*gst.Element) (*ReturnScaler, *gst.Element, error) {
 	scale, err := gst.NewElement("videoscale")
 	if err != nil {
 		return nil, nil, err
 	}
-	return &ReturnScaler{filter: capsFilter(returnCaps(false, width)), width: width}, scale, nil
+	r := &ReturnScaler{filter: capsFilter(returnCaps(false, width)), width: width}
+	for _, el := range upstream {
+		if _, err := el.GetPropertyType(returnWidthProperty); err == nil {
+			r.annotators = append(r.annotators, el)
+		}
+	}
+	return r, scale, nil
 }
 
 // returnCaps are the capsfilter's caps: at most the compact width, with square pixels
@@ -316,6 +353,15 @@ func (r *ReturnScaler) SetCompact(on bool) {
 		return
 	}
 	r.compact = on
+	// The annotators first: a frame drawn for the camera's size and then shrunk would show
+	// thin lines for a frame, one drawn larger and not shrunk only thick ones.
+	width := 0
+	if on {
+		width = r.width
+	}
+	for _, el := range r.annotators {
+		el.SetProperty(returnWidthProperty, width)
+	}
 	caps := gst.NewCapsFromString(returnCaps(on, r.width))
 	r.filter.SetProperty("caps", caps)
 	runtime.KeepAlive(caps)
@@ -327,6 +373,35 @@ func (r *ReturnScaler) Compact() bool {
 	defer r.mu.Unlock()
 	return r.compact
 }
+
+// ReturnThinner halves the frame rate of the video a webrtc sink sends back, while it plays:
+// at half rate every other analysed frame is dropped before the scaler and the encoder (the
+// analysis, and the annotations sent as data, still see every frame). Past a server's
+// capacity this is the cheapest way to keep every session prompt: the encoder's work and
+// every viewer's decoding halve, and no frame waits behind another. Safe for concurrent use.
+type ReturnThinner struct {
+	half  atomic.Bool
+	count uint64 // frames seen; touched by the streaming thread alone
+}
+
+// attach drops every other frame that leaves pad while the rate is half, telling dropped.
+func (r *ReturnThinner) attach(ctx *BuildContext, pad *gst.Pad, dropped func()) {
+	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
+		r.count++
+		if r.half.Load() && r.count%2 == 0 {
+			dropped()
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeOK
+	})
+	ctx.onRelease(func() { pad.RemoveProbe(id) })
+}
+
+// SetHalf sends every other frame back (true) or every one.
+func (r *ReturnThinner) SetHalf(on bool) { r.half.Store(on) }
+
+// Half says whether the video goes back at half rate.
+func (r *ReturnThinner) Half() bool { return r.half.Load() }
 
 func checkReturnCodec(v any) error {
 	switch strings.ToLower(fmt.Sprint(v)) {
@@ -423,12 +498,20 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		return nil, err
 	}
 	chain = append(chain, convert, capsFilter("video/x-raw,format=I420"))
+	// The webrtc sink's rate: after the annotations are taken (annotate, on the chain's first
+	// pad), before the scaler and the encoder, whose work it halves.
+	var thinner *ReturnThinner
+	if rate := p.String("rate"); rate == ReturnHalf || rate == ReturnAuto {
+		thinner = &ReturnThinner{}
+		thinner.SetHalf(rate == ReturnHalf)
+		thinner.attach(ctx, convert.GetStaticPad("src"), ctx.Media.FrameThinned)
+	}
 	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
 	// size and scaled with the picture; before the encoder, whose work it cuts.
 	var scaler *ReturnScaler
 	if size := p.String("size"); size == ReturnCompact || size == ReturnAuto {
 		var scale *gst.Element
-		if scaler, scale, err = newReturnScaler(p.Int("compact_width")); err != nil {
+		if scaler, scale, err = newReturnScaler(p.Int("compact_width"), ctx.elements); err != nil {
 			return nil, fmt.Errorf("webrtc sink: %v", err)
 		}
 		scaler.SetCompact(size == ReturnCompact)
@@ -456,6 +539,9 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
 	if scaler != nil && p.String("size") == ReturnAuto {
 		ctx.Media.AttachScaler(scaler)
+	}
+	if thinner != nil && p.String("rate") == ReturnAuto {
+		ctx.Media.AttachThinner(thinner)
 	}
 	return bin.Element, nil
 }

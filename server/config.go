@@ -143,12 +143,16 @@ type WebRTCConfig struct {
 	// sink size is auto send their video back compact; 0: three quarters of what the machine
 	// serves at the camera's size; -1: never.
 	CompactAbove int `yaml:"compact_above"`
+	// HalfRateAbove is the number of live cameras beyond which the pipelines whose webrtc
+	// sink rate is auto send every other frame back; 0: one and a half times what the
+	// machine serves at the camera's size; -1: never.
+	HalfRateAbove int `yaml:"half_rate_above"`
 }
 
 func (w WebRTCConfig) service() signaling.Config {
 	return signaling.Config{ICEServers: w.ICEServers, UDPPortMin: w.UDPPortMin, UDPPortMax: w.UDPPortMax,
 		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, ConnectTimeout: w.ConnectTimeout,
-		MaxPublishers: w.MaxPublishers, CompactAbove: w.CompactAbove}
+		MaxPublishers: w.MaxPublishers, CompactAbove: w.CompactAbove, HalfRateAbove: w.HalfRateAbove}
 }
 
 // CheckoutConfig is the `checkout:` section: sessions and video uploads.

@@ -55,6 +55,9 @@ type bridge struct {
 	// decided (busy), applied to the pipeline's scaler now and on every rebuild.
 	scaler  atomic.Pointer[pipelines.ReturnScaler]
 	compact atomic.Bool
+	// The same for its frame rate, when the sink's rate is auto: half is the decision.
+	thinner  atomic.Pointer[pipelines.ReturnThinner]
+	halfRate atomic.Bool
 
 	// onSource is called when a new pipeline instance starts taking frames, and
 	// requestPLI when a frame was lost: both ask the camera for a keyframe.
@@ -76,6 +79,7 @@ type Stats struct {
 	FramesSkipped  atomic.Int64 // decoded frames the analysis skipped (too late, or a newer one came first)
 	FramesOut      atomic.Int64 // encoded frames sent back
 	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (station outputs; latest frame won)
+	FramesThinned  atomic.Int64 // annotated frames not sent back: the video went back at half rate
 	KeyframesAsked atomic.Int64 // keyframe requests from our peers (PLI/FIR) passed to the encoder
 	PLIsSent       atomic.Int64 // keyframe requests we sent to the publisher
 }
@@ -112,6 +116,9 @@ func (b *bridge) AttachSource(src *app.Source) {
 // FrameSkipped implements pipelines.MediaLink.
 func (b *bridge) FrameSkipped() { b.stats.FramesSkipped.Add(1) }
 
+// FrameThinned implements pipelines.MediaLink.
+func (b *bridge) FrameThinned() { b.stats.FramesThinned.Add(1) }
+
 // AttachSink implements pipelines.MediaLink: every encoded frame goes to the outgoing track.
 func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	b.encoder.Store(encoder)
@@ -143,6 +150,27 @@ func (b *bridge) setCompact(on bool) {
 func (b *bridge) returnCompact() bool {
 	s := b.scaler.Load()
 	return s != nil && s.Compact()
+}
+
+// AttachThinner is the sink's rate switch (rate auto): it takes the service's decision now.
+func (b *bridge) AttachThinner(t *pipelines.ReturnThinner) {
+	b.thinner.Store(t)
+	t.SetHalf(b.halfRate.Load())
+}
+
+// setHalfRate sends every other frame back (the server is past its capacity) or every one,
+// when the pipeline's sink rate is auto; it is remembered for a pipeline built later.
+func (b *bridge) setHalfRate(on bool) {
+	b.halfRate.Store(on)
+	if t := b.thinner.Load(); t != nil {
+		t.SetHalf(on)
+	}
+}
+
+// returnHalfRate says whether the video goes back at half rate now.
+func (b *bridge) returnHalfRate() bool {
+	t := b.thinner.Load()
+	return t != nil && t.Half()
 }
 
 // send writes one encoded frame to the outgoing track and records its server-added latency.

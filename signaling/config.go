@@ -45,10 +45,15 @@ type Config struct {
 	// measured capacity (see admission); negative: no limit.
 	MaxPublishers int
 	// CompactAbove is the number of live sessions beyond which the ones whose pipeline's
-	// webrtc sink size is auto send their video back compact (see returnSize). 0: three
+	// webrtc sink size is auto send their video back compact (see returnStep). 0: three
 	// quarters of the sessions this machine serves at the camera's size (12 on 2 cores);
 	// negative: never.
 	CompactAbove int
+	// HalfRateAbove is the number of live sessions beyond which the ones whose pipeline's
+	// webrtc sink rate is auto send every other frame back (see returnStep). 0: one and a
+	// half times the sessions this machine serves at the camera's size (24 on 2 cores);
+	// negative: never.
+	HalfRateAbove int
 	// Elsewhere, when set, names a node with room for an offer this node cannot admit: it is
 	// answered 307 to that node instead of refused (more than one server, package cluster).
 	Elsewhere Elsewhere

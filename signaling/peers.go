@@ -98,7 +98,7 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	s.mu.Unlock()
 	// A camera that makes the server busy sends back compact from its first frame, and so
 	// do the others from their next.
-	s.sizeReturns()
+	s.shapeReturns()
 	// The pipeline is built while ICE and DTLS connect: its first frame is then processed
 	// as soon as it arrives.
 	p.startPipeline()

@@ -40,8 +40,9 @@ type Service struct {
 	log       *slog.Logger
 
 	adm        *admission
-	size       *returnSize // when the sessions send their video back compact
-	sizing     sync.Mutex  // one sizeReturns at a time: the sessions see its decisions in order
+	compact    *returnStep // when the sessions send their video back compact
+	halfRate   *returnStep // when they send every other frame back
+	shaping    sync.Mutex  // one shapeReturns at a time: the sessions see its decisions in order
 	mu         sync.Mutex
 	publishers map[string]*publisher // by resource id
 	admitting  int                   // publishers admitted, not registered yet
@@ -65,14 +66,15 @@ func NewService(cfg Config, specs SpecSource, checkouts *checkout.Manager, outpu
 	}
 	s := &Service{cfg: cfg, api: api, specs: specs, checkouts: checkouts, outputs: outputs, guard: guard,
 		log: log.With("component", "webrtc"), publishers: map[string]*publisher{}, viewers: map[string]*viewer{},
-		adm: newAdmission(cfg.MaxPublishers), size: newReturnSize(cfg.CompactAbove), stop: make(chan struct{})}
+		adm: newAdmission(cfg.MaxPublishers), compact: newReturnStep(cfg.CompactAbove, defaultCompactAbove()),
+		halfRate: newReturnStep(cfg.HalfRateAbove, defaultHalfRateAbove()), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.measureCapacity()
 	return s, nil
 }
 
 // measureCapacity measures what a live session costs, once a second, while the service runs,
-// and sizes the video the sessions send back by how many run (returnSize).
+// and shapes the video the sessions send back by how many run (returnStep).
 func (s *Service) measureCapacity() {
 	defer s.wg.Done()
 	tick := time.NewTicker(time.Second)
@@ -86,29 +88,34 @@ func (s *Service) measureCapacity() {
 			n := len(s.publishers)
 			s.mu.Unlock()
 			s.adm.measure(n)
-			s.sizeReturns()
+			s.shapeReturns()
 		}
 	}
 }
 
-// sizeReturns decides, by the number of live sessions, whether they send their video back
-// compact (returnSize), and tells every session. Called once a second and when a camera
-// joins (sessions that end are seen on the next second).
-func (s *Service) sizeReturns() {
-	s.sizing.Lock()
-	defer s.sizing.Unlock()
+// shapeReturns decides, by the number of live sessions, whether they send their video back
+// compact and at half rate (returnStep), and tells every session. Called once a second and
+// when a camera joins (sessions that end are seen on the next second).
+func (s *Service) shapeReturns() {
+	s.shaping.Lock()
+	defer s.shaping.Unlock()
 	s.mu.Lock()
 	pubs := make([]*publisher, 0, len(s.publishers))
 	for _, p := range s.publishers {
 		pubs = append(pubs, p)
 	}
 	s.mu.Unlock()
-	compact, changed := s.size.update(len(pubs))
+	compact, changed := s.compact.update(len(pubs))
 	if changed {
-		s.log.Info("returned video size", "compact", compact, "sessions", len(pubs), "compact_above", s.size.above)
+		s.log.Info("returned video size", "compact", compact, "sessions", len(pubs), "compact_above", s.compact.above)
+	}
+	half, changed := s.halfRate.update(len(pubs))
+	if changed {
+		s.log.Info("returned video rate", "half", half, "sessions", len(pubs), "half_rate_above", s.halfRate.above)
 	}
 	for _, p := range pubs {
 		p.bridge.setCompact(compact)
+		p.bridge.setHalfRate(half)
 	}
 }
 
@@ -420,6 +427,10 @@ type PeerStats struct {
 	// Compact: the annotated video goes back at the compact width now (the pipeline's
 	// webrtc sink size is auto and the server is busy, or it is compact).
 	Compact bool `json:"compact"`
+	// HalfRate: every other annotated frame goes back now (the webrtc sink rate is auto and
+	// the server is past its capacity); FramesThinned counts the frames left out so.
+	HalfRate      bool  `json:"half_rate"`
+	FramesThinned int64 `json:"frames_thinned"`
 }
 
 // Peers describes the live publishers.
@@ -442,7 +453,7 @@ func (s *Service) Peers() []PeerStats {
 			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesIn: st.FramesIn.Load(), FramesLost: st.FramesLost.Load(),
 			FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
 			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load(),
-			Compact: p.bridge.returnCompact()}
+			Compact: p.bridge.returnCompact(), HalfRate: p.bridge.returnHalfRate(), FramesThinned: st.FramesThinned.Load()}
 		lat := p.bridge.latency.snapshot()
 		if len(lat) > 0 {
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -128,7 +128,10 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	models, _ := filepath.Abs("../models")
 	text := testenv.PointPipeline(b, string(raw), catDir, models)
 	if size := os.Getenv("EBRCS_BENCH_RETURN_SIZE"); size != "" { // camera, compact or auto
-		text = returnSize(b, text, size)
+		text = sinkSetting(b, text, "size", size)
+	}
+	if rate := os.Getenv("EBRCS_BENCH_RETURN_RATE"); rate != "" { // full, half or auto
+		text = sinkSetting(b, text, "rate", rate)
 	}
 	if codec := os.Getenv("EBRCS_BENCH_RETURN_CODEC"); codec != "" { // h264: the annotated video back in H.264
 		text = strings.Replace(text, "type: webrtc\n  bitrate", "type: webrtc\n  codec: "+codec+"\n  bitrate", 1)
@@ -144,8 +147,10 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	compactAbove, _ := strconv.Atoi(os.Getenv("EBRCS_BENCH_COMPACT_ABOVE")) // 0: the server's default
-	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true, MaxPublishers: liveMaxPublishers, CompactAbove: compactAbove},
+	compactAbove, _ := strconv.Atoi(os.Getenv("EBRCS_BENCH_COMPACT_ABOVE"))    // 0: the server's default
+	halfRateAbove, _ := strconv.Atoi(os.Getenv("EBRCS_BENCH_HALF_RATE_ABOVE")) // 0: the server's default
+	env.rtc, err = signaling.NewService(signaling.Config{LoopbackOnly: true, MaxPublishers: liveMaxPublishers,
+		CompactAbove: compactAbove, HalfRateAbove: halfRateAbove},
 		oneSpec{spec}, env.mgr, nil, env.guard, quiet)
 	if err != nil {
 		b.Fatal(err)
@@ -162,13 +167,14 @@ func newLiveEnv(b testing.TB, maxSessions int, skip ...string) *liveEnv {
 	return env
 }
 
-// returnSize sets a live pipeline's webrtc sink size (EBRCS_BENCH_RETURN_SIZE).
-func returnSize(tb testing.TB, text, size string) string {
-	const shipped = "\n  size: auto\n"
+// sinkSetting sets a live pipeline's webrtc sink size or rate (EBRCS_BENCH_RETURN_SIZE,
+// _RATE), both shipped auto.
+func sinkSetting(tb testing.TB, text, field, value string) string {
+	shipped := "\n  " + field + ": auto\n"
 	if !strings.Contains(text, shipped) {
 		tb.Fatalf("the live pipeline's sink has no %q", shipped)
 	}
-	return strings.Replace(text, shipped, "\n  size: "+size+"\n", 1)
+	return strings.Replace(text, shipped, "\n  "+field+": "+value+"\n", 1)
 }
 
 // countEvents follows a session's SSE stream and sends the arrival time of every count event.

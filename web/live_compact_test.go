@@ -63,3 +63,94 @@ func checkReturnSizes(t *testing.T, r liveResult, want []string) {
 		}
 	}
 }
+
+// With the shipped rate, auto, every frame goes back while the server is within its
+// capacity and every other one past it: here past it from 2 sessions
+// (EBRCS_BENCH_HALF_RATE_ABOVE=1; the size stays the camera's, so the rate alone changes).
+// The first camera gets every frame back while alone, then every other one, as the second
+// does from its start; each picture that comes back is undamaged and readable, the carts
+// exact (the analysis still sees every frame), and the server counts the frames it left out.
+func TestLiveHalfRateFollowsLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams a camera clip from two clients")
+	}
+	t.Setenv("EBRCS_BENCH_COMPACT_ABOVE", "-1")
+	t.Setenv("EBRCS_BENCH_HALF_RATE_ABOVE", "1")
+	const join = 3 * time.Second
+	env := newLiveEnv(t, 8)
+	clip := savedClip(t, env, shortClip(env.products))
+	r := runLiveLoad(t, env, clip, liveload.Options{Sessions: 2, Join: join}, "half rate")
+	if len(r.rep.Sessions) != 2 {
+		t.Fatalf("%d sessions, want 2", len(r.rep.Sessions))
+	}
+	joinMs := float64(join / time.Millisecond)
+	for i, s := range r.rep.Sessions {
+		// The first session's frames sent alone (until shortly before the second joins),
+		// and every session's frames sent together (from shortly after).
+		alone := backShare(s, 0, joinMs-300)
+		bothFrom := joinMs + 700 // the first session's time
+		if i == 1 {
+			bothFrom = 700
+		}
+		together := backShare(s, bothFrom, 1e9)
+		p := r.peers[s.ID]
+		t.Logf("session %d: %d/%d frames back, alone %.2f, together %.2f, longest gap %d frames, %d damaged, %d unreadable, cart %v; server: %d thinned",
+			i, s.Back, s.Expected, alone, together, longestStampGap(s), s.Damaged, s.Unreadable, s.Cart, p.FramesThinned)
+		if i == 0 && alone < 0.97 {
+			t.Errorf("session 0 got %.2f of its frames back while alone, want every one", alone)
+		}
+		if together < 0.4 || together > 0.6 {
+			t.Errorf("session %d got %.2f of its frames back with two running, want half", i, together)
+		}
+		if g := longestStampGap(s); g > 4 {
+			t.Errorf("session %d: %d frames in a row missing, want every other one back", i, g-1)
+		}
+		if s.Damaged > 0 || s.Unreadable > 0 {
+			t.Errorf("session %d: %d damaged and %d unreadable pictures", i, s.Damaged, s.Unreadable)
+		}
+		if fmt.Sprint(s.Cart) != fmt.Sprint(r.clip.Truth.Items) {
+			t.Errorf("session %d: cart %v, ground truth %v", i, s.Cart, r.clip.Truth.Items)
+		}
+		if p.FramesThinned == 0 || !p.HalfRate {
+			t.Errorf("session %d: the server says half rate %v, %d frames thinned", i, p.HalfRate, p.FramesThinned)
+		}
+	}
+}
+
+// backShare is the share of a session's frames sent between from and to (ms after its first
+// packet, after its first picture's frame) whose pictures came back.
+func backShare(s liveload.Session, from, to float64) float64 {
+	back := map[int]bool{}
+	for _, p := range s.Pictures {
+		back[p.Stamp] = true
+	}
+	sent, got := 0, 0
+	for i, at := range s.SentAt {
+		if i <= s.FirstStamp || at < from || at > to {
+			continue
+		}
+		sent++
+		if back[i] {
+			got++
+		}
+	}
+	if sent == 0 {
+		return 0
+	}
+	return float64(got) / float64(sent)
+}
+
+// longestStampGap is the largest step between the stamps of consecutive readable pictures.
+func longestStampGap(s liveload.Session) int {
+	gap, last := 0, -1
+	for _, p := range s.Pictures {
+		if p.Stamp < 0 {
+			continue
+		}
+		if last >= 0 && p.Stamp-last > gap {
+			gap = p.Stamp - last
+		}
+		last = p.Stamp
+	}
+	return gap
+}

@@ -16,6 +16,23 @@ type style struct {
 	roi, match, unknown, pending, text, panel rgba
 	lineWidth                                 int     // at 480 px of frame height
 	fontSize                                  float64 // px at 480 px of frame height
+	returnWidth                               int     // the width the picture is shrunk to after drawing (0: none)
+}
+
+// sizing returns the factors that line widths and text sizes (declared for a 480-line frame)
+// are multiplied by on a frame of bounds b. When the picture is shrunk after drawing
+// (returnWidth), lines are drawn that much wider, so that they keep their width in pixels in
+// the picture sent: at 320 from 640 a 2 px ROI outline would otherwise be 1 px, and 4:2:0
+// video keeps one colour sample per 2×2 pixels, so the outline would lose its colour. Text
+// and its padding grow by the square root of that: 13 px at 320×240 instead of 9 (not
+// legible), without labels and the cart covering twice the share of the picture.
+func (st *style) sizing(b image.Rectangle) (line, text float64) {
+	k := float64(b.Dy()) / 480
+	if st.returnWidth <= 0 || st.returnWidth >= b.Dx() {
+		return k, k
+	}
+	shrink := float64(st.returnWidth) / float64(b.Dx())
+	return k / shrink, k / math.Sqrt(shrink)
 }
 
 // maxCartLines is how many cart lines are listed before "+N more".
@@ -39,13 +56,13 @@ type scene struct {
 // shapes (may be nil) keeps the ROI outline's pixels for the next frame.
 func drawFrame(c surface, text *textRenderer, st *style, f *framemeta.Frame, shapes *shapeCache) error {
 	b := c.bounds()
-	k := float64(b.Dy()) / 480 // sizes are declared for a 480-line frame
-	if err := text.setSize(math.Max(4, st.fontSize*k)); err != nil {
+	kLine, kText := st.sizing(b)
+	if err := text.setSize(math.Max(4, st.fontSize*kText)); err != nil {
 		return err
 	}
 	s := scene{c: c, text: text, st: st, f: f, shapes: shapes, sx: 1, sy: 1,
-		lw:  max(1, int(math.Round(float64(st.lineWidth)*k))),
-		pad: max(2, int(math.Round(4*k))),
+		lw:  max(1, int(math.Round(float64(st.lineWidth)*kLine))),
+		pad: max(2, int(math.Round(4*kText))),
 	}
 	if f.Width > 0 && f.Height > 0 {
 		s.sx, s.sy = float64(b.Dx())/float64(f.Width), float64(b.Dy())/float64(f.Height)

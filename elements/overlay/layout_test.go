@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"image"
+	"math"
 	"testing"
 
 	"github.com/ebrcs/ebrcs/elements/framemeta"
@@ -55,5 +56,27 @@ func TestLabelsInTheShoppersWords(t *testing.T) {
 		if got := statusText(st); got != want {
 			t.Errorf("statusText(%s) = %q, want %q", st, got, want)
 		}
+	}
+}
+
+// Told that its 640×480 picture is sent 320 wide (return-width, set by a compact webrtc
+// sink), the overlay draws the lines twice as wide, so a 2 px outline is still 2 px in the
+// picture sent, and text √2 larger (13 px there instead of 9); not shrunk (0, or a width
+// at least the frame's), it draws as declared.
+func TestLinesKeepTheirWidthWhenThePictureIsShrunk(t *testing.T) {
+	frame := image.Rect(0, 0, 640, 480)
+	for _, c := range []struct {
+		returnWidth      int
+		wantLine, wantTx float64
+	}{{0, 1, 1}, {640, 1, 1}, {1280, 1, 1}, {320, 2, 1.4142}, {160, 4, 2}} {
+		st := readStyle(declared{PropReturnWidth: c.returnWidth})
+		line, text := st.sizing(frame)
+		if math.Abs(line-c.wantLine) > 1e-3 || math.Abs(text-c.wantTx) > 1e-3 {
+			t.Errorf("return-width %d: lines ×%.3f, text ×%.3f; want ×%.3f and ×%.3f", c.returnWidth, line, text, c.wantLine, c.wantTx)
+		}
+	}
+	// A 240-line frame (drawn after a scaler, not shrunk after) halves both, as declared.
+	if line, text := readStyle(declared(nil)).sizing(image.Rect(0, 0, 320, 240)); line != 0.5 || text != 0.5 {
+		t.Errorf("a 320×240 frame: lines ×%.3f, text ×%.3f, want ×0.5", line, text)
 	}
 }

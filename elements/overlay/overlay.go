@@ -34,6 +34,7 @@ const (
 	PropLineWidth    = "line-width"
 	PropFont         = "font"
 	PropFontSize     = "font-size"
+	PropReturnWidth  = "return-width"
 )
 
 // The optional interfaces of goelement that Overlay implements: a renamed method fails to
@@ -80,6 +81,10 @@ var properties = []goelement.Property{
 		Doc: "Font file (.ttf, .otf or .ttc) tried first; empty: Noto Sans CJK, then DejaVu Sans. Runes a font lacks come from the next font that has them"},
 	{Name: PropFontSize, Kind: goelement.Double, Default: 18.0, Min: 4, Max: 200, Mutable: true,
 		Doc: "Text size in pixels at 480 lines of frame height (scaled with the frame)"},
+	// Set by the webrtc sink (pipelines.ReturnScaler) while it sends the video back compact:
+	// the overlay draws at the camera's size, and the picture is then shrunk.
+	{Name: PropReturnWidth, Kind: goelement.Int, Default: 0, Min: 0, Max: 7680, Mutable: true,
+		Doc: "Width the picture is sent at when a scaler after the overlay shrinks it (a webrtc sink's compact size sets it): lines are drawn wider so they keep their width in pixels there (a 1 px line loses its colour in 4:2:0 video), text larger so it stays legible; 0: sent as drawn"},
 }
 
 func colorProperty(name, def, doc string) goelement.Property {
@@ -116,6 +121,7 @@ func readStyle(p propReader) *style {
 		roi: col(PropROIColor), match: col(PropMatchColor), unknown: col(PropUnknownColor),
 		pending: col(PropPendingColor), text: col(PropTextColor), panel: col(PropPanelColor),
 		lineWidth: p.Int(PropLineWidth), fontSize: p.Double(PropFontSize),
+		returnWidth: p.Int(PropReturnWidth),
 	}
 }
 
