@@ -32,10 +32,12 @@ type MediaLink interface {
 	AttachSource(src *app.Source)
 	AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element)
 	// AttachScaler hands over the switch between the camera's size and the compact one of a
-	// webrtc sink whose size is auto (see ReturnScaler), on every (re)build.
+	// webrtc sink whose size is compact or auto (see ReturnScaler; the link may switch it when
+	// it is Auto), on every (re)build.
 	AttachScaler(s *ReturnScaler)
 	// AttachThinner hands over the switch between the full frame rate and half of it of a
-	// webrtc sink whose rate is auto (see ReturnThinner), on every (re)build.
+	// webrtc sink whose rate is half or auto (see ReturnThinner; the link may switch it when
+	// it is Auto), on every (re)build.
 	AttachThinner(t *ReturnThinner)
 	// FrameThinned is called for every annotated frame not sent back because the video goes
 	// back at half rate.
@@ -311,6 +313,7 @@ type ReturnScaler struct {
 	filter     *gst.Element
 	width      int
 	annotators []*gst.Element // upstream elements with a return-width property
+	auto       bool           // the sink's size is auto: the server switches it
 	mu         sync.Mutex
 	compact    bool
 }
@@ -321,12 +324,12 @@ const returnWidthProperty = "return-width"
 
 // newReturnScaler makes the scaler and its capsfilter, at the camera's size, for the
 // pipeline's elements upstream.
-func newReturnScaler(width int, upstream []*gst.Element) (*ReturnScaler, *gst.Element, error) {
+func newReturnScaler(width int, auto bool, upstream []*gst.Element) (*ReturnScaler, *gst.Element, error) {
 	scale, err := gst.NewElement("videoscale")
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &ReturnScaler{filter: capsFilter(returnCaps(false, width)), width: width}
+	r := &ReturnScaler{filter: capsFilter(returnCaps(false, width)), width: width, auto: auto}
 	for _, el := range upstream {
 		if _, err := el.GetPropertyType(returnWidthProperty); err == nil {
 			r.annotators = append(r.annotators, el)
@@ -367,6 +370,9 @@ func (r *ReturnScaler) SetCompact(on bool) {
 	runtime.KeepAlive(caps)
 }
 
+// Auto says whether the sink's size is auto (else it is fixed at compact).
+func (r *ReturnScaler) Auto() bool { return r.auto }
+
 // Compact says whether the video goes back at the compact width.
 func (r *ReturnScaler) Compact() bool {
 	r.mu.Lock()
@@ -380,6 +386,7 @@ func (r *ReturnScaler) Compact() bool {
 // capacity this is the cheapest way to keep every session prompt: the encoder's work and
 // every viewer's decoding halve, and no frame waits behind another. Safe for concurrent use.
 type ReturnThinner struct {
+	auto  bool // the sink's rate is auto: the server switches it
 	half  atomic.Bool
 	count uint64 // frames seen; touched by the streaming thread alone
 }
@@ -396,6 +403,9 @@ func (r *ReturnThinner) attach(ctx *BuildContext, pad *gst.Pad, dropped func()) 
 	})
 	ctx.onRelease(func() { pad.RemoveProbe(id) })
 }
+
+// Auto says whether the sink's rate is auto (else it is fixed at half).
+func (r *ReturnThinner) Auto() bool { return r.auto }
 
 // SetHalf sends every other frame back (true) or every one.
 func (r *ReturnThinner) SetHalf(on bool) { r.half.Store(on) }
@@ -502,7 +512,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	// pad), before the scaler and the encoder, whose work it halves.
 	var thinner *ReturnThinner
 	if rate := p.String("rate"); rate == ReturnHalf || rate == ReturnAuto {
-		thinner = &ReturnThinner{}
+		thinner = &ReturnThinner{auto: rate == ReturnAuto}
 		thinner.SetHalf(rate == ReturnHalf)
 		thinner.attach(ctx, convert.GetStaticPad("src"), ctx.Media.FrameThinned)
 	}
@@ -511,7 +521,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	var scaler *ReturnScaler
 	if size := p.String("size"); size == ReturnCompact || size == ReturnAuto {
 		var scale *gst.Element
-		if scaler, scale, err = newReturnScaler(p.Int("compact_width"), ctx.elements); err != nil {
+		if scaler, scale, err = newReturnScaler(p.Int("compact_width"), size == ReturnAuto, ctx.elements); err != nil {
 			return nil, fmt.Errorf("webrtc sink: %v", err)
 		}
 		scaler.SetCompact(size == ReturnCompact)
@@ -537,10 +547,10 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		annotate(ctx, chain[0])
 	}
 	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
-	if scaler != nil && p.String("size") == ReturnAuto {
+	if scaler != nil {
 		ctx.Media.AttachScaler(scaler)
 	}
-	if thinner != nil && p.String("rate") == ReturnAuto {
+	if thinner != nil {
 		ctx.Media.AttachThinner(thinner)
 	}
 	return bin.Element, nil

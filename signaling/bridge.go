@@ -131,17 +131,20 @@ func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	}})
 }
 
-// AttachScaler is the sink's size switch (size auto): it takes the service's decision now.
+// AttachScaler is the sink's size switch: when its size is auto, it takes the service's
+// decision now.
 func (b *bridge) AttachScaler(s *pipelines.ReturnScaler) {
 	b.scaler.Store(s)
-	s.SetCompact(b.compact.Load())
+	if s.Auto() {
+		s.SetCompact(b.compact.Load())
+	}
 }
 
 // setCompact sends the video back compact (the server is busy) or at the camera's size, when
 // the pipeline's sink size is auto; it is remembered for a pipeline built later.
 func (b *bridge) setCompact(on bool) {
 	b.compact.Store(on)
-	if s := b.scaler.Load(); s != nil {
+	if s := b.scaler.Load(); s != nil && s.Auto() {
 		s.SetCompact(on)
 	}
 }
@@ -152,17 +155,20 @@ func (b *bridge) returnCompact() bool {
 	return s != nil && s.Compact()
 }
 
-// AttachThinner is the sink's rate switch (rate auto): it takes the service's decision now.
+// AttachThinner is the sink's rate switch: when its rate is auto, it takes the service's
+// decision now.
 func (b *bridge) AttachThinner(t *pipelines.ReturnThinner) {
 	b.thinner.Store(t)
-	t.SetHalf(b.halfRate.Load())
+	if t.Auto() {
+		t.SetHalf(b.halfRate.Load())
+	}
 }
 
 // setHalfRate sends every other frame back (the server is past its capacity) or every one,
 // when the pipeline's sink rate is auto; it is remembered for a pipeline built later.
 func (b *bridge) setHalfRate(on bool) {
 	b.halfRate.Store(on)
-	if t := b.thinner.Load(); t != nil {
+	if t := b.thinner.Load(); t != nil && t.Auto() {
 		t.SetHalf(on)
 	}
 }

@@ -428,7 +428,8 @@ type PeerStats struct {
 	// webrtc sink size is auto and the server is busy, or it is compact).
 	Compact bool `json:"compact"`
 	// HalfRate: every other annotated frame goes back now (the webrtc sink rate is auto and
-	// the server is past its capacity); FramesThinned counts the frames left out so.
+	// the server is past its capacity, or it is half); FramesThinned counts the frames left
+	// out so.
 	HalfRate      bool  `json:"half_rate"`
 	FramesThinned int64 `json:"frames_thinned"`
 }

@@ -12,7 +12,8 @@ import (
 // The live pipeline's compact return (its webrtc sink's size: compact) sends the annotated
 // video back at 320×240 from a 640×480 camera, and nothing else changes: every frame comes
 // back, none damaged (its blocks compared with the camera's at that scale), each stamp
-// readable, and the carts exact, recognition still cropping the camera's full picture.
+// readable, and the carts exact, recognition still cropping the camera's full picture; the
+// server's peer statistics say compact.
 func TestLiveCompactReturn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams a camera clip from two clients")
@@ -22,6 +23,11 @@ func TestLiveCompactReturn(t *testing.T) {
 	clip := savedClip(t, env, shortClip(env.products))
 	r := runLiveLoad(t, env, clip, liveload.Options{Sessions: 2}, "compact")
 	checkReturnSizes(t, r, []string{"320x240", "320x240"})
+	for _, s := range r.rep.Sessions { // the server's statistics say so too
+		if p := r.peers[s.ID]; !p.Compact {
+			t.Errorf("session %s: the server's peer statistics say compact %v", s.ID, p.Compact)
+		}
+	}
 }
 
 // With the shipped size, auto, the video goes back at the camera's size while the server has
