@@ -134,6 +134,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`5:5: element name "a" is used twice`}},
 		{"webrtc sink size", "source: {type: webrtc}\nsink: {type: webrtc, size: small}\n",
 			[]string{`2:28: sink.size: "small": want camera, compact or auto`}},
+		{"webrtc sink rate", "source: {type: webrtc}\nsink: {type: webrtc, rate: 10}\n",
+			[]string{`2:28: sink.rate: "10": want full, half or auto`}},
 		{"invalid YAML", "source: {type: test\nsink: {type: fake}\n",
 			[]string{`invalid YAML`}},
 		{"not a mapping", "- a\n- b\n", []string{`1:1: a pipeline file must be a mapping`}},

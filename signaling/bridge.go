@@ -51,13 +51,9 @@ type bridge struct {
 
 	encoder atomic.Pointer[gst.Element]
 	sinkEl  atomic.Pointer[gst.Element]
-	// The returned video's size, when the sink's size is auto: compact is what the service
-	// decided (busy), applied to the pipeline's scaler now and on every rebuild.
-	scaler  atomic.Pointer[pipelines.ReturnScaler]
-	compact atomic.Bool
-	// The same for its frame rate, when the sink's rate is auto: half is the decision.
-	thinner  atomic.Pointer[pipelines.ReturnThinner]
-	halfRate atomic.Bool
+	// The returned video's size (on: compact) and frame rate (on: half), as the service
+	// decides them for sinks whose size or rate is auto.
+	size, rate returnSwitch
 
 	// onSource is called when a new pipeline instance starts taking frames, and
 	// requestPLI when a frame was lost: both ask the camera for a keyframe.
@@ -131,52 +127,51 @@ func (b *bridge) AttachSink(sink *app.Sink, encoder, frameQueue *gst.Element) {
 	}})
 }
 
-// AttachScaler is the sink's size switch: when its size is auto, it takes the service's
-// decision now.
+// AttachScaler implements pipelines.MediaLink: the sink's size switch (on: compact).
 func (b *bridge) AttachScaler(s *pipelines.ReturnScaler) {
-	b.scaler.Store(s)
-	if s.Auto() {
-		s.SetCompact(b.compact.Load())
-	}
+	b.size.attach(s.Auto(), s.SetCompact, s.Compact)
 }
 
-// setCompact sends the video back compact (the server is busy) or at the camera's size, when
-// the pipeline's sink size is auto; it is remembered for a pipeline built later.
-func (b *bridge) setCompact(on bool) {
-	b.compact.Store(on)
-	if s := b.scaler.Load(); s != nil && s.Auto() {
-		s.SetCompact(on)
-	}
-}
-
-// returnCompact says whether the video goes back compact now.
-func (b *bridge) returnCompact() bool {
-	s := b.scaler.Load()
-	return s != nil && s.Compact()
-}
-
-// AttachThinner is the sink's rate switch: when its rate is auto, it takes the service's
-// decision now.
+// AttachThinner implements pipelines.MediaLink: the sink's rate switch (on: half).
 func (b *bridge) AttachThinner(t *pipelines.ReturnThinner) {
-	b.thinner.Store(t)
-	if t.Auto() {
-		t.SetHalf(b.halfRate.Load())
+	b.rate.attach(t.Auto(), t.SetHalf, t.Half)
+}
+
+// returnSwitch is one switch of a session's returned video, its size or its rate: the
+// service's decision (set), applied to the pipeline's switch when the sink's setting is auto,
+// now and on every rebuild (attach); a fixed setting is only reported (on).
+type returnSwitch struct {
+	mu       sync.Mutex
+	decision bool
+	auto     bool
+	apply    func(on bool) // nil until a pipeline attaches its switch
+	state    func() bool
+}
+
+func (r *returnSwitch) attach(auto bool, apply func(bool), state func() bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.auto, r.apply, r.state = auto, apply, state
+	if auto {
+		apply(r.decision)
 	}
 }
 
-// setHalfRate sends every other frame back (the server is past its capacity) or every one,
-// when the pipeline's sink rate is auto; it is remembered for a pipeline built later.
-func (b *bridge) setHalfRate(on bool) {
-	b.halfRate.Store(on)
-	if t := b.thinner.Load(); t != nil && t.Auto() {
-		t.SetHalf(on)
+// set takes the service's decision; it is remembered for a pipeline built later.
+func (r *returnSwitch) set(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.decision = on
+	if r.apply != nil && r.auto {
+		r.apply(on)
 	}
 }
 
-// returnHalfRate says whether the video goes back at half rate now.
-func (b *bridge) returnHalfRate() bool {
-	t := b.thinner.Load()
-	return t != nil && t.Half()
+// on says whether the pipeline's switch is on now.
+func (r *returnSwitch) on() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state != nil && r.state()
 }
 
 // send writes one encoded frame to the outgoing track and records its server-added latency.

@@ -96,8 +96,8 @@ func (s *Service) startPublisher(ctx context.Context, spec *pipelines.Spec, sess
 	s.publishers[p.id] = p
 	s.wg.Add(1)
 	s.mu.Unlock()
-	// A camera that makes the server busy sends back compact from its first frame, and so
-	// do the others from their next.
+	// A camera that makes the server busy (or past its capacity) sends back compact (at
+	// half rate) from its first frame, and so do the others from their next.
 	s.shapeReturns()
 	// The pipeline is built while ICE and DTLS connect: its first frame is then processed
 	// as soon as it arrives.

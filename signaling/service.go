@@ -114,8 +114,8 @@ func (s *Service) shapeReturns() {
 		s.log.Info("returned video rate", "half", half, "sessions", len(pubs), "half_rate_above", s.halfRate.above)
 	}
 	for _, p := range pubs {
-		p.bridge.setCompact(compact)
-		p.bridge.setHalfRate(half)
+		p.bridge.size.set(compact)
+		p.bridge.rate.set(half)
 	}
 }
 
@@ -454,7 +454,7 @@ func (s *Service) Peers() []PeerStats {
 			PacketsIn: st.PacketsIn.Load(), PacketsDropped: st.PacketsDropped.Load(), FramesIn: st.FramesIn.Load(), FramesLost: st.FramesLost.Load(),
 			FramesSkipped: st.FramesSkipped.Load(), FramesOut: st.FramesOut.Load(),
 			FramesDropped: st.FramesDropped.Load(), KeyframesAsked: st.KeyframesAsked.Load(), PLIsSent: st.PLIsSent.Load(),
-			Compact: p.bridge.returnCompact(), HalfRate: p.bridge.returnHalfRate(), FramesThinned: st.FramesThinned.Load()}
+			Compact: p.bridge.size.on(), HalfRate: p.bridge.rate.on(), FramesThinned: st.FramesThinned.Load()}
 		lat := p.bridge.latency.snapshot()
 		if len(lat) > 0 {
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -104,10 +104,11 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if m.s.WebRTC != nil {
 		peers := m.s.WebRTC.Peers()
-		var in, dropped, out, skipped, encDropped, lost int64
+		var in, dropped, out, skipped, encDropped, lost, thinned int64
 		for _, p := range peers {
 			in, dropped, out, skipped, encDropped = in+p.PacketsIn, dropped+p.PacketsDropped, out+p.FramesOut, skipped+p.FramesSkipped, encDropped+p.FramesDropped
 			lost += p.FramesLost
+			thinned += p.FramesThinned
 		}
 		ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(len(peers)))
 		ch <- prometheus.MustNewConstMetric(descPeerPkts, prometheus.CounterValue, float64(in), "received")
@@ -116,6 +117,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(skipped), "skipped_by_analysis")
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(encDropped), "dropped_by_encoder")
 		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(lost), "lost")
+		ch <- prometheus.MustNewConstMetric(descPeerFrms, prometheus.CounterValue, float64(thinned), "thinned_for_half_rate")
 	}
 }
 
