@@ -45,9 +45,9 @@ type MediaLink interface {
 	// FrameSkipped is called for every decoded frame the analysis did not take: too late,
 	// or a newer frame came first.
 	FrameSkipped()
-	// Annotate is called with the analysis results of every frame the webrtc sink encodes
-	// (on the streaming thread; f is valid during the call only), so that they can also be
-	// sent as data.
+	// Annotate is called with the analysis results of every analysed frame that reaches the
+	// webrtc sink, thinned ones included (on the streaming thread; f is valid during the call
+	// only), so that they can also be sent as data.
 	Annotate(f *framemeta.Frame, pts time.Duration)
 }
 
@@ -261,7 +261,7 @@ var webrtcSink = &EndpointType{
 		Field{Name: "compact_width", Kind: FieldInt, Default: 320, Min: 64, Max: 3840,
 			Doc: "width of the compact video sent back (size compact, or auto when busy); a camera narrower than this is sent at its own size"},
 		Field{Name: "rate", Kind: FieldString, Default: ReturnAuto, Check: checkReturnRate,
-			Doc: "frame rate of the video sent back: full (every analysed frame), half (every other one: the encoder's and every viewer's work halves, and so does the delay queued behind it), or auto (full, and half while the server runs far more live sessions than it serves well, so that past its capacity every session stays prompt and none starves)"}),
+			Doc: "frame rate of the video sent back: full (every analysed frame), half (every other one, analysed and counted but neither drawn on by the closing overlay nor encoded: the overlay's, the encoder's and every viewer's work halves, and so does the delay queued behind it), or auto (full, and half while the server runs far more live sessions than it serves well, so that past its capacity every session stays prompt and none starves)"}),
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
 		if ctx.Media == nil {
 			return nil, fmt.Errorf("a webrtc sink runs per WebRTC session: publish with WHIP (POST /whip/%s)", ctx.Spec.Name)
@@ -381,34 +381,62 @@ func (r *ReturnScaler) Compact() bool {
 }
 
 // ReturnThinner halves the frame rate of the video a webrtc sink sends back, while it plays:
-// at half rate every other analysed frame is dropped before the scaler and the encoder (the
-// analysis, and the annotations sent as data, still see every frame). Past a server's
-// capacity this is the cheapest way to keep every session prompt: the encoder's work and
-// every viewer's decoding halve, and no frame waits behind another. Safe for concurrent use.
+// at half rate every other analysed frame is dropped where the annotations are taken (see
+// returnTap: before the pipeline's closing overlay, or the sink's converter), so that neither
+// the overlay, nor the scaler, nor the encoder works on a frame nobody will see. The analysis,
+// and the annotations sent as data, still see every frame. Past a server's capacity this is
+// the cheapest way to keep every session prompt: the overlay's, the encoder's and every
+// viewer's work halve, and no frame waits behind another. The encoder's keyframe interval,
+// counted in frames it encodes, halves with it, so that a keyframe still comes as often in
+// time. Safe for concurrent use.
 type ReturnThinner struct {
-	auto  bool // the sink's rate is auto: the server switches it
-	half  atomic.Bool
-	count uint64 // frames seen; touched by the streaming thread alone
+	auto     bool // the sink's rate is auto: the server switches it
+	encoder  *gst.Element
+	keyframe int // the encoder's keyframe interval at full rate, in frames; 0: left alone
+	mu       sync.Mutex
+	half     atomic.Bool
+	count    uint64 // frames seen; touched by the streaming thread alone
 }
 
-// attach drops every other frame that leaves pad while the rate is half, telling dropped.
-func (r *ReturnThinner) attach(ctx *BuildContext, pad *gst.Pad, dropped func()) {
-	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(*gst.Pad, *gst.PadProbeInfo) gst.PadProbeReturn {
-		r.count++
-		if r.half.Load() && r.count%2 == 0 {
-			dropped()
-			return gst.PadProbeDrop
-		}
-		return gst.PadProbeOK
-	})
-	ctx.onRelease(func() { pad.RemoveProbe(id) })
+// newReturnThinner makes the switch of a sink whose encoder is encoder. keyframeProp is the
+// encoder's property counting frames between keyframes when it may change while playing
+// ("" if not), at its full-rate value keyframe.
+func newReturnThinner(auto bool, encoder *gst.Element, keyframeProp string, keyframe int) *ReturnThinner {
+	r := &ReturnThinner{auto: auto, encoder: encoder}
+	if keyframeProp == vp8KeyframeProperty {
+		r.keyframe = keyframe
+	}
+	return r
+}
+
+// vp8KeyframeProperty is vp8enc's keyframe interval, which libvpx takes while encoding.
+// (x264enc's key-int-max cannot change while playing: its keyframes stay apart by frames.)
+const vp8KeyframeProperty = "keyframe-max-dist"
+
+// thin counts a frame and says whether it is to be dropped.
+func (r *ReturnThinner) thin() bool {
+	r.count++
+	return r.half.Load() && r.count%2 == 0
 }
 
 // Auto says whether the sink's rate is auto (else it is fixed at half).
 func (r *ReturnThinner) Auto() bool { return r.auto }
 
 // SetHalf sends every other frame back (true) or every one.
-func (r *ReturnThinner) SetHalf(on bool) { r.half.Store(on) }
+func (r *ReturnThinner) SetHalf(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.half.Swap(on) == on {
+		return
+	}
+	if r.keyframe > 0 {
+		interval := r.keyframe
+		if on {
+			interval = max(1, interval/2)
+		}
+		r.encoder.SetProperty(vp8KeyframeProperty, interval)
+	}
+}
 
 // Half says whether the video goes back at half rate.
 func (r *ReturnThinner) Half() bool { return r.half.Load() }
@@ -508,13 +536,16 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		return nil, err
 	}
 	chain = append(chain, convert, capsFilter("video/x-raw,format=I420"))
-	// The webrtc sink's rate: after the annotations are taken (annotate, on the chain's first
-	// pad), before the scaler and the encoder, whose work it halves.
+	// The webrtc sink's rate: where the annotations are taken (returnTap), before the
+	// closing overlay, the scaler and the encoder, whose work it halves.
 	var thinner *ReturnThinner
 	if rate := p.String("rate"); rate == ReturnHalf || rate == ReturnAuto {
-		thinner = &ReturnThinner{auto: rate == ReturnAuto}
+		keyframeProp := ""
+		if ctx.Media.OutputCodec() == CodecVP8 {
+			keyframeProp = vp8KeyframeProperty
+		}
+		thinner = newReturnThinner(rate == ReturnAuto, encoder, keyframeProp, p.Int("keyframe_interval"))
 		thinner.SetHalf(rate == ReturnHalf)
-		thinner.attach(ctx, convert.GetStaticPad("src"), ctx.Media.FrameThinned)
 	}
 	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
 	// size and scaled with the picture; before the encoder, whose work it cuts.
@@ -544,7 +575,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		return nil, fmt.Errorf("webrtc sink: cannot expose sink pad")
 	}
 	if !withQueue {
-		annotate(ctx, chain[0])
+		returnTap(ctx, returnTapPad(ctx.elements, convert), thinner)
 	}
 	ctx.Media.AttachSink(app.SinkFromElement(sink), encoder, queue)
 	if scaler != nil {
@@ -556,9 +587,24 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	return bin.Element, nil
 }
 
-// annotate hands the analysis results of every frame that reaches el to the MediaLink.
-func annotate(ctx *BuildContext, el *gst.Element) {
-	pad := el.GetStaticPad("sink")
+// returnTapPad is where a webrtc sink takes every frame's annotations and thins its video:
+// the sink pad of the annotating elements (those with a return-width property, the overlay)
+// that close the pipeline, else the sink's first element's. Never before an element that
+// analyses: a thinned frame must have been analysed and counted.
+func returnTapPad(elements []*gst.Element, first *gst.Element) *gst.Pad {
+	at := first
+	for i := len(elements) - 1; i >= 0; i-- {
+		if _, err := elements[i].GetPropertyType(returnWidthProperty); err != nil {
+			break
+		}
+		at = elements[i]
+	}
+	return at.GetStaticPad("sink")
+}
+
+// returnTap hands the analysis results of every frame that reaches pad to the MediaLink (they
+// are also sent as data), then, at half rate, drops every other frame (thinner nil: never).
+func returnTap(ctx *BuildContext, pad *gst.Pad, thinner *ReturnThinner) {
 	media := ctx.Media
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		buf := info.GetBuffer()
@@ -568,6 +614,10 @@ func annotate(ctx *BuildContext, el *gst.Element) {
 				pts = time.Duration(t)
 			}
 			media.Annotate(f, pts)
+		}
+		if thinner != nil && thinner.thin() {
+			media.FrameThinned()
+			return gst.PadProbeDrop
 		}
 		return gst.PadProbeOK
 	})

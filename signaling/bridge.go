@@ -61,6 +61,10 @@ type bridge struct {
 	requestPLI func()
 	lastPLI    time.Time
 
+	// The camera's time of the last frame sent back (frameDuration; the streaming thread's).
+	sentCamAt time.Duration
+	sentCam   bool
+
 	stats       Stats
 	latency     latencyRing
 	annotations annotations
@@ -176,10 +180,7 @@ func (r *returnSwitch) on() bool {
 
 // send writes one encoded frame to the outgoing track and records its server-added latency.
 func (b *bridge) send(s *app.Sink, buf *gst.Buffer) {
-	dur := time.Duration(buf.Duration())
-	if buf.Duration() == gst.ClockTimeNone || dur <= 0 {
-		dur = time.Second / 30
-	}
+	dur := b.frameDuration(buf)
 	// Server-added latency: the buffer's timestamp is when its first RTP packet arrived (in
 	// the pipeline's running time), now is the running time.
 	if pts := buf.PresentationTimestamp(); pts != gst.ClockTimeNone {
@@ -193,6 +194,27 @@ func (b *bridge) send(s *app.Sink, buf *gst.Buffer) {
 	if err := b.out.WriteSample(media.Sample{Data: buf.Bytes(), Duration: dur}); err == nil {
 		b.stats.FramesOut.Add(1)
 	}
+}
+
+// frameDuration is how far the returned video's RTP clock moves on after buf: the camera's
+// time since the frame sent before it, frames skipped or thinned in between included, so that
+// the returned video keeps the camera's pace and a browser plays it at that pace (pion moves
+// the clock on by each sample's duration after sending it: the step lags one frame, which
+// matters only where the camera's intervals change). Without the camera's timing (or across a
+// camera clock that went back): the buffer's duration, else a 30 fps frame. Called on the
+// streaming thread alone.
+func (b *bridge) frameDuration(buf *gst.Buffer) time.Duration {
+	if at, _, ok := goelement.CameraTimeOf(buf); ok && at >= 0 {
+		prev, had := b.sentCamAt, b.sentCam
+		b.sentCamAt, b.sentCam = at, true
+		if had && at > prev {
+			return at - prev
+		}
+	}
+	if d := time.Duration(buf.Duration()); buf.Duration() != gst.ClockTimeNone && d > 0 {
+		return d
+	}
+	return time.Second / 30
 }
 
 // withNextBuffer pulls the appsink's next sample, calls f with its buffer, and gives back

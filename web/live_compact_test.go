@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ebrcs/ebrcs/internal/metrics"
 	"github.com/ebrcs/ebrcs/testkit/liveload"
 )
 
@@ -85,9 +88,20 @@ func TestLiveHalfRateFollowsLoad(t *testing.T) {
 	const join = 3 * time.Second
 	env := newLiveEnv(t, 8)
 	clip := savedClip(t, env, shortClip(env.products))
+	analysed, drawn := elementFrames(t, "ebrcs_counter"), elementFrames(t, "ebrcs_overlay")
 	r := runLiveLoad(t, env, clip, liveload.Options{Sessions: 2, Join: join}, "half rate")
 	if len(r.rep.Sessions) != 2 {
 		t.Fatalf("%d sessions, want 2", len(r.rep.Sessions))
+	}
+	// A thinned frame is analysed and counted, but not drawn on: nobody would see it.
+	analysed, drawn = elementFrames(t, "ebrcs_counter")-analysed, elementFrames(t, "ebrcs_overlay")-drawn
+	thinned := 0
+	for _, p := range r.peers {
+		thinned += int(p.FramesThinned)
+	}
+	t.Logf("frames analysed %d, drawn on %d, thinned %d", analysed, drawn, thinned)
+	if thinned == 0 || drawn > analysed-thinned+4 {
+		t.Errorf("the overlay drew on %d of %d frames analysed, %d of them thinned: want only the frames sent drawn on", drawn, analysed, thinned)
 	}
 	joinMs := float64(join / time.Millisecond)
 	for i, s := range r.rep.Sessions {
@@ -120,7 +134,45 @@ func TestLiveHalfRateFollowsLoad(t *testing.T) {
 		if p.FramesThinned == 0 || !p.HalfRate {
 			t.Errorf("session %d: the server says half rate %v, %d frames thinned", i, p.HalfRate, p.FramesThinned)
 		}
+		// At either rate the returned video's clock keeps the camera's pace: a browser plays
+		// the frames as far apart as the camera took them.
+		if pace, n := rtpPace(s, 0, joinMs-300); i == 0 && (n < 10 || pace < 0.9 || pace > 1.1) {
+			t.Errorf("session %d at full rate: the returned video's RTP clock moved %.2f× the camera's (%d pictures)", i, pace, n)
+		}
+		if pace, n := rtpPace(s, bothFrom, 1e9); n < 10 || pace < 0.9 || pace > 1.1 {
+			t.Errorf("session %d at half rate: the returned video's RTP clock moved %.2f× the camera's (%d pictures)", i, pace, n)
+		}
 	}
+}
+
+// elementFrames is how many frames the Go element named has processed in this process so far.
+func elementFrames(t *testing.T, element string) int {
+	var m dto.Metric
+	if err := metrics.ElementFrames.WithLabelValues(element).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return int(m.GetCounter().GetValue())
+}
+
+// rtpPace compares the returned video's RTP clock with the camera's between the first and
+// the last readable picture of a session sent between from and to (ms, as backShare): the RTP
+// time between them over the time the client sent them apart; n is how many pictures count.
+func rtpPace(s liveload.Session, from, to float64) (pace float64, n int) {
+	var first, last *liveload.Picture
+	for i := range s.Pictures {
+		p := &s.Pictures[i]
+		if p.Stamp <= s.FirstStamp || p.Stamp >= len(s.SentAt) || s.SentAt[p.Stamp] < from || s.SentAt[p.Stamp] > to {
+			continue
+		}
+		if first == nil {
+			first = p
+		}
+		last, n = p, n+1
+	}
+	if n < 2 || s.SentAt[last.Stamp] <= s.SentAt[first.Stamp] {
+		return 0, n
+	}
+	return (last.RTPMs - first.RTPMs) / (s.SentAt[last.Stamp] - s.SentAt[first.Stamp]), n
 }
 
 // backShare is the share of a session's frames sent between from and to (ms after its first

@@ -40,6 +40,8 @@ type assembled struct {
 	key  bool
 	// afterLoss: a frame before this one was lost.
 	afterLoss bool
+	// rtpTime is the frame's RTP timestamp: when the server says it is to be shown.
+	rtpTime uint32
 }
 
 // isStart reports whether a payload begins a frame.
@@ -140,7 +142,7 @@ func (a *assembler) push(pkt *rtp.Packet) *assembled {
 		a.lost = true
 		return nil
 	}
-	out := &assembled{data: data, key: key, afterLoss: a.lost}
+	out := &assembled{data: data, key: key, afterLoss: a.lost, rtpTime: pkt.Timestamp}
 	a.lost = false
 	return out
 }

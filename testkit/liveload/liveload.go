@@ -142,6 +142,9 @@ type Picture struct {
 	AtMs  float64 `json:"t"` // decoded, ms after the first packet
 	LatMs float64 `json:"l"`
 	Bad   int     `json:"b"` // blocks off by more than badBlock
+	// RTPMs is the picture's RTP timestamp in ms after the first picture's: when the server
+	// says it is to be shown, which a browser's playout follows.
+	RTPMs float64 `json:"r"`
 }
 
 // badBlock: a 16×16 block whose luma mean moved more than this is not the picture sent.
@@ -623,7 +626,11 @@ func (c *client) receive(t *webrtc.TrackRemote) {
 	c.mu.Unlock()
 	go c.judge(dec)
 	asm := newAssembler(codec)
-	var tag int64
+	// The decoder's tag is the frame's RTP time since the first frame's (in ns), unwrapped:
+	// it comes back with the picture (Picture.RTPMs).
+	var lastRTP uint32
+	var rtpTicks, lastTag int64
+	haveRTP := false
 	lastPLI := time.Time{}
 	for {
 		pkt, _, err := t.ReadRTP()
@@ -654,7 +661,16 @@ func (c *client) receive(t *webrtc.TrackRemote) {
 			}
 			c.keyWanted.Store(false)
 		}
-		tag += int64(time.Millisecond)
+		if !haveRTP {
+			lastRTP, haveRTP = f.rtpTime, true
+		}
+		rtpTicks += int64(int32(f.rtpTime - lastRTP))
+		lastRTP = f.rtpTime
+		tag := rtpTicks * int64(time.Second) / 90000
+		if tag <= lastTag && lastTag > 0 { // a server clock that went back: keep the tags increasing
+			tag = lastTag + 1
+		}
+		lastTag = tag
 		dec.Decode(f.data, tag)
 	}
 }
@@ -669,7 +685,7 @@ func (c *client) judge(dec *camclip.Decoder) {
 		case <-c.done:
 			return
 		case d := <-dec.Out():
-			p := Picture{Stamp: -1}
+			p := Picture{Stamp: -1, RTPMs: ms(time.Duration(d.Tag))}
 			n, ok := camclip.ReadStamp(d.Y, d.Width, d.Width, d.Height)
 			c.mu.Lock()
 			if d.Width != lastW || d.Height != lastH {
