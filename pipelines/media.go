@@ -390,20 +390,19 @@ func (r *ReturnScaler) Compact() bool {
 // counted in frames it encodes, halves with it, so that a keyframe still comes as often in
 // time. Safe for concurrent use.
 type ReturnThinner struct {
-	auto     bool // the sink's rate is auto: the server switches it
-	encoder  *gst.Element
-	keyframe int // the encoder's keyframe interval at full rate, in frames; 0: left alone
+	auto     bool         // the sink's rate is auto: the server switches it
+	encoder  *gst.Element // a VP8 encoder, or nil
+	keyframe int          // its keyframe interval at full rate, in frames; 0: left alone
 	mu       sync.Mutex
 	half     atomic.Bool
 	count    uint64 // frames seen; touched by the streaming thread alone
 }
 
-// newReturnThinner makes the switch of a sink whose encoder is encoder. keyframeProp is the
-// encoder's property counting frames between keyframes when it may change while playing
-// ("" if not), at its full-rate value keyframe.
-func newReturnThinner(auto bool, encoder *gst.Element, keyframeProp string, keyframe int) *ReturnThinner {
-	r := &ReturnThinner{auto: auto, encoder: encoder}
-	if keyframeProp == vp8KeyframeProperty {
+// newReturnThinner makes the switch of a sink whose VP8 encoder (nil: another codec) has a
+// keyframe interval of keyframe frames at full rate.
+func newReturnThinner(auto bool, vp8 *gst.Element, keyframe int) *ReturnThinner {
+	r := &ReturnThinner{auto: auto, encoder: vp8}
+	if vp8 != nil {
 		r.keyframe = keyframe
 	}
 	return r
@@ -540,11 +539,11 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 	// closing overlay, the scaler and the encoder, whose work it halves.
 	var thinner *ReturnThinner
 	if rate := p.String("rate"); rate == ReturnHalf || rate == ReturnAuto {
-		keyframeProp := ""
+		var vp8 *gst.Element
 		if ctx.Media.OutputCodec() == CodecVP8 {
-			keyframeProp = vp8KeyframeProperty
+			vp8 = encoder
 		}
-		thinner = newReturnThinner(rate == ReturnAuto, encoder, keyframeProp, p.Int("keyframe_interval"))
+		thinner = newReturnThinner(rate == ReturnAuto, vp8, p.Int("keyframe_interval"))
 		thinner.SetHalf(rate == ReturnHalf)
 	}
 	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
