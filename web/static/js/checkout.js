@@ -81,7 +81,8 @@ const ui = {
  * view: server | local (the returned video, or the camera's preview with the annotations);
  * viewMode: auto | server | local (staff's choice); annotationsState: idle | connecting |
  * open | reconnecting | closed; annotations (how many received); annotation (the latest);
- * drawn (annotations drawn on the preview).
+ * drawn (annotations drawn on the preview); receivedVideo() (a promise of the returned
+ * video's inbound-rtp statistics, or null before it plays).
  */
 const hooks = {
   state: 'idle', sessionId: null, cart: null, events: [], eventsState: 'idle', roi: null, task: null, error: null,
@@ -89,6 +90,15 @@ const hooks = {
   view: 'server', viewMode: 'auto', annotationsState: 'idle', annotations: 0, annotation: null, drawn: 0,
 };
 window.ebrcs = hooks;
+hooks.receivedVideo = async () => {
+  const pc = whip && whip.pc;
+  if (!pc) return null;
+  let found = null;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') found = r;
+  });
+  return found && JSON.parse(JSON.stringify(found));
+};
 
 let whip = null;
 let localStream = null;
