@@ -33,6 +33,17 @@ type BuildContext struct {
 	// elements are the pipeline's elements in file order, built before the sink (which may
 	// adjust them: see ReturnScaler).
 	elements []*gst.Element
+	// halfRate is on while a webrtc sink sends every other frame back (ReturnThinner); a
+	// webrtc source then gives frames up sooner (analysisDelay). Nil until asked for.
+	halfRate *atomic.Bool
+}
+
+// returnHalf is the pipeline's half-rate switch, shared by its webrtc source and sink.
+func (ctx *BuildContext) returnHalf() *atomic.Bool {
+	if ctx.halfRate == nil {
+		ctx.halfRate = new(atomic.Bool)
+	}
+	return ctx.halfRate
 }
 
 // onRelease registers an undo for Built.Release (a signal handler to disconnect).

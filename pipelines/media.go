@@ -72,7 +72,7 @@ var webrtcSource = &EndpointType{
 		{Name: "max_frames", Kind: FieldInt, Default: 2, Min: 1, Max: 100,
 			Doc: "decoded frames waiting for the analysis before the oldest is dropped (counted); 2 lets a frame held up briefly not cost the one behind it (max_delay still drops what is late)"},
 		{Name: "max_delay", Kind: FieldDuration, Default: 150 * time.Millisecond,
-			Doc: "a decoded frame that reaches the analysis this long after its first packet arrived is dropped (counted), never analysed and returned late; 0: none"},
+			Doc: "a decoded frame that reaches the analysis this long after its first packet arrived is dropped (counted), never analysed and returned late (two thirds of it while a webrtc sink sends every other frame back, past the server's capacity); 0: none"},
 		{Name: "max_gap", Kind: FieldDuration, Default: 200 * time.Millisecond,
 			Doc: "the longest max_delay keeps the analysis without a frame: once this long has passed since the last frame went in, a late one goes in all the same (counted), so that on a saturated machine a session never goes blind for seconds and the ROI gate sees each product come and go; 0: no limit"},
 	},
@@ -144,7 +144,7 @@ var webrtcSource = &EndpointType{
 		}
 		ctx.onRelease(func() { gsignal.Disconnect(frames.Object.Object, handler) })
 		if d := p.Duration("max_delay"); d > 0 {
-			dropLate(ctx, frames, d, p.Duration("max_gap"), media.FrameSkipped)
+			dropLate(ctx, frames, d, p.Duration("max_gap"), ctx.returnHalf(), media.FrameSkipped)
 		}
 		bin, err := chainBin("source", chain)
 		if err != nil {
@@ -166,7 +166,10 @@ var webrtcSource = &EndpointType{
 // session went blind: the ROI gate saw neither a product leave nor the next one come (two
 // products one visit, one never counted), or a product swiped through missed altogether.
 // The start-up backlog is still dropped whole: nothing has gone in before it.
-func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Duration, skipped func()) {
+//
+// While the video goes back at half rate (half on) frames are given up sooner: see
+// analysisDelay.
+func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Duration, half *atomic.Bool, skipped func()) {
 	pad := queue.GetStaticPad("src")
 	name := metrics.PipelineNames.Value(ctx.Spec.Name)
 	dropped := metrics.PipelineDropped.WithLabelValues(name)
@@ -185,6 +188,7 @@ func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Durat
 			}
 			base = queue.GetBaseTime()
 		}
+		filter.maxDelay = analysisDelay(maxDelay, half.Load())
 		switch filter.admit(time.Duration(clock.GetTime()-base), time.Duration(pts)) {
 		case frameLate:
 			dropped.Inc()
@@ -196,6 +200,19 @@ func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Durat
 		return gst.PadProbeOK
 	})
 	ctx.onRelease(func() { pad.RemoveProbe(id) })
+}
+
+// analysisDelay is how late a frame may reach the analysis: maxDelay, and two thirds of it
+// while the video goes back at half rate. The server is then past its capacity, and a frame
+// that waited for the CPU waits again at every step after; giving it up sooner keeps the
+// frames sent prompt (32 sessions on 2 cores in a slow spell, 2 pairs: p95 at the clients
+// 277 and 191 ms at 100 ms against 331 and 295 at 150, carts exact against one visit lost).
+// max_gap still lets a frame in whenever the analysis had none for that long.
+func analysisDelay(maxDelay time.Duration, half bool) time.Duration {
+	if half {
+		return maxDelay * 2 / 3
+	}
+	return maxDelay
 }
 
 // lateFilter is dropLate's rule, frame by frame.
@@ -388,20 +405,21 @@ func (r *ReturnScaler) Compact() bool {
 // the cheapest way to keep every session prompt: the overlay's, the encoder's and every
 // viewer's work halve, and no frame waits behind another. The encoder's keyframe interval,
 // counted in frames it encodes, halves with it, so that a keyframe still comes as often in
-// time. Safe for concurrent use.
+// time; and the pipeline's webrtc source gives late frames up sooner (analysisDelay). Safe
+// for concurrent use.
 type ReturnThinner struct {
 	auto     bool         // the sink's rate is auto: the server switches it
 	encoder  *gst.Element // a VP8 encoder, or nil
 	keyframe int          // its keyframe interval at full rate, in frames; 0: left alone
 	mu       sync.Mutex
-	half     atomic.Bool
-	count    uint64 // frames seen; touched by the streaming thread alone
+	half     *atomic.Bool // shared with the pipeline's webrtc source (BuildContext.returnHalf)
+	count    uint64       // frames seen; touched by the streaming thread alone
 }
 
-// newReturnThinner makes the switch of a sink whose VP8 encoder (nil: another codec) has a
-// keyframe interval of keyframe frames at full rate.
-func newReturnThinner(auto bool, vp8 *gst.Element, keyframe int) *ReturnThinner {
-	r := &ReturnThinner{auto: auto, encoder: vp8}
+// newReturnThinner makes the switch half of a sink whose VP8 encoder (nil: another codec) has
+// a keyframe interval of keyframe frames at full rate.
+func newReturnThinner(half *atomic.Bool, auto bool, vp8 *gst.Element, keyframe int) *ReturnThinner {
+	r := &ReturnThinner{half: half, auto: auto, encoder: vp8}
 	if vp8 != nil {
 		r.keyframe = keyframe
 	}
@@ -543,7 +561,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 		if ctx.Media.OutputCodec() == CodecVP8 {
 			vp8 = encoder
 		}
-		thinner = newReturnThinner(rate == ReturnAuto, vp8, p.Int("keyframe_interval"))
+		thinner = newReturnThinner(ctx.returnHalf(), rate == ReturnAuto, vp8, p.Int("keyframe_interval"))
 		thinner.SetHalf(rate == ReturnHalf)
 	}
 	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
