@@ -205,8 +205,9 @@ func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Durat
 // analysisDelay is how late a frame may reach the analysis: maxDelay, and two thirds of it
 // while the video goes back at half rate. The server is then past its capacity, and a frame
 // that waited for the CPU waits again at every step after; giving it up sooner keeps the
-// frames sent prompt (32 sessions on 2 cores in a slow spell, 2 pairs: p95 at the clients
-// 277 and 191 ms at 100 ms against 331 and 295 at 150, carts exact against one visit lost).
+// frames sent prompt (32 sessions on 2 cores in a slow spell, 4 pairs: p95 at the clients
+// 277, 191, 245 and 199 ms at 100 ms against 331, 295, 289 and 293 at 150; carts exact in all
+// 4 against one visit lost in one).
 // max_gap still lets a frame in whenever the analysis had none for that long.
 func analysisDelay(maxDelay time.Duration, half bool) time.Duration {
 	if half {

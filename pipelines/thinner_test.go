@@ -38,7 +38,7 @@ func TestHalfRateThinsKeepsKeyframesApartInTimeAndDropsLateFramesSooner(t *testi
 		}
 	}
 	if kept != 10 || r.Half() || interval() != 60 || source() != 150*time.Millisecond {
-		t.Fatalf("full rate: %d of 10 frames kept, half %v, keyframe interval %d; want 10, false, 60", kept, r.Half(), interval())
+		t.Fatalf("full rate: %d of 10 frames kept, half %v, keyframe interval %d, max_delay %v; want 10, false, 60, 150ms", kept, r.Half(), interval(), source())
 	}
 	r.SetHalf(true)
 	kept = 0
