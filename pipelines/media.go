@@ -232,18 +232,30 @@ const (
 	frameLateIn                     // late, but goes in: the analysis had none for maxGap
 )
 
-// admit judges a frame at running time now whose first packet arrived at pts.
+// admit judges a frame at running time now whose first packet arrived at pts, and records it
+// as gone in unless it is dropped.
 func (f *lateFilter) admit(now, pts time.Duration) frameVerdict {
-	verdict := frameOnTime
-	if now-pts > f.maxDelay {
-		if f.maxGap <= 0 || !f.anyIn || now-f.lastIn < f.maxGap {
-			return frameLate
-		}
-		verdict = frameLateIn
+	verdict := f.judge(now, pts)
+	if verdict != frameLate {
+		f.wentIn(now)
 	}
-	f.lastIn, f.anyIn = now, true
 	return verdict
 }
+
+// judge is admit's verdict alone, for a caller that may still drop the frame for another
+// reason (which then must not count as one gone in).
+func (f *lateFilter) judge(now, pts time.Duration) frameVerdict {
+	if now-pts <= f.maxDelay {
+		return frameOnTime
+	}
+	if f.maxGap <= 0 || !f.anyIn || now-f.lastIn < f.maxGap {
+		return frameLate
+	}
+	return frameLateIn
+}
+
+// wentIn records that a frame went in at running time now.
+func (f *lateFilter) wentIn(now time.Duration) { f.lastIn, f.anyIn = now, true }
 
 var encoderFields = []Field{
 	{Name: "bitrate", Kind: FieldInt, Default: 1500, Min: 100, Max: 50000, Doc: "target bitrate in kbit/s"},
@@ -278,6 +290,10 @@ var webrtcSink = &EndpointType{
 			Doc: "size of the video sent back: camera (the camera's), compact (compact_width wide, the height in proportion: encoding it, and every viewer's decoding, cost a quarter at 320 from 640), or auto (the camera's, and compact while the server runs more live sessions than it serves well at the camera's size)"},
 		Field{Name: "compact_width", Kind: FieldInt, Default: 320, Min: 64, Max: 3840,
 			Doc: "width of the compact video sent back (size compact, or auto when busy); a camera narrower than this is sent at its own size"},
+		Field{Name: "late_after", Kind: FieldDuration, Default: 150 * time.Millisecond,
+			Doc: "while the video goes back at half rate (rate, below: past the server's capacity), a frame that reaches the sink (its closing overlay, else its converter) this long after its first packet arrived is not sent back, nor drawn on or encoded (counted as skipped): it would reach the viewer late; but once late_gap has passed since the last frame went back, one goes all the same; 0: all are sent"},
+		Field{Name: "late_gap", Kind: FieldDuration, Default: 500 * time.Millisecond,
+			Doc: "the longest late_after keeps the video sent back without a frame; 0: no limit"},
 		Field{Name: "rate", Kind: FieldString, Default: ReturnAuto, Check: checkReturnRate,
 			Doc: "frame rate of the video sent back: full (every analysed frame), half (every other one, analysed and counted but neither drawn on by the closing overlay nor encoded: the overlay's, the encoder's and every viewer's work halves, and so does the delay queued behind it), or auto (full, and half while the server runs far more live sessions than it serves well, so that past its capacity every session stays prompt and none starves)"}),
 	Build: func(ctx *BuildContext, p Params) (*gst.Element, error) {
@@ -414,7 +430,9 @@ type ReturnThinner struct {
 	keyframe int          // its keyframe interval at full rate, in frames; 0: left alone
 	mu       sync.Mutex
 	half     *atomic.Bool // shared with the pipeline's webrtc source (BuildContext.returnHalf)
-	count    uint64       // frames seen; touched by the streaming thread alone
+	// Touched by the streaming thread alone:
+	count uint64     // frames on time at half rate
+	late  lateFilter // the sink's late_after and late_gap
 }
 
 // newReturnThinner makes the switch half of a sink whose VP8 encoder (nil: another codec) has
@@ -431,10 +449,38 @@ func newReturnThinner(half *atomic.Bool, auto bool, vp8 *gst.Element, keyframe i
 // (x264enc's key-int-max cannot change while playing: its keyframes stay apart by frames.)
 const vp8KeyframeProperty = "keyframe-max-dist"
 
-// thin counts a frame and says whether it is to be dropped.
-func (r *ReturnThinner) thin() bool {
+// returnVerdict is what the thinner says of a frame.
+type returnVerdict int
+
+const (
+	returnSent    returnVerdict = iota
+	returnLate                  // at half rate, too late to be worth sending
+	returnThinned               // at half rate, every other frame
+)
+
+// judge says whether a frame that reached the tap at running time now, its first packet
+// having arrived at pts (either negative: not known), goes back. At full rate all do. At half
+// rate the late ones do not (see late), and every other one of the rest: a late frame left out
+// does not count for the rate, so that half of those on time go back. Streaming thread only.
+func (r *ReturnThinner) judge(now, pts time.Duration) returnVerdict {
+	if !r.half.Load() {
+		return returnSent
+	}
+	timed := now >= 0 && pts >= 0 && r.late.maxDelay > 0
+	if timed && !r.late.anyIn {
+		r.late.wentIn(now) // late_gap counts from the first frame at half rate
+	}
+	if timed && r.late.judge(now, pts) == frameLate {
+		return returnLate
+	}
 	r.count++
-	return r.half.Load() && r.count%2 == 0
+	if r.count%2 == 0 {
+		return returnThinned
+	}
+	if timed {
+		r.late.wentIn(now)
+	}
+	return returnSent
 }
 
 // Auto says whether the sink's rate is auto (else it is fixed at half).
@@ -563,6 +609,7 @@ func encoderSink(ctx *BuildContext, p Params, withQueue bool) (*gst.Element, err
 			vp8 = encoder
 		}
 		thinner = newReturnThinner(ctx.returnHalf(), rate == ReturnAuto, vp8, p.Int("keyframe_interval"))
+		thinner.late = lateFilter{maxDelay: p.Duration("late_after"), maxGap: p.Duration("late_gap")}
 		thinner.SetHalf(rate == ReturnHalf)
 	}
 	// The webrtc sink's size: after the overlay, so the annotations are drawn at the camera's
@@ -621,19 +668,37 @@ func returnTapPad(elements []*gst.Element, first *gst.Element) *gst.Pad {
 }
 
 // returnTap hands the analysis results of every frame that reaches pad to the MediaLink (they
-// are also sent as data), then, at half rate, drops every other frame (thinner nil: never).
+// are also sent as data), then drops the frames the thinner does not send back (thinner nil:
+// none).
 func returnTap(ctx *BuildContext, pad *gst.Pad, thinner *ReturnThinner) {
 	media := ctx.Media
+	element := pad.GetParentElement()
+	var clock *gst.Clock
+	var base gst.ClockTime
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		buf := info.GetBuffer()
-		if f := framemeta.Get(buf); f != nil {
-			pts := time.Duration(0)
-			if t := buf.PresentationTimestamp(); t != gst.ClockTimeNone {
-				pts = time.Duration(t)
-			}
-			media.Annotate(f, pts)
+		pts := time.Duration(-1)
+		if t := buf.PresentationTimestamp(); t != gst.ClockTimeNone {
+			pts = time.Duration(t)
 		}
-		if thinner != nil && thinner.thin() {
+		if f := framemeta.Get(buf); f != nil {
+			media.Annotate(f, max(0, pts))
+		}
+		if thinner == nil || !thinner.Half() {
+			return gst.PadProbeOK
+		}
+		now := time.Duration(-1)
+		if clock == nil { // the pipeline's clock and base time do not change while it plays
+			clock, base = element.GetClock(), element.GetBaseTime()
+		}
+		if clock != nil && pts >= 0 {
+			now = time.Duration(clock.GetTime() - base)
+		}
+		switch thinner.judge(now, pts) {
+		case returnLate:
+			media.FrameSkipped()
+			return gst.PadProbeDrop
+		case returnThinned:
 			media.FrameThinned()
 			return gst.PadProbeDrop
 		}

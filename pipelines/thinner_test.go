@@ -33,7 +33,7 @@ func TestHalfRateThinsKeepsKeyframesApartInTimeAndDropsLateFramesSooner(t *testi
 	source := func() time.Duration { return analysisDelay(150*time.Millisecond, ctx.returnHalf().Load()) }
 	kept := 0
 	for range 10 {
-		if !r.thin() {
+		if r.judge(-1, -1) == returnSent {
 			kept++
 		}
 	}
@@ -43,7 +43,7 @@ func TestHalfRateThinsKeepsKeyframesApartInTimeAndDropsLateFramesSooner(t *testi
 	r.SetHalf(true)
 	kept = 0
 	for range 10 {
-		if !r.thin() {
+		if r.judge(-1, -1) == returnSent {
 			kept++
 		}
 	}
@@ -67,5 +67,67 @@ func TestHalfRateThinsKeepsKeyframesApartInTimeAndDropsLateFramesSooner(t *testi
 	h.SetHalf(true)
 	if !h.Half() {
 		t.Fatal("H.264: not at half rate")
+	}
+}
+
+// Past capacity (half rate) a frame that reaches the sink more than late_after after it
+// arrived is not sent back: it would reach the viewer late. A late frame left out does not
+// count for the rate (half of the frames on time go back), and once late_gap has passed
+// since the last frame went back, one goes all the same: the video slows, it never freezes.
+// At full rate every frame goes back, late or not.
+func TestHalfRateLeavesOutLateFramesButNeverFreezes(t *testing.T) {
+	const ms = time.Millisecond
+	r := newReturnThinner(new(atomic.Bool), true, nil, 60)
+	r.late = lateFilter{maxDelay: 150 * ms, maxGap: 500 * ms}
+	period := 1000 * ms / 15
+	now := time.Second
+	frame := func(age time.Duration) returnVerdict {
+		now += period
+		return r.judge(now, now-age)
+	}
+	for i := range 6 {
+		if v := frame(400 * ms); v != returnSent {
+			t.Fatalf("full rate, late frame %d: %v, want sent (%v)", i, v, returnSent)
+		}
+	}
+	r.SetHalf(true)
+	count := func(n int, age time.Duration) (sent, late, thinned int) {
+		for range n {
+			switch frame(age) {
+			case returnSent:
+				sent++
+			case returnLate:
+				late++
+			case returnThinned:
+				thinned++
+			}
+		}
+		return
+	}
+	if sent, late, thinned := count(10, 40*ms); sent != 5 || late != 0 || thinned != 5 {
+		t.Fatalf("half rate, on time: %d sent, %d late, %d thinned; want 5, 0, 5", sent, late, thinned)
+	}
+	// 3 s of late frames: about one every 500 ms goes (the first one thinned, the next sent).
+	sent, late, thinned := count(45, 200*ms)
+	if sent < 5 || sent > 6 || late < 30 || thinned > sent {
+		t.Fatalf("half rate, 3 s late: %d sent, %d left out late, %d thinned; want 5-6 sent (one each 500 ms), the rest left out", sent, late, thinned)
+	}
+	// On time again: half of them, whatever the late ones did to the count.
+	if sent, late, _ := count(10, 40*ms); sent != 5 || late != 0 {
+		t.Fatalf("half rate, on time again: %d sent, %d late; want 5, 0", sent, late)
+	}
+	// No time known (no clock yet, or an untimed buffer): only thinned.
+	if v1, v2 := r.judge(-1, -1), r.judge(-1, -1); (v1 == returnSent) == (v2 == returnSent) || v1 == returnLate || v2 == returnLate {
+		t.Fatalf("untimed frames: %v, %v; want one sent, one thinned", v1, v2)
+	}
+	// No gap limit: late frames never go.
+	strict := newReturnThinner(new(atomic.Bool), true, nil, 60)
+	strict.late = lateFilter{maxDelay: 150 * ms}
+	strict.SetHalf(true)
+	for i := range 30 {
+		now += period
+		if v := strict.judge(now, now-time.Second); v != returnLate {
+			t.Fatalf("late_gap 0, late frame %d: %v, want left out", i, v)
+		}
 	}
 }

@@ -76,7 +76,7 @@ type Stats struct {
 	PacketsDropped atomic.Int64 // not used: late, duplicates, parts of lost frames
 	FramesIn       atomic.Int64 // whole frames assembled
 	FramesLost     atomic.Int64 // frames lost (missing packets, a full queue) or dropped waiting for a keyframe after a loss
-	FramesSkipped  atomic.Int64 // decoded frames the analysis skipped (too late, or a newer one came first)
+	FramesSkipped  atomic.Int64 // decoded frames the analysis skipped (too late, or a newer one came first), or, at half rate, too late to be sent back
 	FramesOut      atomic.Int64 // encoded frames sent back
 	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (station outputs; latest frame won)
 	FramesThinned  atomic.Int64 // annotated frames not sent back: the video went back at half rate
