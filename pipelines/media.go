@@ -45,6 +45,11 @@ type MediaLink interface {
 	// FrameSkipped is called for every decoded frame the analysis did not take: too late,
 	// or a newer frame came first.
 	FrameSkipped()
+	// DecoderTakes is called for every encoded frame the decoder is about to take (on its
+	// streaming thread): its timestamp (the running time its first packet arrived), how long
+	// ago that was (negative: not known), and whether it is a keyframe; false: it is not
+	// decoded (the decoder is catching up with the camera at a newer keyframe).
+	DecoderTakes(pts, behind time.Duration, key bool) bool
 	// Annotate is called with the analysis results of every analysed frame that reaches the
 	// webrtc sink, thinned ones included (on the streaming thread; f is valid during the call
 	// only), so that they can also be sent as data.
@@ -150,9 +155,40 @@ var webrtcSource = &EndpointType{
 		if err != nil {
 			return nil, err
 		}
+		ctx.onRelease(WatchDecoder(src, media))
 		media.AttachSource(app.SrcFromElement(src))
 		return bin, nil
 	},
+}
+
+// WatchDecoder asks media about every encoded frame that src's decoder is about to take, and
+// drops those it says to skip (MediaLink.DecoderTakes). The probe holds media, and media src:
+// call remove when the pipeline is released.
+func WatchDecoder(src *gst.Element, media MediaLink) (remove func()) {
+	pad := src.GetStaticPad("src")
+	var clock *gst.Clock
+	var base gst.ClockTime
+	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		buf := info.GetBuffer()
+		pts := buf.PresentationTimestamp()
+		if pts == gst.ClockTimeNone {
+			return gst.PadProbeOK
+		}
+		if clock == nil { // the pipeline's clock and base time do not change while it plays
+			if clock = src.GetClock(); clock != nil {
+				base = src.GetBaseTime()
+			}
+		}
+		behind := time.Duration(-1)
+		if clock != nil {
+			behind = time.Duration(clock.GetTime()-base) - time.Duration(pts)
+		}
+		if !media.DecoderTakes(time.Duration(pts), behind, !buf.HasFlags(gst.BufferFlagDeltaUnit)) {
+			return gst.PadProbeDrop
+		}
+		return gst.PadProbeOK
+	})
+	return func() { pad.RemoveProbe(id) }
 }
 
 // dropLate drops, as the analysis takes them from queue, the frames that arrived more than

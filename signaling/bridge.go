@@ -29,6 +29,9 @@ import (
 // bounded), so that decoding starts with the first keyframe the camera sent; each carries the
 // time its first packet arrived, and frames too old by the time the analysis could take them
 // are dropped there (pipelines: the webrtc source's max_delay).
+//
+// A decoder that falls behind the camera (a host too slow for its sessions) catches up at the
+// next keyframe: see catchUp.
 type bridge struct {
 	codec    string // what the camera sends
 	outCodec string // what goes back
@@ -45,10 +48,12 @@ type bridge struct {
 	pendSize int
 	src      *app.Source
 	srcMax   uint64
+	catchUp  *catchUp      // the attached appsrc's
 	clockAt  time.Time     // wall time of clockRun, for mapping arrivals to running time
 	clockRun gst.ClockTime // the pipeline's running time at clockAt
 	haveClk  bool
 
+	decoder atomic.Pointer[catchUp] // the attached appsrc's decoder
 	encoder atomic.Pointer[gst.Element]
 	sinkEl  atomic.Pointer[gst.Element]
 	// The returned video's size (on: compact) and frame rate (on: half), as the service
@@ -107,6 +112,7 @@ func (b *bridge) OutputCodec() string { return b.outCodec }
 func (b *bridge) AttachSource(src *app.Source) {
 	b.mu.Lock()
 	b.src, b.srcMax, b.haveClk = src, src.GetMaxBytes(), false
+	b.decoder.Store(newCatchUp())
 	b.mu.Unlock()
 	if b.onSource != nil {
 		b.onSource()
@@ -379,6 +385,8 @@ func (b *bridge) pushFrame(f encodedFrame) bool {
 	goelement.StampCameraTime(buf, f.camAt, f.camInterval)
 	if !f.key {
 		buf.SetFlags(gst.BufferFlagDeltaUnit)
+	} else if cu := b.decoder.Load(); cu != nil {
+		cu.keyframeQueued(buf.PresentationTimestamp(), b.maxDelay)
 	}
 	if b.maxDelay > 0 && time.Since(f.at) > b.maxDelay {
 		// Too old to be analysed and returned (it waited for the pipeline to start): the
@@ -391,6 +399,65 @@ func (b *bridge) pushFrame(f encodedFrame) bool {
 	// reference: ours must outlive the push, or the appsrc could be finalized under it.
 	runtime.KeepAlive(src)
 	return true
+}
+
+// catchUp lets the decoder of one appsrc catch up with the camera. On a host too slow for its
+// sessions a decoder can fall seconds behind, and every frame it then decodes is too late for
+// the analysis (the webrtc source's max_delay drops it), yet each must be decoded, as the next
+// one's reference, at the full cost: the backlog only grows, and the frames that go in after
+// max_gap are seconds old. But a keyframe needs no reference: when one is queued while the
+// decoder is more than max_delay behind it, the frames before it are not decoded at all
+// (counted as skipped), and the decoder goes on from the keyframe, at the camera's present.
+// A decoder that falls twice max_delay behind asks the camera for a keyframe (at most once a
+// second): a browser sends one only when asked.
+type catchUp struct {
+	taking atomic.Int64 // timestamp of the frame the decoder took last; -1: none yet
+	skipTo atomic.Int64 // timestamp of a keyframe queued behind a backlog; -1: none
+	asked  atomic.Int64 // wall time (UnixNano) of the last keyframe asked for
+}
+
+// catchUpAskEvery is how often a decoder still behind asks the camera for a keyframe.
+const catchUpAskEvery = time.Second
+
+func newCatchUp() *catchUp {
+	cu := &catchUp{}
+	cu.taking.Store(-1)
+	cu.skipTo.Store(-1)
+	return cu
+}
+
+// DecoderTakes implements pipelines.MediaLink: see catchUp.
+func (b *bridge) DecoderTakes(pts, behind time.Duration, key bool) bool {
+	cu := b.decoder.Load()
+	if cu == nil {
+		return true
+	}
+	if to := cu.skipTo.Load(); to >= 0 {
+		if int64(pts) < to {
+			b.stats.FramesSkipped.Add(1)
+			return false
+		}
+		cu.skipTo.CompareAndSwap(to, -1)
+	}
+	cu.taking.Store(int64(pts))
+	if !key && b.maxDelay > 0 && behind > 2*b.maxDelay && b.requestPLI != nil {
+		now := time.Now().UnixNano()
+		if last := cu.asked.Load(); now-last >= int64(catchUpAskEvery) && cu.asked.CompareAndSwap(last, now) {
+			go b.requestPLI()
+		}
+	}
+	return true
+}
+
+// keyframeQueued is told of each keyframe pushed, with its timestamp: when the decoder is more
+// than maxDelay behind it, it skips to it (maxDelay 0: never).
+func (cu *catchUp) keyframeQueued(pts gst.ClockTime, maxDelay time.Duration) {
+	if maxDelay <= 0 || pts == gst.ClockTimeNone {
+		return
+	}
+	if taking := cu.taking.Load(); taking >= 0 && int64(pts)-taking > int64(maxDelay) {
+		cu.skipTo.Store(int64(pts))
+	}
 }
 
 // runningTime maps an arrival (wall clock) to the pipeline's running time (b.mu held, ready).
