@@ -28,17 +28,7 @@ func TestCameraTimeReachesTheDecodedPictures(t *testing.T) {
 		t.Fatalf("encoded %d frames, want %d", len(encoded), n)
 	}
 
-	pipeline, err := gst.NewPipelineFromString("appsrc name=src is-live=true format=time caps=video/x-vp8 ! vp8dec ! appsink name=out sync=false")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pipeline.SetState(gst.StateNull)
-	srcEl, _ := pipeline.GetElementByName("src")
-	sinkEl, _ := pipeline.GetElementByName("out")
-	sink := app.SinkFromElement(sinkEl)
-	if err := pipeline.SetState(gst.StatePlaying); err != nil {
-		t.Fatal(err)
-	}
+	_, srcEl, sink := playDecoder(t, "vp8dec")
 	b := newBridge("VP8", "VP8", nil, 50*time.Millisecond, 0)
 	b.AttachSource(app.SrcFromElement(srcEl))
 
@@ -113,4 +103,21 @@ func TestCameraClockUnwrapsAndNeverGoesBack(t *testing.T) {
 	if f := step(500 + p); f.camAt != d(5*p) || f.camInterval != d(p) {
 		t.Fatalf("after the restart: %v, %v", f.camAt, f.camInterval)
 	}
+}
+
+// playDecoder plays appsrc name=src (VP8, live, in time) ! decoder ! appsink name=out until
+// the test ends.
+func playDecoder(t *testing.T, decoder string) (*gst.Pipeline, *gst.Element, *app.Sink) {
+	t.Helper()
+	pipeline, err := gst.NewPipelineFromString("appsrc name=src is-live=true format=time caps=video/x-vp8 ! " + decoder + " ! appsink name=out sync=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pipeline.SetState(gst.StateNull) })
+	src, _ := pipeline.GetElementByName("src")
+	sinkEl, _ := pipeline.GetElementByName("out")
+	if err := pipeline.SetState(gst.StatePlaying); err != nil {
+		t.Fatal(err)
+	}
+	return pipeline, src, app.SinkFromElement(sinkEl)
 }

@@ -38,18 +38,8 @@ func TestDecoderBehindCatchesUpAtTheNextKeyframe(t *testing.T) {
 		t.Fatalf("encoded %d frames, decoded %d, want %d", len(encoded), len(want), n)
 	}
 	run := func(maxDelay time.Duration) (out int, lastBehind time.Duration, skipped, plis int64) {
-		pipeline, err := gst.NewPipelineFromString("appsrc name=src is-live=true format=time caps=video/x-vp8 ! " +
-			"identity sleep-time=120000 ! vp8dec discard-corrupted-frames=true ! appsink name=out sync=false")
-		if err != nil {
-			t.Fatal(err)
-		}
+		pipeline, srcEl, sink := playDecoder(t, "identity sleep-time=120000 ! vp8dec discard-corrupted-frames=true")
 		defer pipeline.SetState(gst.StateNull)
-		srcEl, _ := pipeline.GetElementByName("src")
-		sinkEl, _ := pipeline.GetElementByName("out")
-		sink := app.SinkFromElement(sinkEl)
-		if err := pipeline.SetState(gst.StatePlaying); err != nil {
-			t.Fatal(err)
-		}
 		b := newBridge("VP8", "VP8", nil, 50*time.Millisecond, maxDelay)
 		var asked atomic.Int64
 		b.requestPLI = func() { asked.Add(1) }
