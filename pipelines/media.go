@@ -42,8 +42,9 @@ type MediaLink interface {
 	// FrameThinned is called for every annotated frame not sent back because the video goes
 	// back at half rate.
 	FrameThinned()
-	// FrameSkipped is called for every decoded frame the analysis did not take: too late,
-	// or a newer frame came first.
+	// FrameSkipped is called for every decoded frame the analysis did not take (too late, or
+	// a newer frame came first), and, at half rate, for every analysed frame too late to be
+	// sent back.
 	FrameSkipped()
 	// DecoderTakes is called for every encoded frame the decoder is about to take (on its
 	// streaming thread): its timestamp (the running time its first packet arrived), how long

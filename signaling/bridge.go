@@ -48,7 +48,6 @@ type bridge struct {
 	pendSize int
 	src      *app.Source
 	srcMax   uint64
-	catchUp  *catchUp      // the attached appsrc's
 	clockAt  time.Time     // wall time of clockRun, for mapping arrivals to running time
 	clockRun gst.ClockTime // the pipeline's running time at clockAt
 	haveClk  bool
@@ -81,7 +80,7 @@ type Stats struct {
 	PacketsDropped atomic.Int64 // not used: late, duplicates, parts of lost frames
 	FramesIn       atomic.Int64 // whole frames assembled
 	FramesLost     atomic.Int64 // frames lost (missing packets, a full queue) or dropped waiting for a keyframe after a loss
-	FramesSkipped  atomic.Int64 // decoded frames the analysis skipped (too late, or a newer one came first), or, at half rate, too late to be sent back
+	FramesSkipped  atomic.Int64 // frames the analysis skipped (too late, or a newer one came first), not decoded (the decoder caught up at a newer keyframe), or, at half rate, too late to be sent back
 	FramesOut      atomic.Int64 // encoded frames sent back
 	FramesDropped  atomic.Int64 // frames the encoder could not keep up with (station outputs; latest frame won)
 	FramesThinned  atomic.Int64 // annotated frames not sent back: the video went back at half rate
