@@ -167,22 +167,16 @@ var webrtcSource = &EndpointType{
 // call remove when the pipeline is released.
 func WatchDecoder(src *gst.Element, media MediaLink) (remove func()) {
 	pad := src.GetStaticPad("src")
-	var clock *gst.Clock
-	var base gst.ClockTime
+	running := runningClock{element: src}
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		buf := info.GetBuffer()
 		pts := buf.PresentationTimestamp()
 		if pts == gst.ClockTimeNone {
 			return gst.PadProbeOK
 		}
-		if clock == nil { // the pipeline's clock and base time do not change while it plays
-			if clock = src.GetClock(); clock != nil {
-				base = src.GetBaseTime()
-			}
-		}
 		behind := time.Duration(-1)
-		if clock != nil {
-			behind = time.Duration(clock.GetTime()-base) - time.Duration(pts)
+		if now, ok := running.now(); ok {
+			behind = now - time.Duration(pts)
 		}
 		if !media.DecoderTakes(time.Duration(pts), behind, !buf.HasFlags(gst.BufferFlagDeltaUnit)) {
 			return gst.PadProbeDrop
@@ -211,22 +205,19 @@ func dropLate(ctx *BuildContext, queue *gst.Element, maxDelay, maxGap time.Durat
 	name := metrics.PipelineNames.Value(ctx.Spec.Name)
 	dropped := metrics.PipelineDropped.WithLabelValues(name)
 	lateIn := metrics.PipelineLateAnalysed.WithLabelValues(name)
-	var clock *gst.Clock
-	var base gst.ClockTime
+	running := runningClock{element: queue}
 	filter := lateFilter{maxDelay: maxDelay, maxGap: maxGap} // the probe runs on the queue's one streaming thread
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		pts := info.GetBuffer().PresentationTimestamp()
 		if pts == gst.ClockTimeNone {
 			return gst.PadProbeOK
 		}
-		if clock == nil { // the pipeline's clock and base time do not change while it plays
-			if clock = queue.GetClock(); clock == nil {
-				return gst.PadProbeOK
-			}
-			base = queue.GetBaseTime()
+		now, ok := running.now()
+		if !ok {
+			return gst.PadProbeOK
 		}
 		filter.maxDelay = analysisDelay(maxDelay, half.Load())
-		switch filter.admit(time.Duration(clock.GetTime()-base), time.Duration(pts)) {
+		switch filter.admit(now, time.Duration(pts)) {
 		case frameLate:
 			dropped.Inc()
 			skipped()
@@ -251,6 +242,26 @@ func analysisDelay(maxDelay time.Duration, half bool) time.Duration {
 		return maxDelay * 2 / 3
 	}
 	return maxDelay
+}
+
+// runningClock reads the running time of a playing pipeline from one of its elements, for a
+// probe on one streaming thread. The pipeline's clock and base time do not change while it
+// plays, so they are looked up once, as soon as the element has them.
+type runningClock struct {
+	element *gst.Element
+	clock   *gst.Clock
+	base    gst.ClockTime
+}
+
+// now is the running time; false before the pipeline has a clock.
+func (r *runningClock) now() (time.Duration, bool) {
+	if r.clock == nil {
+		if r.clock = r.element.GetClock(); r.clock == nil {
+			return 0, false
+		}
+		r.base = r.element.GetBaseTime()
+	}
+	return time.Duration(r.clock.GetTime() - r.base), true
 }
 
 // lateFilter is dropLate's rule, frame by frame.
@@ -709,9 +720,7 @@ func returnTapPad(elements []*gst.Element, first *gst.Element) *gst.Pad {
 // none).
 func returnTap(ctx *BuildContext, pad *gst.Pad, thinner *ReturnThinner) {
 	media := ctx.Media
-	element := pad.GetParentElement()
-	var clock *gst.Clock
-	var base gst.ClockTime
+	running := runningClock{element: pad.GetParentElement()}
 	id := pad.AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		buf := info.GetBuffer()
 		pts := time.Duration(-1)
@@ -724,12 +733,9 @@ func returnTap(ctx *BuildContext, pad *gst.Pad, thinner *ReturnThinner) {
 		if thinner == nil || !thinner.Half() {
 			return gst.PadProbeOK
 		}
-		now := time.Duration(-1)
-		if clock == nil { // the pipeline's clock and base time do not change while it plays
-			clock, base = element.GetClock(), element.GetBaseTime()
-		}
-		if clock != nil && pts >= 0 {
-			now = time.Duration(clock.GetTime() - base)
+		now, ok := running.now()
+		if !ok {
+			now = -1
 		}
 		switch thinner.judge(now, pts) {
 		case returnLate:
